@@ -1,0 +1,34 @@
+# gaussgan: `make demo` to see it work, `make test` to check it. Both install first when needed.
+# GPU users: `make TORCH=torch==2.5.1` (or any build you like) to install another torch.
+PYTHON ?= python3
+VENV   ?= .venv
+TORCH  ?= torch==2.13.0
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: all install demo test test-slow bench poc-figure clean
+
+all: install
+
+install: $(STAMP)
+
+# Reinstall when the package's requirements change; torch first so pip never reaches for a CUDA build.
+$(STAMP): setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(PY) gen-samples.py -n 1000 -s gauss -b 10 -d 1 2 10 --seed 1
+	@echo
+	@echo "demo datasets and norm histograms are in datasets/ (data_gauss_dim*.h5, hist_gauss_dim*.png)"
+
+test: install
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,27 @@
+"""Install the gaussgan package: `make` does this into .venv (see the README)."""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+version: dict = {}
+exec(Path(__file__).with_name("gaussgan").joinpath("_version.py").read_text(), version)
+
+setup(
+    name="gaussgan",
+    version=version["__version__"],
+    description="How well does a GAN learn a distribution that is known exactly?",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["gaussgan", "gaussgan.*"]),
+    install_requires=[
+        "torch>=2.0",
+        "numpy>=1.24",
+        "scipy>=1.11",  # scipy.stats.false_discovery_control
+        "h5py>=3.8",
+        "matplotlib>=3.7",
+        "pandas>=2.0",
+        "tqdm>=4.60",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)
