@@ -5,7 +5,7 @@ Exit statuses: 0 done, 2 bad input (one ``error: ...`` line, no traceback),
 """
 from __future__ import annotations
 
-import argparse
+import argparse  # noqa: F401  (re-exported for scripts: cli.argparse)
 import signal
 import sys
 from typing import Callable, NoReturn, Sequence

@@ -13,6 +13,9 @@ from typing import Iterator
 
 from gaussgan.errors import UserError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def check_writable_dir(folder: str | os.PathLike, what: str = "output folder") -> Path:
     """Create ``folder`` if needed and check that files can be written in it."""
@@ -43,6 +46,7 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise UserError(f"cannot write in {str(path.parent)!r}: {error.strerror}") from None
     os.close(handle)
     temporary = Path(temporary)
+    os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
     try:
         yield temporary
         os.replace(temporary, path)

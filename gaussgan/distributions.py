@@ -1,0 +1,198 @@
+"""Parent distributions: the exactly known distributions a GAN is asked to learn.
+
+A :class:`Parent` is the single source of truth about a dataset's distribution: it is
+written into the dataset's metadata, read back by ``train.py``, and used there to draw
+*fresh* samples for the diagnostics. numpy only; nothing here knows about files.
+
+Parents (``mu`` is a scalar broadcast to every component):
+
+``gauss``        N(mu, Sigma), Sigma block-diagonal or banded (see :func:`covariance_matrix`)
+``trunc_gauss``  independent components, N(mu, DIAG) truncated to [xlo, xhi] (bounds in data units)
+``cauchy``       independent components, Cauchy(loc=mu, scale=DIAG)
+``uniform``      independent components, uniform on [xlo, xhi]
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gaussgan.errors import UserError
+
+PARENTS = ("gauss", "trunc_gauss", "cauchy", "uniform")
+DEFAULT_XLO, DEFAULT_XHI = -1.5, 1.5
+
+
+def covariance_matrix(dim: int, diag: float, offdiag: float, block: int) -> np.ndarray:
+    """The covariance that ``-c/--sigma DIAG OFFDIAG BLOCK`` describes.
+
+    ``block > 0``: block-diagonal, ``block`` x ``block`` blocks with ``diag`` on the diagonal
+    and ``offdiag`` elsewhere in the block (``block`` must divide ``dim``).
+    ``block == -1``: a band, ``offdiag`` only next to the diagonal.
+    """
+    if not diag > 0:
+        raise UserError(f"--sigma DIAG must be > 0, got {diag:g}")
+    if block == -1:
+        matrix = np.diag(np.full(dim, float(diag)))
+        neighbours = np.arange(dim - 1)
+        matrix[neighbours, neighbours + 1] = offdiag
+        matrix[neighbours + 1, neighbours] = offdiag
+        return matrix
+    if block <= 0:
+        raise UserError(f"--sigma BLOCK must be a positive divisor of the dimension or -1 (band), got {block}")
+    if dim % block:
+        raise UserError(f"--sigma BLOCK={block} does not divide the dimension {dim}; expected a divisor of {dim} or -1")
+    one_block = np.full((block, block), float(offdiag))
+    np.fill_diagonal(one_block, diag)
+    return np.kron(np.eye(dim // block), one_block)
+
+
+@dataclass(frozen=True, eq=False)
+class Parent:
+    """A fully specified parent distribution in ``dim`` dimensions.
+
+    Parameters
+    ----------
+    name : one of :data:`PARENTS`.
+    dim : number of components.
+    mu : location of every component.
+    sigma : (dim, dim) covariance (gauss); for the independent parents only its diagonal is
+        used: the variance (trunc_gauss, before truncation) or the scale (cauchy).
+    xlo, xhi : bounds of trunc_gauss and uniform, in data units (not in units of sigma).
+    """
+
+    name: str
+    dim: int
+    mu: float = 0.0
+    sigma: np.ndarray = field(default=None, repr=False)
+    xlo: float = DEFAULT_XLO
+    xhi: float = DEFAULT_XHI
+    _factor: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in PARENTS:
+            raise UserError(f"unknown parent distribution {self.name!r}; expected one of {', '.join(PARENTS)}")
+        if int(self.dim) != self.dim or self.dim <= 0:
+            raise UserError(f"dimension must be a positive integer, got {self.dim}")
+        object.__setattr__(self, "dim", int(self.dim))
+        sigma = np.eye(self.dim) if self.sigma is None else np.asarray(self.sigma, dtype=np.float64)
+        sigma = sigma.reshape(self.dim, self.dim) if sigma.size == self.dim**2 else sigma
+        if sigma.shape != (self.dim, self.dim):
+            raise UserError(f"covariance has shape {sigma.shape}; expected ({self.dim}, {self.dim})")
+        if not np.all(np.isfinite(sigma)) or not np.isfinite(self.mu):
+            raise UserError("mu and the covariance must be finite numbers")
+        object.__setattr__(self, "sigma", sigma)
+        if self.name == "gauss":
+            if not np.allclose(sigma, sigma.T):
+                raise UserError("covariance is not symmetric")
+            try:
+                # Factor once per parent (never per batch): x = mu + z @ L.T has covariance L L^T.
+                factor = np.linalg.cholesky(sigma)
+            except np.linalg.LinAlgError:
+                smallest = np.linalg.eigvalsh(sigma)[0]
+                raise UserError(
+                    f"covariance is not positive definite (smallest eigenvalue {smallest:.3g}); "
+                    "expected |OFFDIAG| small enough compared with DIAG"
+                ) from None
+            object.__setattr__(self, "_factor", factor)
+        else:
+            if np.count_nonzero(sigma - np.diag(np.diag(sigma))):
+                raise UserError(f"{self.name} has independent components: expected OFFDIAG = 0 in --sigma")
+            if np.any(np.diag(sigma) <= 0):
+                raise UserError("--sigma DIAG must be > 0")
+        if self.name in ("trunc_gauss", "uniform") and not self.xlo < self.xhi:
+            raise UserError(f"expected xlo < xhi, got xlo={self.xlo:g}, xhi={self.xhi:g}")
+
+    @property
+    def is_diagonal(self) -> bool:
+        return not np.count_nonzero(self.sigma - np.diag(np.diag(self.sigma)))
+
+    @property
+    def is_standard_normal(self) -> bool:
+        """N(0, I): the norm then follows the chi distribution with ``dim`` degrees of freedom."""
+        return self.name == "gauss" and self.mu == 0 and np.array_equal(self.sigma, np.eye(self.dim))
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` independent vectors, shape (n, dim), float64; vectorised, no Python loop over samples."""
+        shape = (n, self.dim)
+        scale = np.sqrt(np.diag(self.sigma))
+        if self.name == "gauss":
+            z = rng.standard_normal(shape)
+            if self.is_diagonal:
+                return self.mu + z * scale if not np.all(scale == 1) else z + self.mu
+            return self.mu + z @ self._factor.T
+        if self.name == "cauchy":
+            return self.mu + np.diag(self.sigma) * rng.standard_cauchy(shape)
+        if self.name == "uniform":
+            return rng.uniform(self.xlo, self.xhi, shape)
+        return self._sample_truncated(shape, scale, rng)
+
+    def _sample_truncated(self, shape: tuple[int, int], scale: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # Inverse-CDF sampling: as fast as standard_normal here, where scipy.stats.truncnorm.rvs
+        # is ~20x slower. Bounds in the upper tail are mirrored into the lower tail, where
+        # ndtr keeps its precision (ndtr(8) rounds to 1, ndtr(-8) does not).
+        from scipy import special
+
+        lower, upper = (self.xlo - self.mu) / scale, (self.xhi - self.mu) / scale
+        mirror = lower > 0
+        lower, upper = np.where(mirror, -upper, lower), np.where(mirror, -lower, upper)
+        cdf_lower, cdf_upper = special.ndtr(lower), special.ndtr(upper)
+        standard = special.ndtri(cdf_lower + rng.random(shape) * (cdf_upper - cdf_lower))
+        standard = np.clip(standard, lower, upper)  # rounding can step a hair outside the bounds
+        return self.mu + scale * np.where(mirror, -standard, standard)
+
+    def marginal(self, component: int):
+        """The exact marginal distribution of one component, as a frozen scipy.stats distribution."""
+        from scipy import stats
+
+        variance = self.sigma[component, component]
+        if self.name == "gauss":
+            return stats.norm(self.mu, np.sqrt(variance))
+        if self.name == "cauchy":
+            return stats.cauchy(self.mu, variance)
+        if self.name == "uniform":
+            return stats.uniform(self.xlo, self.xhi - self.xlo)
+        scale = np.sqrt(variance)
+        return stats.truncnorm((self.xlo - self.mu) / scale, (self.xhi - self.mu) / scale, self.mu, scale)
+
+    def describe(self) -> str:
+        """A short human-readable description, e.g. for printing and figure titles."""
+        diag = self.sigma[0, 0]
+        if self.name == "gauss":
+            corr = "" if self.is_diagonal else ", correlated"
+            return f"N({self.mu:g}, {diag:g}·I{corr}) in {self.dim}-d"
+        if self.name == "cauchy":
+            return f"Cauchy({self.mu:g}, {diag:g}) in {self.dim}-d"
+        if self.name == "uniform":
+            return f"U[{self.xlo:g}, {self.xhi:g}] in {self.dim}-d"
+        return f"N({self.mu:g}, {diag:g}) truncated to [{self.xlo:g}, {self.xhi:g}] in {self.dim}-d"
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able values (the covariance summarised when it is diagonal and constant)."""
+        return {
+            "dist": self.name, "dim": self.dim, "mu": self.mu, "xlo": self.xlo, "xhi": self.xhi,
+            "sigma_diag": float(self.sigma[0, 0]),
+            "sigma_offdiag_max": float(np.max(np.abs(self.sigma - np.diag(np.diag(self.sigma))))),
+        }
+
+
+def make_parent(
+    name: str, dim: int, mu: float = 0.0, sigma: tuple[float, float, int] = (1.0, 0.0, 1),
+    xlo: float = DEFAULT_XLO, xhi: float = DEFAULT_XHI,
+) -> Parent:
+    """Build a parent from the command-line description (``-c/--sigma DIAG OFFDIAG BLOCK``)."""
+    if name not in PARENTS:
+        raise UserError(f"unknown parent distribution {name!r}; expected one of {', '.join(PARENTS)}")
+    diag, offdiag, block = sigma
+    if name != "gauss" and offdiag != 0:
+        raise UserError(f"{name} has independent components: expected OFFDIAG = 0 in --sigma, got {offdiag:g}")
+    return Parent(name, dim, mu, covariance_matrix(dim, diag, offdiag, int(block)), xlo, xhi)
+
+
+def expected_norm(parent: Parent) -> tuple[float, float] | None:
+    """Mean and standard deviation of ||x|| where they are known in closed form (N(0, I): chi(d))."""
+    if not parent.is_standard_normal:
+        return None
+    from scipy import stats
+
+    return float(stats.chi.mean(parent.dim)), float(stats.chi.std(parent.dim))

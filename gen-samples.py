@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Write datasets of samples from a known parent distribution, one HDF5 file per dimension."""
+from __future__ import annotations
+
+import secrets
+
+from gaussgan import cli
+
+EPILOG = """\
+output, for each dimension d:
+  OUT_DIR/data_<dist>_dim<d><postfix>.h5   /data (n*b, d) float64 and /metadata (the parent)
+  OUT_DIR/hist_<dist>_dim<d><postfix>.png  histogram of the norms ||x|| (chi(d) density for N(0, I))
+
+example:
+  python gen-samples.py -n 1000 -s gauss -b 10 -d 1 2 10
+  python gen-samples.py -n 1000 -s gauss -b 10 -d 10 -c 1 0.5 2   # pairs correlated at 0.5
+"""
+
+
+def parse_args(argv=None):
+    parser = cli.make_parser("gen-samples.py", __doc__, EPILOG)
+    parser.add_argument("-n", "--n-samples", type=cli.positive_int, default=1000, help="samples per batch (default: %(default)s)")
+    parser.add_argument("-b", "--n-batches", type=cli.positive_int, default=10,
+                        help="number of batches; the file holds n*b samples, memory holds one batch (default: %(default)s)")
+    parser.add_argument("-s", "--dist", default="gauss", metavar="PARENT",
+                        help="parent distribution: gauss, trunc_gauss, cauchy or uniform (default: %(default)s)")
+    parser.add_argument("-d", "--dims", type=cli.positive_int, nargs="+", default=[1, 2, 10], metavar="D",
+                        help="one or more dimensions, one file each (default: 1 2 10)")
+    parser.add_argument("-m", "--mu", type=cli.finite_float, default=0.0, help="mean (location) of every component (default: %(default)s)")
+    parser.add_argument("-c", "--sigma", nargs=3, default=["1", "0", "1"], metavar=("DIAG", "OFFDIAG", "BLOCK"),
+                        help="covariance: BLOCKxBLOCK blocks with DIAG on the diagonal and OFFDIAG elsewhere; BLOCK=-1: "
+                             "a band, OFFDIAG only next to the diagonal. trunc_gauss: DIAG is the variance; cauchy: "
+                             "DIAG is the scale; both need OFFDIAG=0 (default: 1 0 1, the identity)")
+    parser.add_argument("--xlo", type=cli.finite_float, default=-1.5,
+                        help="lower bound of trunc_gauss and uniform, in data units, not in units of sigma (default: %(default)s)")
+    parser.add_argument("--xhi", type=cli.finite_float, default=1.5,
+                        help="upper bound of trunc_gauss and uniform, in data units (default: %(default)s)")
+    parser.add_argument("--seed", type=cli.seed_value, help="random seed; the same seed gives byte-identical data (default: drawn and printed)")
+    parser.add_argument("-o", "--out-dir", default="datasets", help="output folder (default: %(default)s)")
+    parser.add_argument("-p", "--postfix", default="", help="appended to the file names, e.g. _run2")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        diag, offdiag, block = cli.finite_float(args.sigma[0]), cli.finite_float(args.sigma[1]), int(args.sigma[2])
+    except (ValueError, cli.argparse.ArgumentTypeError):
+        parser.error(f"--sigma expects DIAG OFFDIAG BLOCK (two numbers and an integer), got {' '.join(args.sigma)}")
+    args.sigma = (diag, offdiag, block)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from gaussgan.generation import GenerationConfig, generate
+
+    seed = secrets.randbits(32) if args.seed is None else args.seed
+    print(f"seed {seed}")
+    generate(GenerationConfig(
+        dist=args.dist, dims=args.dims, n_samples=args.n_samples, n_batches=args.n_batches, mu=args.mu,
+        sigma=args.sigma, xlo=args.xlo, xhi=args.xhi, seed=seed, out_dir=args.out_dir, postfix=args.postfix,
+        quiet=args.quiet,
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run_main(main)

@@ -1,0 +1,141 @@
+"""HDF5 datasets: metadata round trip, the original layout, atomic writing, and every unusable file."""
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from gaussgan import datasets
+from gaussgan.distributions import make_parent
+from gaussgan.errors import UserError
+
+
+def test_round_trip_rebuilds_the_parent(tmp_path):
+    parent = make_parent("gauss", 4, mu=0.5, sigma=(2.0, 0.3, 2))
+    path = tmp_path / "d.h5"
+    summary = datasets.write_dataset(path, parent, 100, 3, np.random.default_rng(1), seed=42)
+    data, loaded, fields = datasets.load_dataset(path)
+    assert data.shape == (300, 4)
+    np.testing.assert_allclose(summary.norms, np.linalg.norm(data, axis=1))
+    assert loaded.name == "gauss" and loaded.dim == 4 and loaded.mu == 0.5
+    np.testing.assert_array_equal(loaded.sigma, parent.sigma)
+    assert fields["seed"] == 42 and fields["n_batches"] == 3 and fields["n_samples"] == 100 and fields["n_total"] == 300
+    with h5py.File(path) as handle:  # the documented layout, field by field
+        assert handle["data"].dtype == np.float64
+        assert handle["metadata/sigma"].shape == (1, 4, 4)
+        assert handle["metadata/dist"][0] == b"gauss"
+        for key in ("dim", "n_batches", "n_samples", "n_total", "mu", "xlo", "xhi", "seed", "version"):
+            assert handle[f"metadata/{key}"].shape == (1,), key
+
+
+def write_original_layout(path: Path, data: np.ndarray, dist: bytes = b"gauss") -> None:
+    """A file as the original gaussGAN code wrote it: no seed, no version."""
+    dim = data.shape[1]
+    with h5py.File(path, "w") as handle:
+        handle["data"] = data
+        meta = handle.create_group("metadata")
+        meta["dist"] = [dist]
+        meta["dim"] = [dim]
+        meta["n_batches"] = [1]
+        meta["n_samples"] = [len(data)]
+        meta["n_total"] = [len(data)]
+        meta["mu"] = [0.0]
+        meta["sigma"] = np.eye(dim)[np.newaxis]
+        meta["xlo"] = [-1.5]
+        meta["xhi"] = [1.5]
+
+
+def test_original_layout_without_seed_or_version_loads(tmp_path):
+    path = tmp_path / "old.h5"
+    write_original_layout(path, np.random.default_rng(0).standard_normal((50, 3)))
+    data, parent, fields = datasets.load_dataset(path)
+    assert data.shape == (50, 3) and parent.is_standard_normal
+    assert "seed" not in fields and "version" not in fields
+
+
+def test_load_as_float32(tmp_path):
+    path = tmp_path / "d.h5"
+    datasets.write_dataset(path, make_parent("uniform", 2), 10, 2, np.random.default_rng(1))
+    data, _, _ = datasets.load_dataset(path, dtype=np.float32)
+    assert data.dtype == np.float32 and data.shape == (20, 2)
+
+
+def test_interrupted_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    parent = make_parent("gauss", 2)
+    path = tmp_path / "d.h5"
+    datasets.write_dataset(path, parent, 10, 1, np.random.default_rng(1))
+    before = path.read_bytes()
+
+    def batches():
+        yield np.zeros((10, 2))
+        raise KeyboardInterrupt  # as if Ctrl-C arrived during the second batch
+
+    with pytest.raises(KeyboardInterrupt):
+        datasets.write_batches(path, parent, batches(), 2, 10)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
+
+
+def test_new_file_replaces_the_old_one_when_complete(tmp_path):
+    path = tmp_path / "d.h5"
+    datasets.write_dataset(path, make_parent("gauss", 2), 10, 1, np.random.default_rng(1))
+    datasets.write_dataset(path, make_parent("gauss", 3), 20, 1, np.random.default_rng(1))
+    assert datasets.load_dataset(path)[0].shape == (20, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.h5"]
+
+
+def make_bad(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.h5"
+    good = np.random.default_rng(0).standard_normal((20, 3))
+    if kind == "missing":
+        return path
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "empty":
+        path.touch()
+    elif kind == "not_hdf5":
+        path.write_text("x,y\n1,2\n")
+    elif kind == "truncated":
+        write_original_layout(path, good)
+        path.write_bytes(path.read_bytes()[:1000])
+    elif kind == "no_data":
+        write_original_layout(path, good)
+        with h5py.File(path, "a") as handle:
+            del handle["data"]
+    elif kind == "rank":
+        write_original_layout(path, good)
+        with h5py.File(path, "a") as handle:
+            del handle["data"]
+            handle["data"] = np.zeros((2, 3, 4))
+    elif kind == "width":
+        write_original_layout(path, good)
+        with h5py.File(path, "a") as handle:
+            del handle["metadata/dim"]
+            handle["metadata/dim"] = [5]
+            del handle["metadata/sigma"]
+            handle["metadata/sigma"] = np.eye(5)[np.newaxis]
+    elif kind in ("nan", "inf"):
+        good[3, 1] = np.nan if kind == "nan" else np.inf
+        write_original_layout(path, good)
+    elif kind == "no_metadata":
+        with h5py.File(path, "w") as handle:
+            handle["data"] = good
+    elif kind == "unknown_parent":
+        write_original_layout(path, good, dist=b"poisson")
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("missing", ["does not exist"]), ("directory", ["folder"]), ("empty", ["not a readable HDF5"]),
+        ("not_hdf5", ["not a readable HDF5"]), ("truncated", ["HDF5"]), ("no_data", ["no /data"]),
+        ("rank", ["rank 3"]), ("width", ["3 columns", "dim = 5"]), ("nan", ["NaN"]), ("inf", ["infinite"]),
+        ("no_metadata", ["metadata"]), ("unknown_parent", ["poisson"]),
+    ],
+)
+def test_unusable_files_are_clear_errors(tmp_path, kind, words):
+    with pytest.raises(UserError) as raised:
+        datasets.load_dataset(make_bad(tmp_path, kind))
+    for word in words:
+        assert word in str(raised.value)

@@ -1,0 +1,91 @@
+"""Parent distributions against scipy.stats: exact marginals, covariance, norms."""
+import numpy as np
+import pytest
+from scipy import stats
+
+from gaussgan.distributions import PARENTS, Parent, covariance_matrix, expected_norm, make_parent
+from gaussgan.errors import UserError
+
+N = 20_000
+
+
+def ks_pvalues(parent: Parent, x: np.ndarray) -> list[float]:
+    return [stats.kstest(x[:, i], parent.marginal(i).cdf).pvalue for i in range(parent.dim)]
+
+
+@pytest.mark.parametrize("name", PARENTS)
+@pytest.mark.parametrize("mu, diag", [(0.0, 1.0), (0.7, 2.5)])
+def test_every_component_follows_the_exact_marginal(name, mu, diag):
+    parent = make_parent(name, 4, mu=mu, sigma=(diag, 0.0, 1), xlo=-1.0, xhi=2.0)
+    x = parent.sample(N, np.random.default_rng(11))
+    assert x.shape == (N, 4) and x.dtype == np.float64
+    # 8 tests per parent: with a correct sampler all should pass at 1e-3 almost surely.
+    assert min(ks_pvalues(parent, x)) > 1e-3
+
+
+def test_a_wrong_sampler_would_be_caught():
+    parent = make_parent("gauss", 2)
+    shifted = parent.sample(N, np.random.default_rng(0)) + 0.05
+    assert min(ks_pvalues(parent, shifted)) < 1e-3
+
+
+@pytest.mark.parametrize("mu, xlo, xhi", [(0.0, 3.0, 9.0), (0.0, -9.0, -4.0), (1.0, 0.5, 0.6)])
+def test_truncated_gauss_in_the_tails_and_narrow(mu, xlo, xhi):
+    parent = make_parent("trunc_gauss", 2, mu=mu, xlo=xlo, xhi=xhi)
+    x = parent.sample(N, np.random.default_rng(3))
+    assert x.min() >= xlo and x.max() <= xhi
+    assert min(ks_pvalues(parent, x)) > 1e-3
+
+
+@pytest.mark.parametrize("sigma", [(1.0, 0.5, 2), (2.0, -0.4, 5), (1.0, 0.4, -1), (1.0, 0.3, 10)])
+def test_sample_covariance_matches_sigma(sigma):
+    parent = make_parent("gauss", 10, mu=0.3, sigma=sigma)
+    x = parent.sample(100_000, np.random.default_rng(5))
+    np.testing.assert_allclose(np.cov(x, rowvar=False), parent.sigma, atol=0.04)
+    np.testing.assert_allclose(x.mean(axis=0), 0.3, atol=0.03)
+
+
+def test_covariance_layouts():
+    block = covariance_matrix(4, 2.0, 0.5, 2)
+    np.testing.assert_array_equal(block, [[2, .5, 0, 0], [.5, 2, 0, 0], [0, 0, 2, .5], [0, 0, .5, 2]])
+    band = covariance_matrix(4, 1.0, 0.3, -1)
+    np.testing.assert_array_equal(band, [[1, .3, 0, 0], [.3, 1, .3, 0], [0, .3, 1, .3], [0, 0, .3, 1]])
+    np.testing.assert_array_equal(covariance_matrix(3, 1.0, 0.0, 1), np.eye(3))
+
+
+@pytest.mark.parametrize("dim", [1, 2, 10, 100])
+def test_norm_of_standard_gauss_follows_chi(dim):
+    parent = make_parent("gauss", dim)
+    assert parent.is_standard_normal
+    norms = np.linalg.norm(parent.sample(N, np.random.default_rng(dim)), axis=1)
+    assert stats.kstest(norms, stats.chi(dim).cdf).pvalue > 1e-3
+    mean, std = expected_norm(parent)
+    assert mean == pytest.approx(norms.mean(), abs=4 * std / np.sqrt(N))
+
+
+def test_same_generator_state_same_samples():
+    for name in PARENTS:
+        parent = make_parent(name, 3)
+        a = parent.sample(50, np.random.default_rng(9))
+        b = parent.sample(50, np.random.default_rng(9))
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(name="gauss", dim=10, sigma=(1.0, 0.5, 3)), ["does not divide"]),
+        (dict(name="gauss", dim=4, sigma=(1.0, 1.5, 2)), ["not positive definite"]),
+        (dict(name="gauss", dim=4, sigma=(-1.0, 0.0, 1)), ["DIAG"]),
+        (dict(name="trunc_gauss", dim=2, xlo=1.0, xhi=1.0), ["xlo < xhi"]),
+        (dict(name="uniform", dim=2, xlo=2.0, xhi=1.0), ["xlo < xhi"]),
+        (dict(name="cauchy", dim=2, sigma=(1.0, 0.2, 2)), ["OFFDIAG"]),
+        (dict(name="poisson", dim=2), ["unknown parent"]),
+        (dict(name="gauss", dim=0), ["dimension"]),
+    ],
+)
+def test_invalid_parents_are_clear_errors(kwargs, words):
+    with pytest.raises(UserError) as raised:
+        make_parent(**kwargs)
+    for word in words:
+        assert word in str(raised.value)

@@ -1,0 +1,108 @@
+"""gen-samples.py end to end, as a user runs it."""
+import h5py
+import numpy as np
+import pytest
+
+from conftest import assert_clean_error, run_script, snapshot
+from gaussgan import datasets
+
+
+def test_documented_command_writes_datasets_and_histograms(workdir):
+    result = run_script("gen-samples.py", "-n", 200, "-s", "gauss", "-b", 3, "-d", 1, 2, 10, "--seed", 4, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    for dim in (1, 2, 10):
+        data, parent, fields = datasets.load_dataset(workdir / f"datasets/data_gauss_dim{dim}.h5")
+        assert data.shape == (600, dim) and parent.is_standard_normal and fields["seed"] == 4
+        assert (workdir / f"datasets/hist_gauss_dim{dim}.png").stat().st_size > 10_000
+        assert f"dim {dim}:" in result.stdout and "expected" in result.stdout
+    assert "seed 4" in result.stdout
+
+
+@pytest.mark.parametrize("dist", ["trunc_gauss", "cauchy", "uniform"])
+def test_other_parents_and_options(workdir, dist):
+    result = run_script("gen-samples.py", "-n", 100, "-b", 2, "-s", dist, "-d", 3, "-m", 0.5, "-c", 2, 0, 1,
+                        "--xlo", 0, "--xhi", 2, "-o", "out", "-p", "_x", "--quiet", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    data, parent, _ = datasets.load_dataset(workdir / f"out/data_{dist}_dim3_x.h5")
+    assert parent.name == dist and parent.mu == 0.5 and parent.sigma[0, 0] == 2.0
+    assert (workdir / f"out/hist_{dist}_dim3_x.png").exists()
+    if dist != "cauchy":
+        assert data.min() >= 0 and data.max() <= 2
+
+
+def test_correlated_covariance_is_recorded(workdir):
+    result = run_script("gen-samples.py", "-n", 5000, "-b", 4, "-d", 4, "-c", 1, 0.5, 2, "--seed", 1, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    data, parent, _ = datasets.load_dataset(workdir / "datasets/data_gauss_dim4.h5")
+    np.testing.assert_allclose(np.cov(data, rowvar=False), parent.sigma, atol=0.05)
+    assert parent.sigma[0, 1] == 0.5 and parent.sigma[1, 2] == 0
+
+
+def read_data(path):
+    with h5py.File(path) as handle:
+        return handle["data"][()].tobytes()
+
+
+def test_same_seed_same_bytes_and_dimensions_are_independent(workdir):
+    for folder, dims in (("a", ["2", "5"]), ("b", ["5"]), ("c", ["2", "5"])):
+        seed = "8" if folder != "c" else "9"
+        assert run_script("gen-samples.py", "-n", 50, "-b", 2, "-d", *dims, "--seed", seed, "-o", folder, cwd=workdir).returncode == 0
+    same = read_data(workdir / "a/data_gauss_dim5.h5")
+    assert same == read_data(workdir / "b/data_gauss_dim5.h5")  # whichever other dimensions were asked for
+    assert same != read_data(workdir / "c/data_gauss_dim5.h5")
+    assert read_data(workdir / "a/data_gauss_dim2.h5")[:800] != same[:800]
+
+
+def test_without_seed_one_is_drawn_printed_and_recorded(workdir):
+    result = run_script("gen-samples.py", "-n", 10, "-b", 1, "-d", 2, cwd=workdir)
+    seed = int(result.stdout.split()[1])
+    assert datasets.load_dataset(workdir / "datasets/data_gauss_dim2.h5")[2]["seed"] == seed
+
+
+def peak_rss_mb(workdir, n_batches: int) -> float:
+    code = (
+        "import resource, runpy, sys; sys.argv = ['gen-samples.py'] + sys.argv[1:]\n"
+        "try: runpy.run_path(%r, run_name='__main__')\n"
+        "except SystemExit: pass\n"
+        "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    import subprocess, sys
+    from conftest import REPO
+    result = subprocess.run(
+        [sys.executable, "-c", code % str(REPO / "gen-samples.py"), "-n", "2000", "-b", str(n_batches), "-d", "500",
+         "--seed", "1", "--quiet", "-o", f"m{n_batches}"],
+        cwd=workdir, capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    return float(result.stdout.split("PEAK")[1])
+
+
+def test_peak_memory_does_not_grow_with_the_number_of_batches(workdir):
+    small, large = peak_rss_mb(workdir, 2), peak_rss_mb(workdir, 30)  # 16 MB vs 240 MB of data
+    assert large < small + 40, (small, large)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["-n", "0"], ["-n", "positive"]),
+        (["-b", "-3"], ["-b", "positive"]),
+        (["-d", "2", "0"], ["-d", "positive"]),
+        (["-n", "ten"], ["-n", "'ten'"]),
+        (["-s", "poisson"], ["unknown parent", "poisson"]),
+        (["-d", "10", "-c", "1", "0.5", "3"], ["does not divide", "10"]),
+        (["-d", "4", "-c", "1", "1.5", "2"], ["not positive definite"]),
+        (["-s", "uniform", "--xlo", "2", "--xhi", "1"], ["xlo < xhi"]),
+        (["-s", "trunc_gauss", "--xlo", "1", "--xhi", "1"], ["xlo < xhi"]),
+        (["-c", "1", "x", "1"], ["--sigma"]),
+        (["-o", "a_file"], ["a_file", "is a file"]),
+        (["-o", "a_file/sub"], ["cannot create"]),
+        (["--seed", "-1"], ["--seed"]),
+    ],
+)
+def test_bad_input_is_one_clear_error_and_writes_nothing(workdir, args, words):
+    (workdir / "a_file").write_text("not a folder")
+    before = snapshot(workdir)
+    result = run_script("gen-samples.py", "-n", "10", "-b", "1", "-d", "2", *args, cwd=workdir)
+    assert_clean_error(result, *words)
+    assert snapshot(workdir) == before
