@@ -11,14 +11,11 @@ import sys
 from typing import Callable, NoReturn, Sequence
 
 from gaussgan.errors import UserError
+from gaussgan.interrupt import Terminated
 
 EXIT_BAD_INPUT = 2
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
-
-
-class Terminated(BaseException):
-    """Raised in the main thread when SIGTERM arrives, so cleanup code runs as for Ctrl-C."""
 
 
 class ArgumentParser(argparse.ArgumentParser):

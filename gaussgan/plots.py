@@ -46,3 +46,168 @@ def norm_histogram(norms: np.ndarray, dim: int, title: str, path: str | os.PathL
     axes.set_title(title)
     axes.legend()
     save(figure, path, dpi=100)
+
+
+# --- Training figures ----------------------------------------------------------------------
+# A grid of 100 histograms costs far more to build than to draw, so each figure is built once
+# per process and later epochs only swap the data of its artists.
+_figure_cache: dict[tuple, tuple] = {}
+
+
+def _histogram_edges(reference: np.ndarray, bins: int = 40) -> np.ndarray:
+    """Bin edges over the central 99% of ``reference`` (heavy tails, e.g. Cauchy, would squash the rest)."""
+    low, high = np.percentile(reference, [0.5, 99.5])
+    if not high > low:
+        low, high = low - 0.5, high + 0.5
+    return np.linspace(low, high, bins + 1)
+
+
+def _density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    counts, _ = np.histogram(values, bins=edges)
+    return counts / (len(values) * np.diff(edges))
+
+
+def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, path, max_components: int = 100) -> None:
+    """Per-component histograms, parent (black) vs generated (red), for up to ``max_components`` components."""
+    shown = min(generated.shape[1], max_components)
+    columns = min(shown, 10)
+    rows = -(-shown // columns)
+    key = ("component_histograms", shown)
+    if key not in _figure_cache:
+        plt = pyplot()
+        figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns + 0.6, 1.2 * rows + 1.0), squeeze=False)
+        panels = []
+        for index, ax in enumerate(axes.flat):
+            if index >= shown:
+                ax.set_visible(False)
+                continue
+            ax.set_xticks([]), ax.set_yticks([])
+            ax.text(0.03, 0.97, str(index), transform=ax.transAxes, va="top", fontsize=7, color="grey")
+            edges = np.linspace(0, 1, 3)
+            parent_step = ax.stairs(np.zeros(2), edges, color=PARENT_COLOUR, linewidth=1, label="parent")
+            generated_step = ax.stairs(np.zeros(2), edges, color=GENERATED_COLOUR, linewidth=1, label="generated")
+            panels.append((ax, parent_step, generated_step))
+        figure.legend(handles=[panels[0][1], panels[0][2]], loc="upper right", ncols=2, fontsize=8)
+        figure.supxlabel("component value (each panel: one component; central 99% of the parent)", fontsize=9)
+        figure.supylabel("density", fontsize=9)
+        figure.subplots_adjust(left=0.05, right=0.98, bottom=0.08, top=0.88, wspace=0.08, hspace=0.12)
+        _figure_cache[key] = (figure, panels)
+    figure, panels = _figure_cache[key]
+    for component, (ax, parent_step, generated_step) in enumerate(panels):
+        edges = _histogram_edges(parent[:, component])
+        parent_density, generated_density = _density(parent[:, component], edges), _density(generated[:, component], edges)
+        parent_step.set_data(parent_density, edges)
+        generated_step.set_data(generated_density, edges)
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(0, 1.15 * max(parent_density.max(), generated_density.max(), 1e-12))
+    more = f" (first {shown} of {generated.shape[1]})" if shown < generated.shape[1] else ""
+    figure.suptitle(f"Epoch {epoch}: component histograms{more}", x=0.05, ha="left")
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=60)
+
+
+def ks_per_component(statistic: np.ndarray, pvalue: np.ndarray, floor: float, epoch: int, path) -> None:
+    """KS statistic and p-value of every component (generated vs fresh parent), with the noise floor."""
+    plt = pyplot()
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
+    components = np.arange(len(statistic))
+    top.plot(components, statistic, "o", color=GENERATED_COLOUR, markersize=3, label="generated vs parent")
+    top.axhline(floor, color=PARENT_COLOUR, linestyle="--", label=f"95% of two parent samples ({floor:.3f})")
+    top.set_ylabel("KS statistic D")
+    top.legend(fontsize=8)
+    bottom.semilogy(components, np.maximum(pvalue, 1e-300), "o", color=GENERATED_COLOUR, markersize=3, label="p-value")
+    bottom.axhline(0.05, color=PARENT_COLOUR, linestyle="--", label="0.05")
+    bottom.set_xlabel("component")
+    bottom.set_ylabel("p-value (log scale)")
+    bottom.legend(fontsize=8)
+    top.set_title(f"Epoch {epoch}: per-component two-sample KS test, {np.count_nonzero(pvalue < 0.05)} of {len(pvalue)} rejected at 0.05")
+    save(figure, path, dpi=70)
+
+
+def norm_distributions(norms_generated: np.ndarray, norms_parent: np.ndarray, ks: tuple[float, float], epoch: int, path) -> None:
+    """Distribution of ||x||, parent vs generated, with the two-sample KS result."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
+    edges = _histogram_edges(np.concatenate([norms_parent, norms_generated]), bins=50)
+    axes.stairs(_density(norms_parent, edges), edges, color=PARENT_COLOUR, label="parent")
+    axes.stairs(_density(norms_generated, edges), edges, color=GENERATED_COLOUR, label="generated")
+    axes.set_xlabel("Euclidean norm ||x||")
+    axes.set_ylabel("density")
+    axes.set_title(f"Epoch {epoch}: norms, KS D = {ks[0]:.3f}, p = {ks[1]:.3g}")
+    axes.legend()
+    save(figure, path, dpi=70)
+
+
+def _correlation_image(figure, axes, matrix: np.ndarray, title: str) -> None:
+    image = axes.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
+    figure.colorbar(image, ax=axes, label="correlation")
+    axes.set_xlabel("component")
+    axes.set_ylabel("component")
+    axes.set_title(title)
+
+
+def correlations(corr_generated: np.ndarray, corr_parent: np.ndarray, epoch: int, path) -> None:
+    """Generated correlation matrix, and its off-diagonal elements next to a parent sample's (the noise floor)."""
+    from gaussgan.diagnostics import off_diagonal
+
+    plt = pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    _correlation_image(figure, left, corr_generated, f"Epoch {epoch}: generated correlation matrix")
+    generated, parent = off_diagonal(corr_generated), off_diagonal(corr_parent)
+    if generated.size:
+        edges = _histogram_edges(np.concatenate([generated, parent]), bins=40)
+        right.stairs(_density(parent, edges), edges, color=PARENT_COLOUR, label=f"parent sample (std {parent.std():.3f})")
+        right.stairs(_density(generated, edges), edges, color=GENERATED_COLOUR, label=f"generated (std {generated.std():.3f})")
+        right.legend(fontsize=8)
+    right.set_xlabel("off-diagonal correlation")
+    right.set_ylabel("density")
+    right.set_title("off-diagonal elements: generated vs parent")
+    save(figure, path, dpi=70)
+
+
+def correlation_matrix(matrix: np.ndarray, title: str, path) -> None:
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 4.5), layout="constrained")
+    _correlation_image(figure, axes, matrix, title)
+    save(figure, path, dpi=80)
+
+
+def losses(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g_loss: np.ndarray, path) -> None:
+    """D loss per discriminator step and G loss per generator step, raw and smoothed over about one epoch.
+
+    Positions are fractional epochs, so both curves share the x axis whatever ``critic_steps`` is.
+    """
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    for position, values, colour, name in ((d_position, d_loss, "tab:blue", "discriminator"),
+                                           (g_position, g_loss, "tab:orange", "generator")):
+        axes.plot(position, values, color=colour, alpha=0.25, linewidth=0.5)
+        per_epoch = int(np.count_nonzero(position <= 1)) if len(position) else 0
+        window = max(1, min(per_epoch, len(values) // 5))
+        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
+        axes.plot(position[window - 1:], smooth, color=colour, label=f"{name} (moving average over {window} steps)")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    axes.set_title("Training losses per step")
+    axes.legend()
+    save(figure, path, dpi=80)
+
+
+def pvalues(epochs: np.ndarray, p_parent: np.ndarray, p_train: np.ndarray, rejected: np.ndarray, n_components: int, path) -> None:
+    """Norm-KS p-values per epoch (vs parent, vs train) and the share of rejected components."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    axes.semilogy(epochs, np.maximum(p_parent, 1e-300), "o-", markersize=3, label="norm KS p, vs fresh parent sample")
+    axes.semilogy(epochs, np.maximum(p_train, 1e-300), "s-", markersize=3, label="norm KS p, vs training subset")
+    axes.axhline(0.05, color=PARENT_COLOUR, linestyle="--", linewidth=1, label="0.05")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("p-value (log scale)")
+    share = axes.twinx()
+    share.plot(epochs, 100 * np.asarray(rejected) / n_components, color=GENERATED_COLOUR, linewidth=1, label="components rejected (raw), %")
+    share.axhline(5, color=GENERATED_COLOUR, linestyle=":", linewidth=1)
+    share.set_ylabel("components rejected at 0.05 (%)", color=GENERATED_COLOUR)
+    share.set_ylim(0, 100)
+    handles = axes.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
+    axes.legend(handles=handles, fontsize=8, loc="lower right")
+    axes.set_title("Is the generator distinguishable from the parent? (p < 0.05: yes)")
+    save(figure, path, dpi=80)

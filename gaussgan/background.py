@@ -1,0 +1,61 @@
+"""Render figures in a separate process, so training never waits for matplotlib.
+
+Figures are the slow part of an epoch (a 100-panel grid costs about a second to draw on
+one core); a worker process draws them on another core while the next epoch trains.
+At most ``max_pending`` epochs of figures wait in the queue, so memory stays bounded
+when drawing is slower than training.
+"""
+from __future__ import annotations
+
+import signal
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Callable
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group; the main process decides when to stop,
+    # and the worker finishes the figures already asked for.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class FigureWorker:
+    """Call plotting functions in a background process (or inline with ``background=False``)."""
+
+    def __init__(self, background: bool = True, max_pending: int = 2):
+        self.max_pending = max_pending
+        self._executor = (
+            ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_ignore_interrupts) if background else None
+        )
+        self._batches: deque[list[Future]] = deque()
+
+    def submit(self, jobs: list[tuple[Callable, tuple]]) -> None:
+        """Draw one epoch's figures: a list of (function, arguments)."""
+        if self._executor is None:
+            for function, arguments in jobs:
+                function(*arguments)
+            return
+        while len(self._batches) >= self.max_pending:
+            self._wait(self._batches.popleft())
+        self._batches.append([self._executor.submit(function, *arguments) for function, arguments in jobs])
+
+    @staticmethod
+    def _wait(futures: list[Future]) -> None:
+        for future in futures:
+            future.result()  # re-raises a plotting error here, in the main process
+
+    def close(self) -> None:
+        """Wait for every figure asked for, then stop the worker."""
+        try:
+            while self._batches:
+                self._wait(self._batches.popleft())
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "FigureWorker":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

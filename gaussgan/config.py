@@ -1,0 +1,74 @@
+"""train.py's options as one plain config object, with the per-rule defaults.
+
+Kept free of heavy imports so that ``train.py --help`` answers at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+# Per-rule defaults, chosen by the experiments in the README ("Choosing the defaults").
+RULE_DEFAULTS = {
+    "vanilla": {"lr": 2e-4, "critic_steps": 1},
+    "wgan-gp": {"lr": 5e-4, "critic_steps": 5},
+}
+GENERATOR_WIDTHS = (128, 128, 128)
+DISCRIMINATOR_WIDTHS = (128, 128, 128)
+# Options that may differ when a run is resumed; every other option must match the saved run.
+RUNTIME_OPTIONS = {"epochs", "device", "threads", "force", "quiet", "resume", "command", "background_figures"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every option of train.py; ``None`` means "the default of the chosen rule"."""
+
+    dataset: str
+    latent_dim: int = 100
+    latent_sigma: float = 1.0
+    epochs: int = 60
+    wasserstein: bool = False
+    batch_size: int = 64
+    scale: float = 1.0
+    lr: float | None = None
+    beta1: float = 0.5
+    beta2: float = 0.9
+    critic_steps: int | None = None
+    gp_weight: float = 10.0
+    ema_decay: float = 0.999
+    batch_norm: bool = True
+    seed: int | None = None
+    device: str = "auto"
+    threads: int = 1
+    runs_dir: str = "runs"
+    postfix: str = ""
+    n_eval: int = 1000
+    corr_every: int = 10
+    force: bool = False
+    quiet: bool = False
+    resume: bool = False
+    background_figures: bool = True
+    command: str = ""
+
+    @property
+    def rule(self) -> str:
+        return "wgan-gp" if self.wasserstein else "vanilla"
+
+    def with_defaults(self, seed: int) -> "TrainConfig":
+        """Fill in the rule's defaults and the seed, so config.json records what really ran."""
+        defaults = RULE_DEFAULTS[self.rule]
+        return replace(
+            self, seed=seed,
+            lr=defaults["lr"] if self.lr is None else self.lr,
+            critic_steps=defaults["critic_steps"] if self.critic_steps is None else self.critic_steps,
+        )
+
+
+def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:
+    """The options that differ from a saved run's, ignoring those a resume may change."""
+    changes = []
+    for option in fields(current):
+        if option.name in RUNTIME_OPTIONS or option.name not in saved:
+            continue
+        now = getattr(current, option.name)
+        if now != saved[option.name] and not (option.name == "seed" and now is None):
+            changes.append(f"{option.name}: {saved[option.name]!r} -> {now!r}")
+    return changes

@@ -1,0 +1,44 @@
+"""Graceful stopping: the first Ctrl-C or SIGTERM asks the work to stop at a safe point.
+
+Long loops check :attr:`GracefulStop.requested` after each step, save what they have, and
+then raise :class:`KeyboardInterrupt` (exit 130) or :class:`Terminated` (exit 143).
+A second Ctrl-C stops at once; files are written atomically, so what was saved stays intact.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so that the same cleanup runs."""
+
+
+class GracefulStop:
+    """Context manager that turns SIGINT / SIGTERM into a flag while the block runs."""
+
+    def __init__(self) -> None:
+        self.requested: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: stop now
+        self.requested = signum
+
+    def raise_if_requested(self) -> None:
+        """Raise the exception that matches the signal received, if any."""
+        if self.requested == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.requested is not None:
+            raise Terminated
+
+    def __enter__(self) -> "GracefulStop":
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)

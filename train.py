@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Train a GAN (vanilla, or WGAN-GP with -w) on a dataset from gen-samples.py, and measure each
+epoch how far the generated distribution is from the parent, against the sampling-noise floor."""
+from __future__ import annotations
+
+import shlex
+import sys
+
+from gaussgan import cli
+
+EPILOG = """\
+run directory: RUNS_DIR/<dist>_dim<d>_<latent_dim>_<latent_sigma>_<van|wass>[_<postfix>]/
+  config.json, training_details.csv (one row per epoch), training_model_losses.png,
+  training_pvalues.png, test_corr.png, checkpoint.pth.tar, models/{generator,discriminator}.pth.tar,
+  samples/{comp_hist,rhist,ks}_epochNNNNN.png (every epoch), samples/corr_epochNNNNN.png (every 10)
+
+the original gaussGAN configuration: --lr 1e-4 --ema-decay 0
+
+examples:
+  python train.py -f datasets/data_gauss_dim10.h5 -d 100 -s 0.1 -n 100
+  python train.py -f datasets/data_gauss_dim10.h5 -w
+  python train.py -f datasets/data_gauss_dim10.h5 -w --resume     # continue after Ctrl-C
+"""
+
+
+def parse_args(argv=None):
+    from gaussgan.config import RULE_DEFAULTS, TrainConfig as defaults
+
+    van, wass = RULE_DEFAULTS["vanilla"], RULE_DEFAULTS["wgan-gp"]
+    parser = cli.make_parser("train.py", __doc__, EPILOG)
+    parser.add_argument("-f", "--file", required=True, help="dataset (.h5) written by gen-samples.py")
+    parser.add_argument("-d", "--latent-dim", type=cli.positive_int, default=defaults.latent_dim,
+                        help="dimension of the generator's latent space (default: %(default)s)")
+    parser.add_argument("-s", "--latent-sigma", type=cli.positive_float, default=defaults.latent_sigma,
+                        help="width (sigma) of the Gaussian latent distribution, every component (default: %(default)s)")
+    parser.add_argument("-n", "--epochs", type=cli.positive_int, default=defaults.epochs, help="number of epochs (default: %(default)s)")
+    parser.add_argument("-w", "--wasserstein", action="store_true", help="WGAN-GP: Wasserstein loss with gradient penalty (default: vanilla GAN)")
+    parser.add_argument("-b", "--batch-size", type=cli.positive_int, default=defaults.batch_size, help="batch size (default: %(default)s)")
+    parser.add_argument("-c", "--scale", type=cli.positive_float, default=defaults.scale,
+                        help="width multiplier of both networks' hidden layers (default: %(default)s: 3 layers of 128)")
+    parser.add_argument("--lr", type=cli.positive_float,
+                        help=f"Adam learning rate of both networks (default: {van['lr']:g} vanilla, {wass['lr']:g} WGAN-GP)")
+    parser.add_argument("--beta1", type=float, default=defaults.beta1, help="Adam beta1 (default: %(default)s)")
+    parser.add_argument("--beta2", type=float, default=defaults.beta2, help="Adam beta2 (default: %(default)s)")
+    parser.add_argument("--critic-steps", type=cli.positive_int,
+                        help=f"discriminator steps per generator step (default: {van['critic_steps']} vanilla, {wass['critic_steps']} WGAN-GP)")
+    parser.add_argument("--gp-weight", type=cli.positive_float, default=defaults.gp_weight, help="gradient penalty weight lambda (default: %(default)s)")
+    parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+                        help="decay of the moving average of the generator's weights, used for evaluation and sampling; 0 turns it off (default: %(default)s)")
+    parser.add_argument("--batch-norm", action=cli.argparse.BooleanOptionalAction, default=defaults.batch_norm,
+                        help="BatchNorm in the generator's hidden layers (default: on, as in the original gaussGAN)")
+    parser.add_argument("--seed", type=cli.seed_value, help="random seed; same seed, same results on CPU (default: drawn, printed, recorded)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=defaults.device, help="auto: CUDA when present (default: %(default)s)")
+    parser.add_argument("--threads", type=cli.positive_int, default=defaults.threads,
+                        help="CPU threads for torch; figures are drawn in another process (default: %(default)s)")
+    parser.add_argument("-o", "--runs-dir", default=defaults.runs_dir, help="where run directories go (default: %(default)s)")
+    parser.add_argument("-p", "--postfix", default="", help="appended to the run directory's name")
+    parser.add_argument("--n-eval", type=cli.positive_int, default=defaults.n_eval,
+                        help="samples drawn for each epoch's diagnostics (default: %(default)s)")
+    parser.add_argument("--corr-every", type=cli.positive_int, default=defaults.corr_every,
+                        help="draw the correlation figure every N epochs, and at the last (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="replace an existing run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (a larger -n extends it)")
+    parser.add_argument("--inline-figures", action="store_true",
+                        help="draw figures in the training process instead of a background worker (slower)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch line")
+    args = parser.parse_args(argv)
+    if not 0 <= args.ema_decay < 1:
+        parser.error(f"argument --ema-decay: expected a number in [0, 1), got {args.ema_decay}")
+    for name in ("beta1", "beta2"):
+        if not 0 <= getattr(args, name) < 1:
+            parser.error(f"argument --{name}: expected a number in [0, 1), got {getattr(args, name)}")
+    if args.force and args.resume:
+        parser.error("--force and --resume contradict each other: choose one")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from gaussgan.config import TrainConfig
+    from gaussgan.training import train
+
+    train(TrainConfig(
+        dataset=args.file, latent_dim=args.latent_dim, latent_sigma=args.latent_sigma, epochs=args.epochs,
+        wasserstein=args.wasserstein, batch_size=args.batch_size, scale=args.scale, lr=args.lr, beta1=args.beta1,
+        beta2=args.beta2, critic_steps=args.critic_steps, gp_weight=args.gp_weight, ema_decay=args.ema_decay,
+        batch_norm=args.batch_norm, seed=args.seed, device=args.device, threads=args.threads, runs_dir=args.runs_dir, postfix=args.postfix,
+        n_eval=args.n_eval, corr_every=args.corr_every, force=args.force, quiet=args.quiet, resume=args.resume,
+        background_figures=not args.inline_figures,
+        command=shlex.join(["python", "train.py", *(sys.argv[1:] if argv is None else argv)]),
+    ))
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run_main(main)
