@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 
 # Per-rule defaults, chosen by the experiments in the README ("Choosing the defaults").
 RULE_DEFAULTS = {
-    "vanilla": {"lr": 2e-4, "critic_steps": 1},
+    "vanilla": {"lr": 1e-4, "critic_steps": 1},
     "wgan-gp": {"lr": 5e-4, "critic_steps": 5},
 }
 GENERATOR_WIDTHS = (128, 128, 128)
@@ -24,7 +24,7 @@ class TrainConfig:
     dataset: str
     latent_dim: int = 100
     latent_sigma: float = 1.0
-    epochs: int = 60
+    epochs: int = 40
     wasserstein: bool = False
     batch_size: int = 64
     scale: float = 1.0
@@ -33,7 +33,7 @@ class TrainConfig:
     beta2: float = 0.9
     critic_steps: int | None = None
     gp_weight: float = 10.0
-    ema_decay: float = 0.999
+    ema_decay: float = 0.995
     batch_norm: bool = True
     seed: int | None = None
     device: str = "auto"

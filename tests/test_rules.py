@@ -1,0 +1,60 @@
+"""Update rules: losses and the gradient penalty against hand computations."""
+import torch
+import torch.nn.functional as F
+
+from gaussgan import rules
+
+
+def test_vanilla_losses_are_binary_cross_entropy():
+    d_real, d_fake = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.2])
+    expected = F.binary_cross_entropy_with_logits(d_real, torch.ones(3)) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros(2))
+    assert torch.allclose(rules.vanilla_discriminator_loss(d_real, d_fake), expected)
+    # non-saturating: -log sigmoid(D(G(z)))
+    assert torch.allclose(rules.vanilla_generator_loss(d_fake), -torch.log(torch.sigmoid(d_fake)).mean())
+    # no overflow for confident logits
+    assert torch.isfinite(rules.vanilla_discriminator_loss(torch.tensor([1e4]), torch.tensor([-1e4])))
+
+
+class SquareCritic(torch.nn.Module):
+    """D(x) = 0.5 * a * ||x||^2, so grad D(x) = a * x: the penalty has a closed form."""
+
+    def __init__(self, a: float):
+        super().__init__()
+        self.a = a
+
+    def forward(self, x):
+        return 0.5 * self.a * (x**2).sum(dim=1)
+
+
+def test_gradient_penalty_matches_hand_computation_per_sample():
+    real = torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]])
+    fake = torch.tensor([[-1.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
+    seed = 123
+    penalty = rules.gradient_penalty(SquareCritic(0.7), real, fake, torch.Generator().manual_seed(seed))
+    weight = torch.rand(3, 1, generator=torch.Generator().manual_seed(seed))  # one weight per sample
+    mixed = weight * real + (1 - weight) * fake
+    per_sample_norm = (0.7 * mixed).norm(dim=1)
+    assert torch.allclose(penalty, ((per_sample_norm - 1) ** 2).mean())
+    assert len(set(weight.flatten().tolist())) == 3
+
+
+def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm():
+    critic = torch.nn.Linear(4, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0, 0.0]]))
+    real, fake = torch.randn(7, 4), torch.randn(7, 4)
+    penalty = rules.gradient_penalty(lambda x: critic(x).squeeze(-1), real, fake)
+    assert torch.allclose(penalty, torch.tensor((5.0 - 1.0) ** 2))
+
+
+def test_penalty_is_differentiable_for_the_critic_step():
+    critic = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
+    penalty = rules.gradient_penalty(lambda x: critic(x).squeeze(-1), torch.randn(5, 3), torch.randn(5, 3))
+    penalty.backward()
+    assert critic[0].weight.grad is not None and critic[0].weight.grad.abs().sum() > 0
+
+
+def test_wgan_losses():
+    d_real, d_fake = torch.tensor([1.0, 3.0]), torch.tensor([0.5, -0.5, 1.0])
+    assert torch.allclose(rules.wgan_critic_loss(d_real, d_fake), torch.tensor(1.0 / 3 - 2.0))
+    assert torch.allclose(rules.wgan_generator_loss(d_fake), torch.tensor(-1.0 / 3))

@@ -1,0 +1,152 @@
+"""train.py and `python -m gaussgan sample` end to end, as a user runs them."""
+import json
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import REPO, assert_clean_error, run_script, snapshot
+from gaussgan import datasets
+from test_datasets import write_original_layout
+
+RUN = "runs/gauss_dim3_8_0.5_van"
+FAST = ["-d", "8", "-s", "0.5", "-n", "2", "-b", "64", "--n-eval", "200", "--seed", "5", "-q"]
+
+
+def make_dataset(folder) -> str:
+    # 150 samples: batches of 64, 64 and a last one of 22.
+    result = run_script("gen-samples.py", "-n", 75, "-b", 2, "-d", 3, "--seed", 1, "-q", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return "datasets/data_gauss_dim3.h5"
+
+
+@pytest.fixture
+def dataset(workdir):
+    return make_dataset(workdir)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short vanilla run shared by the tests that only look at its output."""
+    folder = tmp_path_factory.mktemp("trained")
+    result = run_script("train.py", "-f", make_dataset(folder), *FAST, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder, result
+
+
+def test_a_run_writes_every_documented_file(trained):
+    folder, result = trained
+    run = folder / RUN
+    assert f"run directory {RUN}" in result.stdout and "seed 5" in result.stdout
+    for name in ("config.json", "test_corr.png", "training_details.csv", "training_model_losses.png",
+                 "training_pvalues.png", "models/generator.pth.tar", "models/discriminator.pth.tar",
+                 "checkpoint.pth.tar"):
+        assert (run / name).stat().st_size > 0, name
+    for epoch in (1, 2):
+        for kind in ("comp_hist", "rhist", "ks"):
+            assert (run / f"samples/{kind}_epoch{epoch:05d}.png").exists()
+    assert not (run / "samples/corr_epoch00001.png").exists()  # every 10 epochs and at the last
+    assert (run / "samples/corr_epoch00002.png").exists()
+    table = pd.read_csv(run / "training_details.csv")
+    assert list(table["epoch"]) == [1, 2]
+    for column in ("d_loss", "g_loss", "norm_ks_parent_D", "norm_ks_parent_p", "norm_ks_train_D", "norm_ks_train_p",
+                   "rejected_raw", "rejected_bh", "comp_ks_mean_D", "comp_ks_max_D", "offdiag_std_generated",
+                   "offdiag_std_parent", "seconds_train"):
+        assert table[column].notna().all(), column
+    config = json.loads((run / "config.json").read_text())
+    assert config["seed"] == 5 and config["latent_dim"] == 8 and config["parent"]["dist"] == "gauss"
+    assert config["lr"] > 0 and config["critic_steps"] == 1
+    generator = torch.load(run / "models/generator.pth.tar", map_location="cpu", weights_only=True)
+    assert generator["spec"]["data_dim"] == 3 and generator["epoch"] == 2
+
+
+def test_same_command_refuses_force_replaces_with_identical_metrics(trained):
+    folder, _ = trained
+    run = folder / RUN
+    before = snapshot(folder)
+    assert_clean_error(run_script("train.py", "-f", "datasets/data_gauss_dim3.h5", *FAST, cwd=folder), "exists", "--force")
+    assert snapshot(folder) == before
+    first = pd.read_csv(run / "training_details.csv")
+    (run / "samples" / "stale.png").write_text("")
+    result = run_script("train.py", "-f", "datasets/data_gauss_dim3.h5", *FAST, "--force", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert not (run / "samples" / "stale.png").exists()
+    timing = ["seconds_train", "seconds_total"]
+    # same seed, same metrics
+    pd.testing.assert_frame_equal(first.drop(columns=timing), pd.read_csv(run / "training_details.csv").drop(columns=timing))
+
+
+def test_wgan_gp_with_a_partial_last_batch(workdir, dataset):
+    result = run_script("train.py", "-f", dataset, "-w", *FAST, "--critic-steps", "2", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(workdir / "runs/gauss_dim3_8_0.5_wass/training_details.csv")
+    assert len(table) == 2 and table["g_loss"].notna().all()
+    config = json.loads((workdir / "runs/gauss_dim3_8_0.5_wass/config.json").read_text())
+    assert config["wasserstein"] and config["critic_steps"] == 2 and config["gp_weight"] == 10
+
+
+def test_original_gaussgan_layout_trains(workdir):
+    write_original_layout(workdir / "old.h5", np.random.default_rng(0).standard_normal((100, 2)))
+    result = run_script("train.py", "-f", "old.h5", *FAST, "-n", "1", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "runs/gauss_dim2_8_0.5_van/training_details.csv").exists()
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".csv", ".npy"])
+def test_sample_from_a_run(trained, workdir, suffix):
+    command = [sys.executable, "-m", "gaussgan", "sample", str(trained[0] / RUN), "-n", "250", "-o", f"gen{suffix}", "--seed", "3"]
+    import subprocess
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    path = workdir / f"gen{suffix}"
+    if suffix == ".h5":
+        data, parent, fields = datasets.load_dataset(path)
+        assert parent.is_standard_normal and "gauss_dim3_8_0.5_van" in fields["source"]
+    elif suffix == ".csv":
+        data = np.loadtxt(path, delimiter=",")
+    else:
+        data = np.load(path)
+    assert data.shape == (250, 3) and np.all(np.isfinite(data))
+    if suffix == ".npy":  # same seed, same samples
+        subprocess.run(command[:-4] + ["-o", "again.npy", "--seed", "3"], cwd=workdir, check=True, capture_output=True)
+        np.testing.assert_array_equal(np.load(workdir / "again.npy"), data)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["-f", "missing.h5"], ["does not exist"]),
+        (["-f", "datasets"], ["folder"]),
+        (["-f", "notes.txt"], ["HDF5"]),
+        (["-d", "0"], ["--latent-dim", "positive"]),
+        (["-n", "0"], ["--epochs", "positive"]),
+        (["-b", "-1"], ["--batch-size", "positive"]),
+        (["-s", "0"], ["--latent-sigma", "positive"]),
+        (["-s", "-0.1"], ["--latent-sigma"]),
+        (["--lr", "0"], ["--lr"]),
+        (["--n-eval", "0"], ["--n-eval"]),
+        (["--ema-decay", "1"], ["--ema-decay"]),
+        (["--device", "tpu"], ["--device"]),
+        (["-o", "notes.txt"], ["runs directory", "is a file"]),
+        (["--resume", "-p", "other"], ["no run to resume"]),
+        (["--force", "--resume"], ["contradict"]),
+    ],
+)
+def test_bad_input_is_one_clear_error_and_makes_no_run(trained, args, words):
+    workdir = trained[0]
+    (workdir / "notes.txt").write_text("not a dataset")
+    base = ["-f", "datasets/data_gauss_dim3.h5"] if args[0] != "-f" else []
+    before = snapshot(workdir)
+    result = run_script("train.py", *base, "-n", "1", *args, cwd=workdir)  # the last -n wins
+    assert_clean_error(result, *words)
+    assert snapshot(workdir) == before
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_a_clear_error(workdir, dataset):
+    before = snapshot(workdir)
+    assert_clean_error(run_script("train.py", "-f", dataset, "--device", "cuda", "-n", "1", cwd=workdir), "cuda")
+    assert snapshot(workdir) == before

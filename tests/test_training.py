@@ -1,0 +1,69 @@
+"""The training loop's pieces, in process: batches, resume checks, BatchNorm recalibration."""
+import numpy as np
+import torch
+
+from gaussgan.config import TrainConfig, hyperparameter_changes
+from gaussgan.interrupt import GracefulStop
+from gaussgan.models import EMA, Generator, recalibrate_batch_norm
+from gaussgan.training import build_state, train_epoch
+
+
+class Count:
+    def __init__(self):
+        self.n = 0
+
+    def update(self, k):
+        self.n += k
+
+
+def parameters(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_every_batch_trains_including_a_last_smaller_one():
+    config = TrainConfig(dataset="x", latent_dim=4, epochs=1, batch_size=64, scale=0.1, seed=3).with_defaults(3)
+    state = build_state(config, dim=2, device=torch.device("cpu"))
+    data = torch.randn(70, 2)  # batches of 64 and 6
+    before_g, before_d = parameters(state.generator), parameters(state.discriminator)
+    progress = Count()
+    with GracefulStop() as stop:
+        train_epoch(state, config, data, stop, progress)
+    assert progress.n == 2 and len(state.d_losses) == 2 and len(state.g_losses) == 2
+    assert state.epoch == 1 and state.permutation is None
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, parameters(state.generator)))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, parameters(state.discriminator)))
+    assert all(np.isfinite(state.d_losses + state.g_losses))
+
+
+def test_critic_steps_per_generator_step():
+    config = TrainConfig(dataset="x", latent_dim=4, wasserstein=True, batch_size=10, scale=0.1, seed=1).with_defaults(1)
+    assert config.critic_steps == 5
+    state = build_state(config, dim=3, device=torch.device("cpu"))
+    with GracefulStop() as stop:
+        train_epoch(state, config, torch.randn(100, 3), stop, Count())
+    assert len(state.d_losses) == 10 and len(state.g_losses) == 2
+
+
+def test_resume_refuses_changed_hyperparameters_only():
+    saved = TrainConfig(dataset="d.h5", epochs=10, seed=4).with_defaults(4).__dict__
+    same_but_longer = TrainConfig(dataset="d.h5", epochs=50, device="cpu", quiet=True).with_defaults(4)
+    assert hyperparameter_changes(saved, same_but_longer) == []
+    changed = TrainConfig(dataset="d.h5", lr=1e-3, batch_size=32).with_defaults(4)
+    differences = hyperparameter_changes(saved, changed)
+    assert len(differences) == 2 and any("batch_size: 64 -> 32" in d for d in differences)
+
+
+def test_recalibrated_batch_norm_matches_batch_statistics():
+    torch.manual_seed(0)
+    generator = Generator(5, 3, [16, 16], batch_norm=True)
+    ema = EMA(generator, 0.9)
+    rng = torch.Generator().manual_seed(1)
+    latent = lambda n: torch.randn(n, 5, generator=rng)
+    recalibrate_batch_norm(ema.model, latent, batches=20, batch_size=2000)
+    z = latent(20000)
+    with torch.no_grad():
+        in_eval = ema.model.eval()(z)
+        with_batch_stats = ema.model.train()(z)
+    ema.model.eval()
+    assert torch.allclose(in_eval.std(0), with_batch_stats.std(0), rtol=0.03)
+    assert torch.allclose(in_eval.mean(0), with_batch_stats.mean(0), atol=0.03)
