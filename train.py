@@ -87,7 +87,7 @@ def main(argv=None) -> int:
         batch_norm=args.batch_norm, seed=args.seed, device=args.device, threads=args.threads, runs_dir=args.runs_dir, postfix=args.postfix,
         n_eval=args.n_eval, corr_every=args.corr_every, force=args.force, quiet=args.quiet, resume=args.resume,
         background_figures=not args.inline_figures,
-        command=shlex.join(["python", "train.py", *(sys.argv[1:] if argv is None else argv)]),
+        command=shlex.join(["python", sys.argv[0] if argv is None else "train.py", *(sys.argv[1:] if argv is None else argv)]),
     ))
     return 0
 

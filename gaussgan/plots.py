@@ -75,7 +75,9 @@ def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, 
     key = ("component_histograms", shown)
     if key not in _figure_cache:
         plt = pyplot()
-        figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns + 0.6, 1.2 * rows + 1.0), squeeze=False)
+        panel = max(1.6, 8.0 / columns)  # few components: bigger panels
+        width, height = panel * columns + 0.6, 0.75 * panel * rows + 1.0
+        figure, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False)
         panels = []
         for index, ax in enumerate(axes.flat):
             if index >= shown:
@@ -90,7 +92,8 @@ def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, 
         figure.legend(handles=[panels[0][1], panels[0][2]], loc="upper right", ncols=2, fontsize=8)
         figure.supxlabel("component value (each panel: one component; central 99% of the parent)", fontsize=9)
         figure.supylabel("density", fontsize=9)
-        figure.subplots_adjust(left=0.05, right=0.98, bottom=0.08, top=0.88, wspace=0.08, hspace=0.12)
+        figure.subplots_adjust(left=0.4 / width, right=1 - 0.1 / width, bottom=0.45 / height, top=1 - 0.55 / height,
+                               wspace=0.08, hspace=0.12)
         _figure_cache[key] = (figure, panels)
     figure, panels = _figure_cache[key]
     for component, (ax, parent_step, generated_step) in enumerate(panels):
@@ -101,41 +104,83 @@ def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, 
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(0, 1.15 * max(parent_density.max(), generated_density.max(), 1e-12))
     more = f" (first {shown} of {generated.shape[1]})" if shown < generated.shape[1] else ""
-    figure.suptitle(f"Epoch {epoch}: component histograms{more}", x=0.05, ha="left")
+    figure.suptitle(f"Epoch {epoch}: component histograms{more}", x=0.02, y=1 - 0.1 / figure.get_figheight(), ha="left", va="top")
+    _write(figure, path, dpi=60)
+
+
+def _reused(key: tuple, build):
+    """The figure and artists that ``build()`` returns, built once per process and reused after."""
+    if key not in _figure_cache:
+        _figure_cache[key] = build()
+    return _figure_cache[key]
+
+
+def _write(figure, path, dpi: int) -> None:
+    """Save a reused figure atomically (it stays open for the next epoch)."""
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=60)
+        figure.savefig(temporary, dpi=dpi)
+
+
+def _rescale(*axes_list) -> None:
+    for axes in axes_list:
+        axes.relim()
+        axes.autoscale_view()
 
 
 def ks_per_component(statistic: np.ndarray, pvalue: np.ndarray, floor: float, epoch: int, path) -> None:
     """KS statistic and p-value of every component (generated vs fresh parent), with the noise floor."""
-    plt = pyplot()
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True, layout="constrained")
+    def build():
+        plt = pyplot()
+        figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+        figure.subplots_adjust(left=0.11, right=0.97, bottom=0.1, top=0.92, hspace=0.08)
+        statistics, = top.plot([], [], "o", color=GENERATED_COLOUR, markersize=3, label="generated vs parent")
+        floor_line = top.axhline(0, color=PARENT_COLOUR, linestyle="--", label="95% of two parent samples")
+        top.set_ylabel("KS statistic D")
+        top.legend(fontsize=8, loc="upper right")
+        bottom.set_yscale("log")
+        pvalues_, = bottom.plot([], [], "o", color=GENERATED_COLOUR, markersize=3, label="p-value")
+        bottom.axhline(0.05, color=PARENT_COLOUR, linestyle="--", label="0.05")
+        bottom.set_xlabel("component")
+        bottom.set_ylabel("p-value (log scale)")
+        bottom.legend(fontsize=8, loc="lower right")
+        return figure, (top, bottom, statistics, floor_line, pvalues_)
+
+    figure, (top, bottom, statistics, floor_line, pvalues_) = _reused(("ks",), build)
     components = np.arange(len(statistic))
-    top.plot(components, statistic, "o", color=GENERATED_COLOUR, markersize=3, label="generated vs parent")
-    top.axhline(floor, color=PARENT_COLOUR, linestyle="--", label=f"95% of two parent samples ({floor:.3f})")
-    top.set_ylabel("KS statistic D")
-    top.legend(fontsize=8)
-    bottom.semilogy(components, np.maximum(pvalue, 1e-300), "o", color=GENERATED_COLOUR, markersize=3, label="p-value")
-    bottom.axhline(0.05, color=PARENT_COLOUR, linestyle="--", label="0.05")
-    bottom.set_xlabel("component")
-    bottom.set_ylabel("p-value (log scale)")
-    bottom.legend(fontsize=8)
-    top.set_title(f"Epoch {epoch}: per-component two-sample KS test, {np.count_nonzero(pvalue < 0.05)} of {len(pvalue)} rejected at 0.05")
-    save(figure, path, dpi=70)
+    statistics.set_data(components, statistic)
+    floor_line.set_ydata([floor, floor])
+    pvalues_.set_data(components, np.maximum(pvalue, 1e-300))
+    top.set_ylim(0, 1.1 * max(statistic.max(), floor))
+    bottom.set_ylim(min(0.01, np.maximum(pvalue, 1e-300).min() / 2), 1.5)
+    top.set_xlim(-0.5, len(statistic) - 0.5)
+    top.set_title(f"Epoch {epoch}: per-component KS test, {np.count_nonzero(pvalue < 0.05)} of {len(pvalue)} "
+                  f"rejected at 0.05 (floor D = {floor:.3f})", fontsize=10)
+    _write(figure, path, dpi=70)
 
 
 def norm_distributions(norms_generated: np.ndarray, norms_parent: np.ndarray, ks: tuple[float, float], epoch: int, path) -> None:
     """Distribution of ||x||, parent vs generated, with the two-sample KS result."""
-    plt = pyplot()
-    figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
+    def build():
+        plt = pyplot()
+        figure, axes = plt.subplots(figsize=(6, 4))
+        figure.subplots_adjust(left=0.12, right=0.97, bottom=0.13, top=0.9)
+        edges = np.linspace(0, 1, 3)
+        parent = axes.stairs(np.zeros(2), edges, color=PARENT_COLOUR, label="parent")
+        generated = axes.stairs(np.zeros(2), edges, color=GENERATED_COLOUR, label="generated")
+        axes.set_xlabel("Euclidean norm ||x||")
+        axes.set_ylabel("density")
+        axes.legend()
+        return figure, (axes, parent, generated)
+
+    figure, (axes, parent, generated) = _reused(("norms",), build)
     edges = _histogram_edges(np.concatenate([norms_parent, norms_generated]), bins=50)
-    axes.stairs(_density(norms_parent, edges), edges, color=PARENT_COLOUR, label="parent")
-    axes.stairs(_density(norms_generated, edges), edges, color=GENERATED_COLOUR, label="generated")
-    axes.set_xlabel("Euclidean norm ||x||")
-    axes.set_ylabel("density")
+    parent_density, generated_density = _density(norms_parent, edges), _density(norms_generated, edges)
+    parent.set_data(parent_density, edges)
+    generated.set_data(generated_density, edges)
+    axes.set_xlim(edges[0], edges[-1])
+    axes.set_ylim(0, 1.1 * max(parent_density.max(), generated_density.max(), 1e-12))
     axes.set_title(f"Epoch {epoch}: norms, KS D = {ks[0]:.3f}, p = {ks[1]:.3g}")
-    axes.legend()
-    save(figure, path, dpi=70)
+    _write(figure, path, dpi=70)
 
 
 def _correlation_image(figure, axes, matrix: np.ndarray, title: str) -> None:
@@ -173,41 +218,61 @@ def correlation_matrix(matrix: np.ndarray, title: str, path) -> None:
 
 
 def losses(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g_loss: np.ndarray, path) -> None:
-    """D loss per discriminator step and G loss per generator step, raw and smoothed over about one epoch.
+    """D loss per discriminator step and G loss per generator step, raw and smoothed over one epoch.
 
     Positions are fractional epochs, so both curves share the x axis whatever ``critic_steps`` is.
     """
-    plt = pyplot()
-    figure, axes = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    for position, values, colour, name in ((d_position, d_loss, "tab:blue", "discriminator"),
-                                           (g_position, g_loss, "tab:orange", "generator")):
-        axes.plot(position, values, color=colour, alpha=0.25, linewidth=0.5)
-        per_epoch = int(np.count_nonzero(position <= 1)) if len(position) else 0
-        window = max(1, min(per_epoch, len(values) // 5))
-        smooth = np.convolve(values, np.ones(window) / window, mode="valid")
-        axes.plot(position[window - 1:], smooth, color=colour, label=f"{name} (moving average over {window} steps)")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("loss")
-    axes.set_title("Training losses per step")
-    axes.legend()
-    save(figure, path, dpi=80)
+    def build():
+        plt = pyplot()
+        figure, axes = plt.subplots(figsize=(8, 4.5))
+        figure.subplots_adjust(left=0.09, right=0.97, bottom=0.12, top=0.92)
+        lines = []
+        for colour, name in (("tab:blue", "discriminator"), ("tab:orange", "generator")):
+            lines.append(axes.plot([], [], color=colour, alpha=0.25, linewidth=0.5)[0])
+            lines.append(axes.plot([], [], color=colour, label=f"{name} (moving average over one epoch)")[0])
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("loss")
+        axes.set_title("Training losses per step")
+        axes.legend(loc="upper right")
+        return figure, (axes, lines)
+
+    figure, (axes, lines) = _reused(("losses",), build)
+    for (raw, smooth), position, values in zip((lines[:2], lines[2:]), (d_position, g_position), (d_loss, g_loss)):
+        raw.set_data(position, values)
+        window = max(1, int(np.count_nonzero(position <= 1)))
+        if len(values) >= window:
+            smooth.set_data(position[window - 1:], np.convolve(values, np.ones(window) / window, mode="valid"))
+    _rescale(axes)
+    _write(figure, path, dpi=80)
 
 
 def pvalues(epochs: np.ndarray, p_parent: np.ndarray, p_train: np.ndarray, rejected: np.ndarray, n_components: int, path) -> None:
     """Norm-KS p-values per epoch (vs parent, vs train) and the share of rejected components."""
-    plt = pyplot()
-    figure, axes = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    axes.semilogy(epochs, np.maximum(p_parent, 1e-300), "o-", markersize=3, label="norm KS p, vs fresh parent sample")
-    axes.semilogy(epochs, np.maximum(p_train, 1e-300), "s-", markersize=3, label="norm KS p, vs training subset")
-    axes.axhline(0.05, color=PARENT_COLOUR, linestyle="--", linewidth=1, label="0.05")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("p-value (log scale)")
-    share = axes.twinx()
-    share.plot(epochs, 100 * np.asarray(rejected) / n_components, color=GENERATED_COLOUR, linewidth=1, label="components rejected (raw), %")
-    share.axhline(5, color=GENERATED_COLOUR, linestyle=":", linewidth=1)
-    share.set_ylabel("components rejected at 0.05 (%)", color=GENERATED_COLOUR)
-    share.set_ylim(0, 100)
-    handles = axes.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
-    axes.legend(handles=handles, fontsize=8, loc="lower right")
-    axes.set_title("Is the generator distinguishable from the parent? (p < 0.05: yes)")
-    save(figure, path, dpi=80)
+    def build():
+        plt = pyplot()
+        figure, axes = plt.subplots(figsize=(8, 4.5))
+        figure.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.92)
+        axes.set_yscale("log")
+        parent, = axes.plot([], [], "o-", markersize=3, label="norm KS p, vs fresh parent sample")
+        train, = axes.plot([], [], "s-", markersize=3, label="norm KS p, vs training subset")
+        axes.axhline(0.05, color=PARENT_COLOUR, linestyle="--", linewidth=1, label="0.05")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("p-value (log scale)")
+        share = axes.twinx()
+        share_line, = share.plot([], [], color=GENERATED_COLOUR, linewidth=1, label="components rejected (raw), %")
+        share.axhline(5, color=GENERATED_COLOUR, linestyle=":", linewidth=1)
+        share.set_ylabel("components rejected at 0.05 (%)", color=GENERATED_COLOUR)
+        share.set_ylim(0, 100)
+        handles = axes.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
+        axes.legend(handles=handles, fontsize=8, loc="lower right")
+        axes.set_title("Is the generator distinguishable from the parent? (p < 0.05: yes)")
+        return figure, (axes, parent, train, share_line)
+
+    figure, (axes, parent, train, share_line) = _reused(("pvalues",), build)
+    parent.set_data(epochs, np.maximum(p_parent, 1e-300))
+    train.set_data(epochs, np.maximum(p_train, 1e-300))
+    share_line.set_data(epochs, 100 * np.asarray(rejected) / n_components)
+    _rescale(axes)
+    axes.set_xlim(0.5, max(epochs.max(), 1) + 0.5)
+    share_line.axes.set_xlim(axes.get_xlim())
+    _write(figure, path, dpi=80)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -202,6 +202,7 @@ def train(config: TrainConfig) -> RunDirectory:
     from tqdm import tqdm
 
     data_np, parent, _ = load_dataset(config.dataset, dtype=np.float32)
+    config = replace(config, dataset=str(Path(config.dataset).resolve()))
     device = resolve_device(config.device)
     # Small matrices: a second thread costs more in synchronisation than it gains, and the
     # figure worker needs a core of its own.
@@ -229,8 +230,7 @@ def train(config: TrainConfig) -> RunDirectory:
         state.restore(saved_state, device)
         rows = [row for row in rows if row["epoch"] <= state.epoch]
         print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
-    run.write_config({**asdict(config), "dataset": str(Path(config.dataset).resolve()),
-                      "parent": parent.to_dict(), "torch": torch.__version__, "gaussgan": __version__,
+    run.write_config({**asdict(config), "parent": parent.to_dict(), "torch": torch.__version__, "gaussgan": __version__,
                       "device_used": str(device)})
     data = torch.from_numpy(data_np).to(device)
     steps_per_epoch = -(-len(data) // config.batch_size)
