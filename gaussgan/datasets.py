@@ -79,7 +79,7 @@ def write_batches(
             for batch in batches:
                 stop = start + len(batch)
                 data[start:stop] = batch
-                norms[start:stop] = np.linalg.norm(batch, axis=1)
+                norms[start:stop] = np.sqrt(np.einsum("ij,ij->i", batch, batch))  # no (n, d) temporary
                 start = stop
             if start != n_batches * n_samples:
                 raise RuntimeError(f"expected {n_batches * n_samples} samples, got {start}")

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""gaussgan benchmarks: every figure a ratio of two things measured side by side in one run.
+
+    make bench            (or: python benchmarks/run.py [--quick])
+
+Each row times the project's code and a floor written here (the least work that gives the same
+result), alternating them, and reports the median ratio over the repeats with its min-max.
+torch and BLAS run on one thread unless a row says otherwise. Exit status 1 when a target is missed.
+"""
+from __future__ import annotations
+
+import os
+
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gaussgan import datasets  # noqa: E402
+from gaussgan.config import TrainConfig  # noqa: E402
+from gaussgan.distributions import PARENTS, make_parent  # noqa: E402
+from gaussgan.interrupt import GracefulStop  # noqa: E402
+from gaussgan.training import build_state, train_epoch  # noqa: E402
+
+torch.set_num_threads(1)
+ROWS: list[tuple[str, str, str, bool]] = []  # (row, measured, target, met)
+
+
+def report(name: str, values: list[float], target: float, unit: str = "x") -> None:
+    median = statistics.median(values)
+    measured = f"{median:.2f}{unit} ({min(values):.2f}-{max(values):.2f})" if len(values) > 1 else f"{median:.2f}{unit}"
+    ROWS.append((name, measured, f"<= {target:g}{unit}", median <= target))
+    print(f"  {name}: {measured}", file=sys.stderr, flush=True)
+
+
+def timed(function) -> float:
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def ratios(ours, floor, repeats: int) -> list[float]:
+    """Alternate the two so that a busy spell on the machine hits both alike."""
+    ours(), floor()  # warm-up: imports, caches, first allocations
+    return [timed(ours) / timed(floor) for _ in range(repeats)]
+
+
+# --- 1. Data generation ------------------------------------------------------------------------
+def numpy_floor(parent, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """The least numpy work that draws from ``parent``: its own generator call (plus the Cholesky
+    matmul when correlated, the inverse CDF for trunc_gauss), and nothing else."""
+    if parent.name == "gauss":
+        data = rng.standard_normal(shape)
+        return data if parent.is_diagonal else data @ np.linalg.cholesky(parent.sigma).T
+    if parent.name == "cauchy":
+        return rng.standard_cauchy(shape)
+    if parent.name == "uniform":
+        return rng.uniform(parent.xlo, parent.xhi, shape)
+    from scipy import special
+    return special.ndtri(rng.uniform(special.ndtr(parent.xlo), special.ndtr(parent.xhi), shape))
+
+
+def bench_generation(folder: Path, repeats: int) -> None:
+    for dim, n, batches in ((1000, 1000, 10), (10, 10000, 10)):
+        for name, correlated in [("gauss", False), ("gauss", True), *((other, False) for other in PARENTS[1:])]:
+            parent = make_parent(name, dim, sigma=(1.0, 0.5, 2) if correlated else (1.0, 0.0, 1))
+
+            def ours():
+                datasets.write_dataset(folder / "ours.h5", parent, n, batches, np.random.default_rng(0))
+
+            def floor():
+                with h5py.File(folder / "floor.h5", "w") as handle:
+                    handle["data"] = numpy_floor(parent, (n * batches, dim), np.random.default_rng(0))
+
+            label = f"{name}{' (correlated)' if correlated else ''}"
+            report(f"1. data generation, {label}, d={dim} n={n} b={batches} vs numpy+h5py floor",
+                   ratios(ours, floor, 2 * repeats), 1.3)
+
+
+# --- 2. Training steps -------------------------------------------------------------------------
+class NoProgress:
+    def update(self, _):
+        pass
+
+
+def bare_epoch(state, config, data: torch.Tensor) -> None:
+    """The floor: same networks and optimisers, permutation slices, the update rule written out, nothing else."""
+    generator, discriminator = state.generator, state.discriminator
+    opt_g, opt_d = state.optimizer_g, state.optimizer_d
+    permutation = torch.randperm(len(data))
+    for index, start in enumerate(range(0, len(data), config.batch_size)):
+        real = data[permutation[start:start + config.batch_size]]
+        with torch.no_grad():
+            fake = generator(torch.randn(len(real), config.latent_dim) * config.latent_sigma)
+        if config.wasserstein:
+            weight = torch.rand(len(real), 1)
+            mixed = (weight * real + (1 - weight) * fake).requires_grad_(True)
+            gradient, = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
+            loss = discriminator(fake).mean() - discriminator(real).mean() + config.gp_weight * ((gradient.norm(2, dim=1) - 1) ** 2).mean()
+        else:
+            loss = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_d.step()
+        if (index + 1) % config.critic_steps == 0:
+            discriminator.requires_grad_(False)
+            scores = discriminator(generator(torch.randn(len(real), config.latent_dim) * config.latent_sigma))
+            loss = -scores.mean() if config.wasserstein else F.softplus(-scores).mean()
+            discriminator.requires_grad_(True)
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+
+
+def bench_training_steps(repeats: int) -> None:
+    for wasserstein in (False, True):
+        for dim in (10, 100):
+            config = TrainConfig(dataset="-", wasserstein=wasserstein).with_defaults(1)
+            data = torch.randn(10000, dim)
+            ours_state, floor_state = build_state(config, dim, torch.device("cpu")), build_state(config, dim, torch.device("cpu"))
+
+            def ours():
+                with GracefulStop() as stop:
+                    train_epoch(ours_state, config, data, stop, NoProgress())
+
+            rule = "WGAN-GP" if wasserstein else "vanilla"
+            report(f"2. training steps, {rule}, d={dim}, 10,000 samples, batch 64 vs bare loop",
+                   ratios(ours, lambda: bare_epoch(floor_state, config, data), repeats), 1.10)
+
+
+# --- 3. A whole epoch as train.py runs it ------------------------------------------------------
+def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
+    from gaussgan.training import train
+
+    for dim, target in ((10, 1.5), (100, 1.5), (1000, 2.0)):
+        if quick and dim == 1000:
+            continue
+        parent = make_parent("gauss", dim)
+        path = folder / f"data{dim}.h5"
+        datasets.write_dataset(path, parent, 10000, 1, np.random.default_rng(0))
+        base = TrainConfig(dataset=str(path), runs_dir=str(folder / "runs"), quiet=True, seed=1, force=True)
+        epochs = 4
+
+        def whole(n_epochs: int) -> float:
+            return timed(lambda: train(TrainConfig(**{**base.__dict__, "epochs": n_epochs})))
+
+        config = base.with_defaults(1)
+        floor_state = build_state(config, dim, torch.device("cpu"))
+        data = torch.from_numpy(datasets.load_dataset(path, np.float32)[0])
+        values = []
+        for _ in range(repeats):
+            # Steady-state cost of one epoch: the difference cancels start-up (imports, worker, loading).
+            per_epoch = (whole(epochs + 1) - whole(1)) / epochs
+            floor = statistics.median(timed(lambda: bare_epoch(floor_state, config, data)) for _ in range(2))
+            values.append(per_epoch / floor)
+        report(f"3. whole epoch (train.py: steps + diagnostics + figures), vanilla, d={dim} vs bare loop", values, target)
+
+
+# --- 4. Peak memory ----------------------------------------------------------------------------
+def peak_rss_mb(arguments: list[str], folder: Path) -> float:
+    """Peak resident memory of a script and of any process it started, in MB (the largest of them)."""
+    code = ("import resource, runpy, sys\n"
+            "sys.argv = sys.argv[1:]\n"
+            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)\n")
+    result = subprocess.run([sys.executable, "-c", code, *arguments], cwd=folder, capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def bench_memory(folder: Path, quick: bool) -> None:
+    if quick:
+        return
+    generate = str(REPO / "gen-samples.py")
+    peak = peak_rss_mb([generate, "-n", "10000", "-b", "100", "-d", "1000", "--seed", "1", "-q", "-o", "big"], folder)
+    report("4. peak memory, gen-samples.py -n 10000 -b 100 -d 1000 (8 GB written)", [peak], 500, " MB")
+    for path in (folder / "big").iterdir():
+        path.unlink()
+    subprocess.run([sys.executable, generate, "-n", "1000", "-b", "1", "-d", "10", "--seed", "1", "-q", "-o", "small"],
+                   cwd=folder, check=True, capture_output=True)
+    train_script = [str(REPO / "train.py"), "-f", "small/data_gauss_dim10.h5", "--seed", "1", "-q", "--force"]
+    five, fifty = (peak_rss_mb([*train_script, "-n", str(n), "-p", f"m{n}"], folder) for n in (5, 50))
+    ROWS.append(("4. train.py peak memory, 50 epochs vs 5 epochs", f"{fifty:.0f} MB vs {five:.0f} MB", "< +10%", fifty < 1.1 * five))
+    print(f"  train.py peak memory: {five:.0f} MB at 5 epochs, {fifty:.0f} MB at 50", file=sys.stderr)
+
+
+# --- 5. Start-up -------------------------------------------------------------------------------
+def bench_startup(repeats: int) -> None:
+    for script in ("train.py", "gen-samples.py"):
+        times = [timed(lambda: subprocess.run([sys.executable, str(REPO / script), "--help"], check=True,
+                                              capture_output=True)) for _ in range(repeats)]
+        report(f"5. start-up, python {script} --help", times, 1.0, " s")
+
+
+# --- 6. GPU ------------------------------------------------------------------------------------
+def bench_gpu(repeats: int) -> None:
+    if not torch.cuda.is_available():
+        ROWS.append(("6. CUDA vs CPU steps/s, d=100", "no GPU on this machine", "-", True))
+        return
+    for batch in (64, 1024):
+        config = TrainConfig(dataset="-", batch_size=batch).with_defaults(1)
+        timings = {}
+        for device in ("cpu", "cuda"):
+            state = build_state(config, 100, torch.device(device))
+            data = torch.randn(10000, 100, device=device)
+
+            def epoch():
+                with GracefulStop() as stop:
+                    train_epoch(state, config, data, stop, NoProgress())
+                if device == "cuda":
+                    torch.cuda.synchronize()
+
+            epoch()
+            timings[device] = statistics.median(timed(epoch) for _ in range(repeats))
+        speedup = timings["cpu"] / timings["cuda"]
+        ROWS.append((f"6. CUDA vs CPU (1 thread) steps/s, vanilla, d=100, batch {batch}", f"{speedup:.2f}x", "report", True))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no d=1000 epoch and no memory rows")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-6)")
+    args = parser.parse_args()
+    repeats = 3
+    wanted = set(args.only or range(1, 7))
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=REPO) as temporary:
+        folder = Path(temporary)
+        steps = [(1, lambda: bench_generation(folder, repeats)), (2, lambda: bench_training_steps(repeats)),
+                 (3, lambda: bench_whole_epoch(folder, repeats, args.quick)), (4, lambda: bench_memory(folder, args.quick)),
+                 (5, lambda: bench_startup(repeats)), (6, lambda: bench_gpu(repeats))]
+        for number, step in steps:
+            if number in wanted:
+                print(f"row {number}...", file=sys.stderr, flush=True)
+                step()
+    width = max(len(row[0]) for row in ROWS)
+    print(f"\n{'benchmark'.ljust(width)}  {'measured: median (min-max)':<28}  {'target':<10}  ok")
+    for name, measured, target, met in ROWS:
+        print(f"{name.ljust(width)}  {measured:<28}  {target:<10}  {'yes' if met else 'MISSED'}")
+    print(f"\n{len(ROWS)} rows in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, {os.cpu_count()} cores, 1 thread")
+    return 0 if all(row[3] for row in ROWS) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
