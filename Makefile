@@ -19,10 +19,13 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
 
+# A small dataset and a short training run (about a minute on a laptop CPU).
 demo: install
 	$(PY) gen-samples.py -n 1000 -s gauss -b 10 -d 1 2 10 --seed 1
+	$(PY) train.py -f datasets/data_gauss_dim10.h5 -n 15 --seed 1 -p demo --force
 	@echo
-	@echo "demo datasets and norm histograms are in datasets/ (data_gauss_dim*.h5, hist_gauss_dim*.png)"
+	@echo "datasets and norm histograms: datasets/ (data_gauss_dim*.h5, hist_gauss_dim*.png)"
+	@echo "training run: runs/gauss_dim10_100_1_van_demo/ (training_details.csv, training_pvalues.png, samples/)"
 
 test: install
 	$(PY) -m pytest -q -m "not slow"
@@ -32,3 +35,6 @@ test-slow: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+bench: install
+	$(PY) benchmarks/run.py
