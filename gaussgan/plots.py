@@ -273,6 +273,7 @@ def pvalues(epochs: np.ndarray, p_parent: np.ndarray, p_train: np.ndarray, rejec
     train.set_data(epochs, np.maximum(p_train, 1e-300))
     share_line.set_data(epochs, 100 * np.asarray(rejected) / n_components)
     _rescale(axes)
+    axes.set_ylim(top=2)  # p-values are at most 1; autoscaling on a log axis would add decades of margin
     axes.set_xlim(0.5, max(epochs.max(), 1) + 0.5)
     share_line.axes.set_xlim(axes.get_xlim())
     _write(figure, path, dpi=80)
