@@ -28,7 +28,7 @@ demo: install
 	@echo "training run: runs/gauss_dim10_100_1_van_demo/ (training_details.csv, training_pvalues.png, samples/)"
 
 test: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

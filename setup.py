@@ -23,5 +23,6 @@ setup(
         "pandas>=2.0",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    # pytest-xdist: the end-to-end tests are single-threaded subprocesses; two workers halve the wait.
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
 )

@@ -32,6 +32,7 @@ def run_name(dist: str, dim: int, latent_dim: int, latent_sigma: float, wasserst
 def load_torch_file(path: str | os.PathLike, what: str) -> dict:
     """Read a checkpoint or model file safely: tensors and plain values only, onto the CPU."""
     import pickle
+    import warnings
 
     import torch
 
@@ -39,7 +40,9 @@ def load_torch_file(path: str | os.PathLike, what: str) -> dict:
     if not path.is_file():
         raise UserError(f"{what} {str(path)!r} does not exist")
     try:
-        content = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported content"
         raise UserError(f"{path} is not a safe {what}: refused to load it ({first_line})") from None
