@@ -15,7 +15,8 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
 import argparse
-import resource
+import contextlib
+import io
 import statistics
 import subprocess
 import sys
@@ -157,7 +158,8 @@ def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
         epochs = 4
 
         def whole(n_epochs: int) -> float:
-            return timed(lambda: train(TrainConfig(**{**base.__dict__, "epochs": n_epochs})))
+            with contextlib.redirect_stdout(io.StringIO()):  # train() prints the run directory
+                return timed(lambda: train(TrainConfig(**{**base.__dict__, "epochs": n_epochs})))
 
         config = base.with_defaults(1)
         floor_state = build_state(config, dim, torch.device("cpu"))
@@ -239,7 +241,7 @@ def main() -> int:
     repeats = 3
     wanted = set(args.only or range(1, 7))
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=REPO) as temporary:
+    with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
         folder = Path(temporary)
         steps = [(1, lambda: bench_generation(folder, repeats)), (2, lambda: bench_training_steps(repeats)),
                  (3, lambda: bench_whole_epoch(folder, repeats, args.quick)), (4, lambda: bench_memory(folder, args.quick)),

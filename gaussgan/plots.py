@@ -238,7 +238,8 @@ def losses(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g
 
     figure, (axes, lines) = _reused(("losses",), build)
     for (raw, smooth), position, values in zip((lines[:2], lines[2:]), (d_position, g_position), (d_loss, g_loss)):
-        raw.set_data(position, values)
+        thin = max(1, len(values) // 3000)  # a few thousand points show the noise as well as all of them
+        raw.set_data(position[::thin], values[::thin])
         window = max(1, int(np.count_nonzero(position <= 1)))
         if len(values) >= window:
             smooth.set_data(position[window - 1:], np.convolve(values, np.ones(window) / window, mode="valid"))

@@ -197,6 +197,40 @@ def resume_command(config: TrainConfig) -> str:
     return command if "--resume" in command.split() else f"{command} --resume"
 
 
+def open_run(config: TrainConfig, parent: Parent) -> tuple[TrainConfig, RunDirectory]:
+    """The run directory, checked and made; the config completed with the seed and the rule's defaults."""
+    run = RunDirectory(Path(config.runs_dir) / run_name(parent.name, parent.dim, config.latent_dim,
+                                                         config.latent_sigma, config.wasserstein, config.postfix))
+    seed = config.seed
+    if config.resume and run.exists():
+        saved = run.read_config()
+        changes = hyperparameter_changes(saved, config.with_defaults(saved["seed"] if seed is None else seed))
+        if changes:
+            raise UserError("cannot resume: options differ from the saved run: " + "; ".join(changes))
+        seed = saved["seed"]
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    config = config.with_defaults(seed)
+    run.prepare(force=config.force, resume=config.resume)
+    return config, run
+
+
+def start_state(config: TrainConfig, run: RunDirectory, parent: Parent, device: torch.device) -> tuple[State, list[dict]]:
+    """A fresh state, or the one in the run's checkpoint with the CSV rows up to it (``--resume``)."""
+    state = build_state(config, parent.dim, device)
+    saved = run.load_checkpoint() if config.resume else None
+    if saved is None:
+        return state, []
+    state.restore(saved, device)
+    print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
+    return state, [row for row in run.read_csv() if row["epoch"] <= state.epoch]
+
+
+def stop_here(stop: GracefulStop, config: TrainConfig, where: str) -> None:
+    print(f"stopped {where}; saved. To continue: {resume_command(config)}", file=sys.stderr)
+    stop.raise_if_requested()
+
+
 def train(config: TrainConfig) -> RunDirectory:
     """Train a GAN on ``config.dataset`` and write the run directory; return it."""
     from tqdm import tqdm
@@ -207,39 +241,19 @@ def train(config: TrainConfig) -> RunDirectory:
     # Small matrices: a second thread costs more in synchronisation than it gains, and the
     # figure worker needs a core of its own.
     torch.set_num_threads(config.threads)
-    run = RunDirectory(Path(config.runs_dir) / run_name(parent.name, parent.dim, config.latent_dim,
-                                                         config.latent_sigma, config.wasserstein, config.postfix))
-    seed = config.seed
-    if config.resume and run.exists():
-        saved = run.read_config()
-        changes = hyperparameter_changes(saved, config.with_defaults(saved["seed"]) if config.seed is None
-                                         else config.with_defaults(config.seed))
-        if changes:
-            raise UserError("cannot resume: options differ from the saved run: " + "; ".join(changes))
-        seed = saved["seed"]
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    config = config.with_defaults(seed)
-    run.prepare(force=config.force, resume=config.resume)
-    print(f"seed {seed}\nrun directory {run}", flush=True)
-
-    state = build_state(config, parent.dim, device)
-    saved_state = run.load_checkpoint() if config.resume else None
-    rows = run.read_csv() if saved_state else []
-    if saved_state:
-        state.restore(saved_state, device)
-        rows = [row for row in rows if row["epoch"] <= state.epoch]
-        print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
-    run.write_config({**asdict(config), "parent": parent.to_dict(), "torch": torch.__version__, "gaussgan": __version__,
-                      "device_used": str(device)})
+    config, run = open_run(config, parent)
+    print(f"seed {config.seed}\nrun directory {run}", flush=True)
+    state, rows = start_state(config, run, parent, device)
+    run.write_config({**asdict(config), "parent": parent.to_dict(), "torch": torch.__version__,
+                      "gaussgan": __version__, "device_used": str(device)})
     data = torch.from_numpy(data_np).to(device)
     steps_per_epoch = -(-len(data) // config.batch_size)
 
     with FigureWorker(background=config.background_figures) as figures, GracefulStop() as stop:
         if not run.file("test_corr.png").exists():
-            figures.submit([(plots.correlation_matrix, (diagnostics.correlation(parent.sample(config.n_eval, np.random.default_rng(seed))),
-                                                        f"Correlation matrix of a parent sample (n = {config.n_eval})",
-                                                        run.file("test_corr.png")))])
+            reference = parent.sample(config.n_eval, np.random.default_rng(config.seed))
+            figures.submit([(plots.correlation_matrix, (diagnostics.correlation(reference),
+                             f"Correlation matrix of a parent sample (n = {config.n_eval})", run.file("test_corr.png")))])
         while state.epoch < config.epochs:
             epoch = state.epoch + 1
             started = time.perf_counter()
@@ -248,26 +262,27 @@ def train(config: TrainConfig) -> RunDirectory:
                 train_epoch(state, config, data, stop, progress)
             if stop.requested:
                 run.save_checkpoint(state.checkpoint(config))
-                print(f"stopped during epoch {epoch}; saved. To continue: {resume_command(config)}", file=sys.stderr)
-                stop.raise_if_requested()
+                stop_here(stop, config, f"during epoch {epoch}")
             train_seconds = time.perf_counter() - started
+
             comparison, generated, fresh = evaluate(state, config, parent, data_np)
             rows.append({"epoch": epoch, "d_loss": epoch_mean(state.d_losses, state.d_epoch, epoch),
-                         "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch),
-                         **comparison.summary(), "seconds_train": train_seconds,
-                         "seconds_total": time.perf_counter() - started})
+                         "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch), **comparison.summary(),
+                         "seconds_train": train_seconds, "seconds_total": time.perf_counter() - started})
             figures.submit(epoch_figures(run, comparison, generated, fresh, epoch, epoch == config.epochs, config)
                            + history_figures(run, state, rows, parent.dim))
             save_models(run, state, config, parent)
             run.save_checkpoint(state.checkpoint(config))
             run.write_csv(rows)
-            summary = rows[-1]
             if not config.quiet:
-                print(f"epoch {epoch}: D {summary['d_loss']:.3f} G {summary['g_loss']:.3f}  norm KS D {summary['norm_ks_parent_D']:.3f} "
-                      f"p {summary['norm_ks_parent_p']:.3g}  rejected {summary['rejected_raw']}/{parent.dim} "
-                      f"(BH {summary['rejected_bh']})", file=sys.stderr, flush=True)
+                print_epoch(rows[-1], parent.dim)
             if stop.requested:
-                print(f"stopped after epoch {epoch}; saved. To continue: {resume_command(config)}", file=sys.stderr)
-                stop.raise_if_requested()
+                stop_here(stop, config, f"after epoch {epoch}")
     print(f"done: {run}")
     return run
+
+
+def print_epoch(row: dict, dim: int) -> None:
+    print(f"epoch {row['epoch']}: D {row['d_loss']:.3f} G {row['g_loss']:.3f}  norm KS D {row['norm_ks_parent_D']:.3f} "
+          f"p {row['norm_ks_parent_p']:.3g}  rejected {row['rejected_raw']}/{dim} (BH {row['rejected_bh']})",
+          file=sys.stderr, flush=True)
