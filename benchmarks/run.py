@@ -175,12 +175,17 @@ def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
 
 # --- 4. Peak memory ----------------------------------------------------------------------------
 def peak_rss_mb(arguments: list[str], folder: Path) -> float:
-    """Peak resident memory of a script and of any process it started, in MB (the largest of them)."""
-    code = ("import resource, runpy, sys\n"
+    """Peak resident memory of a script's process, in MB.
+
+    Read from /proc (VmHWM, reset by exec): getrusage's ru_maxrss would report this benchmark's
+    own size, which a forked child inherits.
+    """
+    code = ("import runpy, sys\n"
             "sys.argv = sys.argv[1:]\n"
             "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
             "except SystemExit:\n    pass\n"
-            "print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)\n")
+            "line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            "print(int(line.split()[1]) / 1024)\n")
     result = subprocess.run([sys.executable, "-c", code, *arguments], cwd=folder, capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 
@@ -195,7 +200,8 @@ def bench_memory(folder: Path, quick: bool) -> None:
         path.unlink()
     subprocess.run([sys.executable, generate, "-n", "1000", "-b", "1", "-d", "10", "--seed", "1", "-q", "-o", "small"],
                    cwd=folder, check=True, capture_output=True)
-    train_script = [str(REPO / "train.py"), "-f", "small/data_gauss_dim10.h5", "--seed", "1", "-q", "--force"]
+    # Figures drawn in-process, so that a figure leak would show in the one process measured.
+    train_script = [str(REPO / "train.py"), "-f", "small/data_gauss_dim10.h5", "--seed", "1", "-q", "--force", "--inline-figures"]
     five, fifty = (peak_rss_mb([*train_script, "-n", str(n), "-p", f"m{n}"], folder) for n in (5, 50))
     ROWS.append(("4. train.py peak memory, 50 epochs vs 5 epochs", f"{fifty:.0f} MB vs {five:.0f} MB", "< +10%", fifty < 1.1 * five))
     print(f"  train.py peak memory: {five:.0f} MB at 5 epochs, {fifty:.0f} MB at 50", file=sys.stderr)

@@ -23,7 +23,7 @@ def _ignore_interrupts() -> None:
 class FigureWorker:
     """Call plotting functions in a background process (or inline with ``background=False``)."""
 
-    def __init__(self, background: bool = True, max_pending: int = 2):
+    def __init__(self, background: bool = True, max_pending: int = 3):
         self.max_pending = max_pending
         self._executor = (
             ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_ignore_interrupts) if background else None

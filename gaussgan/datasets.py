@@ -81,6 +81,7 @@ def write_batches(
                 data[start:stop] = batch
                 norms[start:stop] = np.sqrt(np.einsum("ij,ij->i", batch, batch))  # no (n, d) temporary
                 start = stop
+                del batch  # otherwise it stays alive while the next batch is drawn: two batches in memory
             if start != n_batches * n_samples:
                 raise RuntimeError(f"expected {n_batches * n_samples} samples, got {start}")
             _write_metadata(handle.create_group("metadata"), parent, n_batches, n_samples, seed, extra_metadata or {})
