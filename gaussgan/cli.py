@@ -93,6 +93,9 @@ def _raise_terminated(signum, frame) -> NoReturn:
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Run a script's ``main`` and turn what it raises into the documented exit statuses."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    # Ctrl-C raises KeyboardInterrupt even when the parent started us with SIGINT ignored
+    # (a shell's background job, nohup), which Python would otherwise keep.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         status = main(argv)
     except UserError as error:
