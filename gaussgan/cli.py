@@ -6,6 +6,7 @@ Exit statuses: 0 done, 2 bad input (one ``error: ...`` line, no traceback),
 from __future__ import annotations
 
 import argparse  # noqa: F401  (re-exported for scripts: cli.argparse)
+import math
 import signal
 import sys
 from typing import Callable, NoReturn, Sequence
@@ -34,56 +35,35 @@ def make_parser(prog: str | None, description: str, epilog: str | None = None) -
     )
 
 
+def _number(text: str, convert, is_valid, expected: str):
+    """Convert ``text`` and check it, with a message that says what was expected and what was given."""
+    try:
+        value = convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not is_valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer > 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
+    return _number(text, int, lambda value: value > 0, "a positive integer")
 
 
 def positive_float(text: str) -> float:
     """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
-    return value
+    return _number(text, float, lambda value: 0 < value < math.inf, "a positive finite number")
 
 
 def finite_float(text: str) -> float:
     """argparse type: any finite number."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
-    return value
+    return _number(text, float, math.isfinite, "a finite number")
 
 
 def seed_value(text: str) -> int:
     """argparse type: a seed, 0 <= seed < 2**63."""
-    value = non_negative_int(text)
-    if value >= 2**63:
-        raise argparse.ArgumentTypeError(f"expected a seed below 2**63, got {value}")
-    return value
+    return _number(text, int, lambda value: 0 <= value < 2**63, "a seed, an integer in [0, 2**63)")
 
 
 def _raise_terminated(signum, frame) -> NoReturn:
