@@ -215,10 +215,26 @@ def make_parent(
     return Parent(name, dim, mu, covariance_matrix(dim, diag, offdiag, int(block)), xlo, xhi)
 
 
+def chi_pdf(x: np.ndarray, dof: int) -> np.ndarray:
+    """Density of the chi distribution (the norm of a dof-dimensional N(0, I) vector).
+
+    Written with scipy.special rather than scipy.stats.chi: importing scipy.stats costs ~1.5 s,
+    most of gen-samples.py's run time for a small dataset. Tested against scipy.stats.chi.
+    """
+    from scipy import special
+
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) at x = 0, replaced below
+        log_pdf = (dof - 1) * np.log(x) - x**2 / 2 - (dof / 2 - 1) * np.log(2) - special.gammaln(dof / 2)
+    return np.where(x > 0, np.exp(log_pdf), 1.0 * (dof == 1) * np.sqrt(2 / np.pi) * (x == 0))
+
+
 def expected_norm(parent: Parent) -> tuple[float, float] | None:
     """Mean and standard deviation of ||x|| where they are known in closed form (N(0, I): chi(d))."""
     if not parent.is_standard_normal:
         return None
-    from scipy import stats
+    from scipy import special
 
-    return float(stats.chi.mean(parent.dim)), float(stats.chi.std(parent.dim))
+    dof = parent.dim
+    mean = np.sqrt(2) * np.exp(special.gammaln((dof + 1) / 2) - special.gammaln(dof / 2))
+    return float(mean), float(np.sqrt(max(dof - mean**2, 0.0)))

@@ -37,10 +37,10 @@ def norm_histogram(norms: np.ndarray, dim: int, title: str, path: str | os.PathL
     figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
     axes.hist(norms, bins=60, density=True, color="tab:blue", alpha=0.6, label=f"samples (n = {len(norms):,})")
     if chi_density:
-        from scipy import stats
+        from gaussgan.distributions import chi_pdf
 
         grid = np.linspace(max(0.0, norms.min()), norms.max(), 400)
-        axes.plot(grid, stats.chi.pdf(grid, dim), color=PARENT_COLOUR, label=f"chi density, {dim} degrees of freedom")
+        axes.plot(grid, chi_pdf(grid, dim), color=PARENT_COLOUR, label=f"chi density, {dim} degrees of freedom")
     axes.set_xlabel("Euclidean norm ||x||")
     axes.set_ylabel("probability density")
     axes.set_title(title)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gaussgan.distributions import PARENTS, Parent, covariance_matrix, expected_norm, make_parent
+from gaussgan.distributions import PARENTS, Parent, chi_pdf, covariance_matrix, expected_norm, make_parent
 from gaussgan.errors import UserError
 
 N = 20_000
@@ -89,3 +89,12 @@ def test_invalid_parents_are_clear_errors(kwargs, words):
         make_parent(**kwargs)
     for word in words:
         assert word in str(raised.value)
+
+
+@pytest.mark.parametrize("dim", [1, 2, 3, 10, 100, 1000])
+def test_chi_density_and_moments_match_scipy(dim):
+    grid = np.linspace(0, np.sqrt(dim) + 6, 200)
+    np.testing.assert_allclose(chi_pdf(grid, dim), stats.chi.pdf(grid, dim), rtol=1e-9, atol=1e-300)
+    mean, std = expected_norm(make_parent("gauss", dim))
+    assert mean == pytest.approx(stats.chi.mean(dim), rel=1e-10)
+    assert std == pytest.approx(stats.chi.std(dim), rel=1e-8)
