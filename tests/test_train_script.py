@@ -2,13 +2,12 @@
 import json
 import sys
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, assert_clean_error, run_script, snapshot
+from conftest import assert_clean_error, run_script, snapshot
 from gaussgan import datasets
 from test_datasets import write_original_layout
 
