@@ -12,6 +12,7 @@ import numpy as np
 from gaussgan.files import atomic_path
 
 PARENT_COLOUR, GENERATED_COLOUR = "black", "tab:red"
+P_FLOOR = 1e-20  # smallest p-value drawn in the p-value history
 
 
 def pyplot():
@@ -258,7 +259,7 @@ def pvalues(epochs: np.ndarray, p_parent: np.ndarray, p_train: np.ndarray, rejec
         train, = axes.plot([], [], "s-", markersize=3, label="norm KS p, vs training subset")
         axes.axhline(0.05, color=PARENT_COLOUR, linestyle="--", linewidth=1, label="0.05")
         axes.set_xlabel("epoch")
-        axes.set_ylabel("p-value (log scale)")
+        axes.set_ylabel("p-value (log scale; below 1e-20 drawn at 1e-20)")
         share = axes.twinx()
         share_line, = share.plot([], [], color=GENERATED_COLOUR, linewidth=1, label="components rejected (raw), %")
         share.axhline(5, color=GENERATED_COLOUR, linestyle=":", linewidth=1)
@@ -270,11 +271,12 @@ def pvalues(epochs: np.ndarray, p_parent: np.ndarray, p_train: np.ndarray, rejec
         return figure, (axes, parent, train, share_line)
 
     figure, (axes, parent, train, share_line) = _reused(("pvalues",), build)
-    parent.set_data(epochs, np.maximum(p_parent, 1e-300))
-    train.set_data(epochs, np.maximum(p_train, 1e-300))
+    # Early epochs reach p ~ 1e-300; clipping at 1e-20 keeps the decades around 0.05 readable.
+    parent.set_data(epochs, np.maximum(p_parent, P_FLOOR))
+    train.set_data(epochs, np.maximum(p_train, P_FLOOR))
     share_line.set_data(epochs, 100 * np.asarray(rejected) / n_components)
     _rescale(axes)
-    axes.set_ylim(top=2)  # p-values are at most 1; autoscaling on a log axis would add decades of margin
+    axes.set_ylim(P_FLOOR / 3, 2)  # p-values are at most 1; autoscaling on a log axis would add decades of margin
     axes.set_xlim(0.5, max(epochs.max(), 1) + 0.5)
     share_line.axes.set_xlim(axes.get_xlim())
     _write(figure, path, dpi=80)
