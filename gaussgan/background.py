@@ -13,11 +13,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Callable
 
+from gaussgan.interrupt import Terminated
+
 
 def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group; the main process decides when to stop,
-    # and the worker finishes the figures already asked for.
+    # Ctrl-C (and `timeout`, `scancel`, `kill -- -PGID`) signal the whole process group; the
+    # main process decides when to stop, and the worker finishes the figures already asked for.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class FigureWorker:
@@ -45,17 +48,31 @@ class FigureWorker:
         for future in futures:
             future.result()  # re-raises a plotting error here, in the main process
 
-    def close(self) -> None:
-        """Wait for every figure asked for, then stop the worker."""
+    def close(self, drop_pending: bool = False) -> None:
+        """Wait for every figure asked for (unless ``drop_pending``), then stop the worker."""
+        if drop_pending:
+            self._batches.clear()
         try:
             while self._batches:
                 self._wait(self._batches.popleft())
+        except BaseException:
+            drop_pending = True
+            raise
         finally:
             if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor.shutdown(wait=not drop_pending, cancel_futures=True)
 
     def __enter__(self) -> "FigureWorker":
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # Stopping on a signal: keep the figures of the epochs already done (seconds at most).
+        # On an error, don't wait for them. Either way the original exception is what surfaces,
+        # and another Ctrl-C while waiting stops at once.
+        try:
+            self.close(drop_pending=not issubclass(exc_type, (KeyboardInterrupt, Terminated)))
+        except BaseException:
+            pass

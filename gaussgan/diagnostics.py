@@ -28,9 +28,12 @@ def component_ks(generated: np.ndarray, reference: np.ndarray) -> tuple[np.ndarr
 def rejected(pvalues: np.ndarray, alpha: float = ALPHA) -> tuple[int, int]:
     """Components rejected at ``alpha``: without correction (~5% for a perfect generator) and
     after Benjamini-Hochberg, which controls the false discovery rate over the d tests."""
-    raw = int(np.count_nonzero(pvalues < alpha))
-    corrected = int(np.count_nonzero(stats.false_discovery_control(pvalues) < alpha))
-    return raw, corrected
+    # A diverged generator (NaN or inf output) gives NaN p-values: count those components as rejected.
+    finite = np.isfinite(pvalues)
+    failed = int(np.count_nonzero(~finite))
+    raw = int(np.count_nonzero(pvalues[finite] < alpha)) + failed
+    adjusted = stats.false_discovery_control(pvalues[finite]) if finite.any() else np.array([])
+    return raw, int(np.count_nonzero(adjusted < alpha)) + failed
 
 
 def norms(x: np.ndarray) -> np.ndarray:

@@ -49,7 +49,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
     try:
         yield temporary
-        os.replace(temporary, path)
+        try:
+            os.replace(temporary, path)
+        except OSError as error:  # e.g. the destination is a folder
+            raise UserError(f"cannot write {str(path)!r}: {error.strerror}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

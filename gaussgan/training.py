@@ -8,6 +8,7 @@ exactly where an uninterrupted one would be.
 """
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -54,7 +55,8 @@ class State:
             "generator": self.generator.state_dict(), "ema_generator": self.ema.model.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.optimizer_g.state_dict(), "optimizer_d": self.optimizer_d.state_dict(),
-            "rng": self.rng.get_state(), "eval_torch_rng": self.eval_torch_rng.get_state(),
+            "rng": self.rng.get_state(), "rng_device": self.rng.device.type,
+            "eval_torch_rng": self.eval_torch_rng.get_state(),
             "eval_rng": self.eval_rng.bit_generator.state,
             "d_losses": torch.tensor(self.d_losses), "g_losses": torch.tensor(self.g_losses),
             "d_epoch": torch.tensor(self.d_epoch), "g_epoch": torch.tensor(self.g_epoch),
@@ -66,8 +68,12 @@ class State:
         self.discriminator.load_state_dict(saved["discriminator"])
         self.optimizer_g.load_state_dict(saved["optimizer_g"])
         self.optimizer_d.load_state_dict(saved["optimizer_d"])
-        if self.rng.device == saved["rng"].device or self.rng.device.type == "cpu":
+        if saved.get("rng_device", "cpu") == self.rng.device.type:
             self.rng.set_state(saved["rng"])
+        else:  # a CPU and a CUDA generator keep different states: continue from a fresh, seeded one
+            self.rng.manual_seed(int(np.random.SeedSequence([int(saved["config"]["seed"]), int(saved["epoch"])]).generate_state(1)[0]))
+            print(f"note: resumed on {self.rng.device.type} from a {saved.get('rng_device', 'cpu')} checkpoint: "
+                  "the random stream continues from a new seed, so the run is not bit-identical", file=sys.stderr)
         self.eval_torch_rng.set_state(saved["eval_torch_rng"])
         self.eval_rng.bit_generator.state = saved["eval_rng"]
         self.epoch, self.step = int(saved["epoch"]), int(saved["step"])
@@ -97,6 +103,15 @@ def build_state(config: TrainConfig, dim: int, device: torch.device) -> State:
     )
 
 
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each batch; a left-over single sample joins the batch before it,
+    because BatchNorm cannot normalise a batch of one."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [n]))
+
+
 def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: GracefulStop, progress) -> None:
     """One pass over the data: a discriminator step per batch, a generator step every ``critic_steps``."""
     n, batch_size = len(data), config.batch_size
@@ -108,18 +123,19 @@ def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: Gra
         return z * config.latent_sigma
 
     d_losses, g_losses = [], []
-    steps_per_epoch = -(-n // batch_size)
-    for start in range(state.step * batch_size, n, batch_size):
-        real = data[state.permutation[start:start + batch_size]]
+    bounds = batch_bounds(n, batch_size)
+    for begin, end in bounds[state.step:]:
+        real = data[state.permutation[begin:end]]
         d_losses.append(rules.discriminator_step(config.rule, state.generator, state.discriminator,
                                                  state.optimizer_d, real, latent, config.gp_weight, state.rng))
         state.step += 1
-        state.d_epoch.append(state.epoch + state.step / steps_per_epoch)
-        if state.step % config.critic_steps == 0:
+        state.d_epoch.append(state.epoch + state.step / len(bounds))
+        # Counted over the whole run, not per epoch: an epoch shorter than critic_steps still trains G.
+        if len(state.d_epoch) % config.critic_steps == 0:
             g_losses.append(rules.generator_step(config.rule, state.generator, state.discriminator,
                                                  state.optimizer_g, len(real), latent))
             state.ema.update(state.generator)
-            state.g_epoch.append(state.epoch + state.step / steps_per_epoch)
+            state.g_epoch.append(state.epoch + state.step / len(bounds))
         progress.update(1)
         if stop.requested:
             break
@@ -193,8 +209,9 @@ def epoch_mean(losses: list, positions: list, epoch: int) -> float:
 
 
 def resume_command(config: TrainConfig) -> str:
-    command = config.command or "python train.py ..."
-    return command if "--resume" in command.split() else f"{command} --resume"
+    """The command that continues this run: the original one without --force, with --resume."""
+    words = [word for word in shlex.split(config.command or "python train.py ...") if word not in ("--force", "--resume")]
+    return shlex.join(words + ["--resume"])
 
 
 def open_run(config: TrainConfig, parent: Parent) -> tuple[TrainConfig, RunDirectory]:
@@ -236,6 +253,8 @@ def train(config: TrainConfig) -> RunDirectory:
     from tqdm import tqdm
 
     data_np, parent, _ = load_dataset(config.dataset, dtype=np.float32)
+    if len(data_np) < 2:
+        raise UserError(f"{config.dataset} holds {len(data_np)} sample; training needs at least 2")
     config = replace(config, dataset=str(Path(config.dataset).resolve()))
     device = resolve_device(config.device)
     # Small matrices: a second thread costs more in synchronisation than it gains, and the
@@ -247,7 +266,7 @@ def train(config: TrainConfig) -> RunDirectory:
     run.write_config({**asdict(config), "parent": parent.to_dict(), "torch": torch.__version__,
                       "gaussgan": __version__, "device_used": str(device)})
     data = torch.from_numpy(data_np).to(device)
-    steps_per_epoch = -(-len(data) // config.batch_size)
+    steps_per_epoch = len(batch_bounds(len(data), config.batch_size))
 
     with FigureWorker(background=config.background_figures) as figures, GracefulStop() as stop:
         if not run.file("test_corr.png").exists():
@@ -272,10 +291,11 @@ def train(config: TrainConfig) -> RunDirectory:
             figures.submit(epoch_figures(run, comparison, generated, fresh, epoch, epoch == config.epochs, config)
                            + history_figures(run, state, rows, parent.dim))
             save_models(run, state, config, parent)
-            run.save_checkpoint(state.checkpoint(config))
             # The whole epoch as it costs: steps, diagnostics, waiting for the figure worker, saving.
             rows[-1]["seconds_total"] = time.perf_counter() - started
+            # CSV first: rows ahead of the checkpoint are dropped on resume, rows behind it would be lost.
             run.write_csv(rows)
+            run.save_checkpoint(state.checkpoint(config))
             if not config.quiet:
                 print_epoch(rows[-1], parent.dim)
             if stop.requested:

@@ -57,3 +57,11 @@ def test_a_perfect_generator_sits_at_the_noise_floor():
     rng = np.random.default_rng(0)
     rejected = [diagnostics.compare(*(rng.standard_normal((1000, 20)) for _ in range(3))).rejected_raw for _ in range(20)]
     assert 0.01 < np.mean(rejected) / 20 < 0.10  # about 5% rejected at 0.05
+
+
+def test_a_diverged_generator_counts_as_rejected_instead_of_crashing(samples):
+    generated, parent, train = samples
+    generated = generated.copy()
+    generated[:, 2] = np.nan
+    summary = diagnostics.compare(generated, parent, train).summary()
+    assert summary["rejected_raw"] >= 1 and summary["rejected_bh"] >= 1

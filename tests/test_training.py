@@ -41,7 +41,7 @@ def test_critic_steps_per_generator_step():
     state = build_state(config, dim=3, device=torch.device("cpu"))
     with GracefulStop() as stop:
         train_epoch(state, config, torch.randn(100, 3), stop, Count())
-    assert len(state.d_losses) == 10 and len(state.g_losses) == 2
+    assert len(state.d_losses) == 10 and len(state.g_losses) == 2  # counted over the run: steps 5 and 10
 
 
 def test_resume_refuses_changed_hyperparameters_only():
@@ -67,3 +67,32 @@ def test_recalibrated_batch_norm_matches_batch_statistics():
     ema.model.eval()
     assert torch.allclose(in_eval.std(0), with_batch_stats.std(0), rtol=0.03)
     assert torch.allclose(in_eval.mean(0), with_batch_stats.mean(0), atol=0.03)
+
+
+def test_a_left_over_single_sample_joins_the_batch_before_it():
+    from gaussgan.training import batch_bounds
+
+    assert batch_bounds(129, 64) == [(0, 64), (64, 129)]
+    assert batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
+    assert batch_bounds(1, 64) == [(0, 1)]
+    config = TrainConfig(dataset="x", latent_dim=4, batch_size=64, scale=0.1, seed=3).with_defaults(3)
+    state = build_state(config, dim=2, device=torch.device("cpu"))  # BatchNorm generator
+    with GracefulStop() as stop:
+        train_epoch(state, config, torch.randn(65, 2), stop, Count())  # 64 + 1 would fail BatchNorm
+    assert len(state.d_losses) == 1
+
+
+def test_generator_trains_when_an_epoch_is_shorter_than_critic_steps():
+    config = TrainConfig(dataset="x", latent_dim=4, wasserstein=True, batch_size=64, scale=0.1, seed=1).with_defaults(1)
+    state = build_state(config, dim=3, device=torch.device("cpu"))
+    with GracefulStop() as stop:
+        for _ in range(5):  # 4 batches per epoch, 5 critic steps per generator step
+            train_epoch(state, config, torch.randn(200, 3), stop, Count())
+    assert len(state.d_losses) == 20 and len(state.g_losses) == 4
+
+
+def test_resume_command_drops_force():
+    from gaussgan.training import resume_command
+
+    config = TrainConfig(dataset="x", command="python train.py -f 'a b.h5' --force -n 5")
+    assert resume_command(config) == "python train.py -f 'a b.h5' -n 5 --resume"
