@@ -15,7 +15,6 @@ them, so ``--help`` answers at once.
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import os
 import sys
@@ -513,9 +512,7 @@ def check_destination(path: Path, what: str = "--model-path") -> None:
 
 def save_model(path: Path, generator: nn.Module, rule: str, in_shape: int, out_shape: int, epochs: int) -> None:
     """Write the generator atomically: plain values and tensors only, readable with weights_only=True."""
-    import torch
-
-    from gaussgan.files import atomic_path
+    from gaussgan.runs import save_torch_file
 
     checkpoint = {
         "format": MODEL_FORMAT,
@@ -528,12 +525,7 @@ def save_model(path: Path, generator: nn.Module, rule: str, in_shape: int, out_s
         "epochs": epochs,
         "state_dict": {name: tensor.detach().cpu() for name, tensor in generator.state_dict().items()},
     }
-    # Through memory: torch.save names the archive inside after the file, and the temporary
-    # file's name is random; this way the same seed gives the same bytes.
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(buffer.getvalue())
+    save_torch_file(checkpoint, path)  # same seed, same bytes
 
 
 def load_model(path: Path) -> tuple[nn.Module, dict]:

@@ -54,11 +54,18 @@ def load_torch_file(path: str | os.PathLike, what: str) -> dict:
 
 
 def save_torch_file(content: dict, path: str | os.PathLike) -> None:
+    """Write ``content`` atomically with torch.save; the same content always gives the same bytes."""
+    import io
+
     import torch
 
+    # Through memory: torch.save names the archive inside after the file it writes, and the
+    # temporary file's name is random.
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as temporary:
-        torch.save(content, temporary)
+        temporary.write_bytes(buffer.getvalue())
 
 
 class RunDirectory:
