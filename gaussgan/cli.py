@@ -6,17 +6,21 @@ Exit statuses: 0 done, 2 bad input (one ``error: ...`` line, no traceback),
 from __future__ import annotations
 
 import argparse  # noqa: F401  (re-exported for scripts: cli.argparse)
+import errno
 import math
+import os
 import signal
 import sys
 from typing import Callable, NoReturn, Sequence
 
 from gaussgan.errors import UserError
+from gaussgan.files import reason
 from gaussgan.interrupt import Terminated
 
 EXIT_BAD_INPUT = 2
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
+WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -77,9 +81,24 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     # (a shell's background job, nohup), which Python would otherwise keep.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        if sys.stdout is None:  # started with stdout closed (`>&-`): what we print would vanish
+            raise UserError("standard output is closed; redirect it to a file or /dev/null")
         status = main(argv)
+        _flush_stdout()
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
+        status = EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader of our output went away before we were done (`| head` on a long job).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("error: cannot write to standard output: the reader closed the pipe", file=sys.stderr)
+        status = EXIT_BAD_INPUT
+    except OSError as error:
+        # The machine, not a bug: disk full, file-size limit, read-only or full device, permissions.
+        if error.errno not in WRITE_ERRORS:
+            raise
+        where = f" {str(error.filename)!r}" if error.filename else " to standard output"
+        print(f"error: cannot write{where}: {reason(error)}", file=sys.stderr)
         status = EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -87,5 +106,18 @@ def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     except Terminated:
         print("terminated", file=sys.stderr)
         status = EXIT_SIGTERM
-    sys.stdout.flush()
     sys.exit(status or 0)
+
+
+def _flush_stdout() -> None:
+    """Flush now, so that a full stdout (`> /dev/full`) is an error and not a lost result.
+
+    A reader that stops early (`| head`) is not an error: stdout then points to /dev/null so
+    that the interpreter's own final flush does not complain again.
+    """
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as error:
+        raise UserError(f"cannot write to standard output: {reason(error)}") from None

@@ -1,13 +1,19 @@
-"""Atomic file writing: a file appears complete or not at all.
+"""Safe file handling: outputs stay in their folder, appear complete or not at all, and
+every write failure (disk full, size limit, permissions) is a clear error.
 
-Write to a temporary file in the destination's folder (same file system, so the
-final ``os.replace`` is atomic), and remove it on any failure or interruption.
+Atomic writes go to a temporary file in the destination's folder (same file system, so the
+final ``os.replace`` is atomic). The temporary's name carries the writer's PID, so one left
+behind by a ``kill -9`` is recognisable and removed by the next writer that finds its
+process dead (:func:`remove_stale_temporaries`).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import re
+import secrets
+import stat
 from pathlib import Path
 from typing import Iterator
 
@@ -15,6 +21,37 @@ from gaussgan.errors import UserError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+# .<destination name>.<pid>.<random>.tmp<suffix>
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp[^/]*$")
+
+
+def reason(error: BaseException) -> str:
+    """A short human reason for an OS or library error (h5py puts errno in its message only)."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    for code, name in ((errno.ENOSPC, "No space left on device"), (errno.EFBIG, "File too large"),
+                       (errno.EDQUOT, "Disk quota exceeded"), (errno.EROFS, "Read-only file system"),
+                       (errno.EACCES, "Permission denied")):
+        if f"errno = {code}," in text or name in text:
+            return name
+    return text
+
+
+def safe_name(name: str, option: str) -> str:
+    """A file or folder name made from user input (a postfix, a run name): one path component."""
+    if "/" in name or "\\" in name or "\0" in name or ".." in name or name == ".":
+        raise UserError(f"{option} {name!r} is not a plain name: expected no '/', '\\' or '..'")
+    return name
+
+
+def inside(path: str | os.PathLike, folder: str | os.PathLike, what: str = "output") -> Path:
+    """``path``, checked to lie inside ``folder`` once both are resolved (symlinks included)."""
+    path, folder = Path(path), Path(folder).resolve()
+    resolved = path.resolve()
+    if resolved != folder and folder not in resolved.parents:
+        raise UserError(f"{what} {str(path)!r} would be written outside its folder {str(folder)!r}")
+    return path
 
 
 def check_writable_dir(folder: str | os.PathLike, what: str = "output folder") -> Path:
@@ -25,10 +62,49 @@ def check_writable_dir(folder: str | os.PathLike, what: str = "output folder") -
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UserError(f"cannot create {what} {str(folder)!r}: {error.strerror}") from None
+        raise UserError(f"cannot create {what} {str(folder)!r}: {reason(error)}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"{what} {str(folder)!r} is not writable")
     return folder
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` exists and is a regular file (a FIFO or device would hang or never end)."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"{what} {str(path)!r} does not exist") from None
+    except OSError as error:
+        raise UserError(f"cannot read {what} {str(path)!r}: {reason(error)}") from None
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{what} {str(path)!r} is a folder; expected a file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{what} {str(path)!r} is not a regular file (a pipe, socket or device); expected a file")
+    return path
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> int:
+    """Remove temporaries in ``folder`` left by writers that died (kill -9); return how many."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TEMPORARY.match(entry.name)
+            if match and int(match.group(1)) != os.getpid() and not _process_alive(int(match.group(1))):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 @contextlib.contextmanager
@@ -36,24 +112,71 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """Yield a temporary path next to ``path``; move it onto ``path`` when the block succeeds.
 
     The temporary name keeps the destination's suffix (unless ``suffix`` is given), so
-    libraries that pick a format from the extension (matplotlib, numpy) still do.
+    libraries that pick a format from the extension (matplotlib, numpy) still do. An OS
+    error inside the block (disk full, file-size limit) becomes a UserError naming ``path``;
+    the previous file at ``path`` stays intact and the temporary is removed.
     """
     path = Path(path)
     suffix = path.suffix if suffix is None else suffix
+    remove_stale_temporaries(path.parent)
+    temporary = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}"
     try:
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{suffix}")
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_UMASK))
     except OSError as error:
-        raise UserError(f"cannot write in {str(path.parent)!r}: {error.strerror}") from None
-    os.close(handle)
-    temporary = Path(temporary)
-    os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        raise UserError(f"cannot write in {str(path.parent)!r}: {reason(error)}") from None
     try:
-        yield temporary
         try:
+            yield temporary
             os.replace(temporary, path)
-        except OSError as error:  # e.g. the destination is a folder
-            raise UserError(f"cannot write {str(path)!r}: {error.strerror}") from None
+        except OSError as error:  # disk full, file too large, the destination is a folder, ...
+            raise UserError(f"cannot write {str(path)!r}: {reason(error)}") from None
+        except RuntimeError as error:  # h5py reports some failed writes as RuntimeError
+            if "errno" not in str(error) and "write" not in str(error).lower():
+                raise
+            raise UserError(f"cannot write {str(path)!r}: {reason(error)}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
         raise
+
+
+def load_torch_file(path: str | os.PathLike, what: str) -> dict:
+    """Read a checkpoint or model file safely: tensors and plain values only, onto the CPU.
+
+    Nothing in the file can run code (``weights_only=True``); callers check that the tensors
+    fit the architecture the file claims before building anything from it.
+    """
+    import pickle
+    import warnings
+
+    import torch
+
+    path = check_regular_file(path, what)
+    try:
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported content"
+        raise UserError(f"{path} is not a safe {what}: refused to load it ({first_line})") from None
+    except OSError as error:
+        raise UserError(f"cannot read {what} {str(path)!r}: {reason(error)}") from None
+    except Exception as error:  # torch.load raises many types on damaged or foreign content
+        raise UserError(f"{path} is not a readable {what} ({type(error).__name__})") from None
+    if not isinstance(content, dict):
+        raise UserError(f"{path} is not a {what}: expected a dictionary of tensors and values")
+    return content
+
+
+def save_torch_file(content: dict, path: str | os.PathLike) -> None:
+    """Write ``content`` atomically with torch.save; the same content always gives the same bytes."""
+    import io
+
+    import torch
+
+    # Through memory: torch.save names the archive inside after the file it writes, and the
+    # temporary file's name is random.
+    buffer = io.BytesIO()
+    torch.save(content, buffer)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(buffer.getvalue())

@@ -512,7 +512,7 @@ def check_destination(path: Path, what: str = "--model-path") -> None:
 
 def save_model(path: Path, generator: nn.Module, rule: str, in_shape: int, out_shape: int, epochs: int) -> None:
     """Write the generator atomically: plain values and tensors only, readable with weights_only=True."""
-    from gaussgan.runs import save_torch_file
+    from gaussgan.files import save_torch_file
 
     checkpoint = {
         "format": MODEL_FORMAT,

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from gaussgan.errors import UserError
-from gaussgan.files import atomic_path, check_writable_dir
+from gaussgan.files import atomic_path, check_writable_dir, load_torch_file, save_torch_file
 
 CONFIG, CSV, CHECKPOINT = "config.json", "training_details.csv", "checkpoint.pth.tar"
 GENERATOR, DISCRIMINATOR = "models/generator.pth.tar", "models/discriminator.pth.tar"
@@ -27,45 +27,6 @@ def run_name(dist: str, dim: int, latent_dim: int, latent_sigma: float, wasserst
     """e.g. ``gauss_dim10_100_0.1_van``; the postfix, when given, after an underscore."""
     name = f"{dist}_dim{dim}_{latent_dim}_{latent_sigma:g}_{'wass' if wasserstein else 'van'}"
     return f"{name}_{postfix.lstrip('_')}" if postfix else name
-
-
-def load_torch_file(path: str | os.PathLike, what: str) -> dict:
-    """Read a checkpoint or model file safely: tensors and plain values only, onto the CPU."""
-    import pickle
-    import warnings
-
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} {str(path)!r} does not exist")
-    try:
-        with warnings.catch_warnings():  # torch warns about odd pickle protocols before refusing them
-            warnings.simplefilter("ignore")
-            content = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported content"
-        raise UserError(f"{path} is not a safe {what}: refused to load it ({first_line})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise UserError(f"{path} is not a readable {what} ({type(error).__name__})") from None
-    if not isinstance(content, dict):
-        raise UserError(f"{path} is not a {what}: expected a dictionary of tensors and values")
-    return content
-
-
-def save_torch_file(content: dict, path: str | os.PathLike) -> None:
-    """Write ``content`` atomically with torch.save; the same content always gives the same bytes."""
-    import io
-
-    import torch
-
-    # Through memory: torch.save names the archive inside after the file it writes, and the
-    # temporary file's name is random.
-    buffer = io.BytesIO()
-    torch.save(content, buffer)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as temporary:
-        temporary.write_bytes(buffer.getvalue())
 
 
 class RunDirectory:

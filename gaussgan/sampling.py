@@ -16,7 +16,8 @@ def load_generator(run_dir: str | Path):
     import torch
 
     from gaussgan.models import Generator
-    from gaussgan.runs import GENERATOR, load_torch_file
+    from gaussgan.files import load_torch_file
+    from gaussgan.runs import GENERATOR
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

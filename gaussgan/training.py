@@ -26,7 +26,8 @@ from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.interrupt import GracefulStop
 from gaussgan.models import EMA, Discriminator, Generator, hidden_sizes, recalibrate_batch_norm, resolve_device
-from gaussgan.runs import DISCRIMINATOR, GENERATOR, RunDirectory, run_name, save_torch_file
+from gaussgan.files import save_torch_file
+from gaussgan.runs import DISCRIMINATOR, GENERATOR, RunDirectory, run_name
 
 @dataclass
 class State:
