@@ -5,19 +5,33 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The torch requirement last installed: changing TORCH on the command line reinstalls torch.
+TORCH_STAMP := $(VENV)/.torch-requirement
 
-.PHONY: all install demo test test-slow bench poc-figure clean
+.PHONY: all install demo test test-slow lint bench poc-figure clean FORCE
 
 all: install
 
 install: $(STAMP)
 
-# Reinstall when the package's requirements change; torch first so pip never reaches for a CUDA build.
-$(STAMP): setup.py
+$(TORCH_STAMP): FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
+
+# Reinstall when the package's requirements or the torch requirement change; torch first so
+# pip never reaches for a CUDA build.
+$(STAMP): setup.py $(TORCH_STAMP)
+	@echo "installing into $(VENV) (a few minutes the first time: torch, numpy, scipy, matplotlib, ...)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $(STAMP)
+
+# Style and types: ruff (lint and format check, settings in pyproject.toml) and mypy on the package.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # A small dataset and a short training run (about a minute on a laptop CPU).
 demo: install

@@ -24,5 +24,6 @@ setup(
         "tqdm>=4.60",
     ],
     # pytest-xdist: the end-to-end tests are single-threaded subprocesses; two workers halve the wait.
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
+    # ruff and mypy (make lint) are pinned: a new release must not fail CI on unchanged code.
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3", "ruff==0.17.6", "mypy==2.4.1"]},
 )
