@@ -168,6 +168,6 @@ def check_destination(path: Path, what: str = "--model-path") -> None:
 
 def check_model_file(path: Path) -> None:
     """A model to read: present, and a regular file (a FIFO would hang the reader)."""
-    if not path.exists() and not path.is_symlink():
+    if path.parent.is_dir() and not os.path.lexists(path):
         raise UserError(f"model file {str(path)!r} does not exist; make one with `train`")
     check_regular_file(path, "model file")
