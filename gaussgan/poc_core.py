@@ -26,8 +26,15 @@ from gaussgan.interrupt import GracefulStop
 from gaussgan.models import EMA, resolve_device
 from gaussgan.poc import DISCRIMINATOR_LR_FACTOR, PocConfig
 from gaussgan.poc_model import (
-    ACTIVATION, GENERATOR_HIDDEN, WEIGHT_BYTES, build_network, discriminator_sizes, generator_sizes, load_model,
-    parameter_count, save_model,
+    ACTIVATION,
+    GENERATOR_HIDDEN,
+    WEIGHT_BYTES,
+    build_network,
+    discriminator_sizes,
+    generator_sizes,
+    load_model,
+    parameter_count,
+    save_model,
 )
 from gaussgan.poc_verdict import VERDICT_SAMPLES, verdict_lines
 from gaussgan.resources import require_memory

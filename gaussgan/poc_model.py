@@ -104,7 +104,9 @@ def load_model(path: Path) -> SavedModel:
     if checkpoint.get("format") != MODEL_FORMAT:
         raise UserError(f"{name!r} is not a model saved by naive.py or adversarial.py")
     if checkpoint.get("version") != MODEL_VERSION:
-        raise UserError(f"model file {name!r} has version {checkpoint.get('version')!r}; this code reads {MODEL_VERSION}")
+        raise UserError(
+            f"model file {name!r} has version {checkpoint.get('version')!r}; this code reads {MODEL_VERSION}"
+        )
     in_shape, out_shape = recorded_size(checkpoint, name, "in_shape"), recorded_size(checkpoint, name, "out_shape")
     hidden = checkpoint.get("hidden")
     if not isinstance(hidden, list) or not hidden:
@@ -113,8 +115,7 @@ def load_model(path: Path) -> SavedModel:
     activation = checkpoint.get("activation")
     if activation not in ACTIVATIONS:
         raise damaged(name, f"'activation' is {activation!r}; expected one of {', '.join(ACTIVATIONS)}")
-    state_dict = checkpoint.get("state_dict")
-    check_weights(state_dict, layer_shapes(sizes), name)
+    state_dict = checked_weights(checkpoint.get("state_dict"), layer_shapes(sizes), name)
     # The tensors are real and of the right shapes; a second copy goes into the network.
     require_memory(parameter_count(sizes) * WEIGHT_BYTES, f"the network in model file {name!r}")
     generator = build_network(sizes, activation)
@@ -139,7 +140,7 @@ def checked_size(value: object, name: str, key: str) -> int:
     return value
 
 
-def check_weights(state_dict: object, expected: dict[str, tuple[int, ...]], name: str) -> None:
+def checked_weights(state_dict: object, expected: dict[str, tuple[int, ...]], name: str) -> dict[str, torch.Tensor]:
     """Every tensor the recorded sizes imply, of that shape, float32, finite, and holding its own data.
 
     Holding its own data: a tensor read from a file may be a view (a zero stride repeats one
@@ -164,3 +165,4 @@ def check_weights(state_dict: object, expected: dict[str, tuple[int, ...]], name
             raise damaged(name, f"{key!r} is a view that repeats fewer stored numbers over its shape")
         if not torch.isfinite(tensor).all():
             raise damaged(name, f"{key!r} holds NaN or infinite weights")
+    return state_dict

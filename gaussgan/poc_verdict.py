@@ -53,11 +53,11 @@ def reading(mean: float, std: float, ks_statistic: float, p_value: float) -> str
 
 def comparison_figure(naive_samples: Path, adversarial_samples: Path, out: Path) -> None:
     """The README figure: the `generate` output of each script drawn over the N(0, 1) density."""
-    arrays = [read_samples(path) for path in (naive_samples, adversarial_samples)]
+    naive, adversarial = read_samples(naive_samples), read_samples(adversarial_samples)
     check_destination(out, "the figure file")
     from gaussgan.plots import poc_comparison  # matplotlib: only once the inputs are read
 
-    poc_comparison(*arrays, out)
+    poc_comparison(naive, adversarial, out)
 
 
 def read_samples(path: Path) -> np.ndarray:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import REPO, assert_clean_error
 
 TIMEOUT = 120
@@ -179,6 +178,16 @@ def test_damaged_model_files_are_refused(tmp_path, model, case):
     assert contents(tmp_path) == before
 
 
+@pytest.mark.parametrize("sizes", [[1, 64, 64, 1], [3, 5, 2], [2, 7, 6, 5, 4]])
+def test_expected_shapes_are_those_of_the_network_built(sizes):
+    """The shapes a model file is checked against, known without building: they must be the network's."""
+    from gaussgan.poc_model import build_network, layer_shapes, parameter_count
+
+    network = build_network(sizes, "leaky_relu")
+    assert {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()} == layer_shapes(sizes)
+    assert parameter_count(sizes) == sum(tensor.numel() for tensor in network.parameters())
+
+
 def test_zero_stride_model_is_refused_without_allocating(tmp_path, model):
     """A few kilobytes that claim a 25 GB network: each big tensor repeats one stored number."""
     checkpoint = torch.load(io.BytesIO(model), map_location="cpu", weights_only=True)
@@ -317,6 +326,7 @@ def test_sigterm_mid_training_saves_a_usable_model(start, tmp_path):
     stdout, stderr = finish(process, stderr=seen)
     assert process.returncode == 143, stderr
     assert "model so far saved to m.pt" in stderr and "Traceback" not in stderr
+    assert stdout == ""  # no verdict for a model that stopped early
     assert sorted(contents(tmp_path)) == ["m.pt"]
     checkpoint = torch.load(tmp_path / "m.pt", map_location="cpu", weights_only=True)
     assert 0 < checkpoint["epochs"] < 1000000
@@ -334,6 +344,7 @@ def test_signal_during_the_verdict_keeps_the_finished_model(start, tmp_path):
     stdout, stderr = finish(process, stdout=seen)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and stderr.rstrip().endswith("interrupted")
+    assert "verdict on 10,000 fresh samples" in stdout  # finished (it is short), then the signal is obeyed
     assert sorted(contents(tmp_path)) == ["m.pt", "reference.pt"]
     assert (tmp_path / "m.pt").read_bytes() == (tmp_path / "reference.pt").read_bytes()  # finished and complete
 
