@@ -335,7 +335,7 @@ def test_sigterm_mid_training_saves_a_usable_model(start, tmp_path):
     assert result.returncode == 0 and len(result.stdout.splitlines()) == 3, result.stderr
 
 
-def test_signal_during_the_verdict_keeps_the_finished_model(start, tmp_path):
+def test_signal_at_the_verdict_keeps_the_finished_model(start, tmp_path):
     assert run("adversarial", "--model-path=reference.pt", *TINY, cwd=tmp_path).returncode == 0
     process = start("adversarial", "--model-path=m.pt", *TINY, cwd=tmp_path)
     seen = wait_for(process.stdout, "model saved to m.pt")  # the verdict (scipy's import, 10,000 samples) follows
@@ -344,7 +344,8 @@ def test_signal_during_the_verdict_keeps_the_finished_model(start, tmp_path):
     stdout, stderr = finish(process, stdout=seen)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr and stderr.rstrip().endswith("interrupted")
-    assert "verdict on 10,000 fresh samples" in stdout  # finished (it is short), then the signal is obeyed
+    # The signal lands just before the verdict (skipped) or during it (finished, it is short): never half of it.
+    assert stdout.count("\n") in (1, 3) and (stdout.count("\n") == 1 or " -> " in stdout.splitlines()[-1]), stdout
     assert sorted(contents(tmp_path)) == ["m.pt", "reference.pt"]
     assert (tmp_path / "m.pt").read_bytes() == (tmp_path / "reference.pt").read_bytes()  # finished and complete
 
