@@ -55,7 +55,7 @@ poc-figure: install
 	  $(PY) $$rule.py --model-path=$$work/$$rule.pt --seed 1 --quiet 1000 train && \
 	  $(PY) $$rule.py --model-path=$$work/$$rule.pt --seed 2 10000 generate > $$work/$$rule.txt || exit 1; \
 	done && \
-	$(PY) -m gaussgan.poc figure $$work/naive.txt $$work/adversarial.txt docs/images/poc_comparison.png
+	$(PY) -m gaussgan poc-figure $$work/naive.txt $$work/adversarial.txt docs/images/poc_comparison.png
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

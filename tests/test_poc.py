@@ -101,7 +101,7 @@ def test_a_model_from_either_script_loads_in_the_other(models, tmp_path):
     result = run("naive", f"--model-path={models['adversarial'][0]}", "5", "generate", cwd=tmp_path)
     check_ok(result)
     assert len(floats(result.stdout)) == 5
-    assert result.stderr.startswith("seed: ")  # no --seed: the one drawn is shown, on stderr
+    assert re.match(r"seed \d+\n", result.stderr)  # no --seed: the one drawn is shown, on stderr
 
     # The naive model has two output components: tab-separated on each line.
     result = run("adversarial", f"--model-path={models['naive'][0]}", "4", "generate", cwd=tmp_path)
@@ -212,7 +212,8 @@ def test_interrupted_training_saves_the_model_so_far(tmp_path, signum, status):
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
-        assert process.stderr.readline().startswith("seed: ")  # shown as the epochs start
+        assert process.stderr.readline().startswith("seed ")
+        assert process.stderr.readline().startswith("training the adversarial generator")  # the epochs start
         time.sleep(0.5)  # a hundred epochs or so (a few milliseconds each) end
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=TIMEOUT)

@@ -1,4 +1,5 @@
 """Update rules: losses and the gradient penalty against hand computations."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -58,3 +59,43 @@ def test_wgan_losses():
     d_real, d_fake = torch.tensor([1.0, 3.0]), torch.tensor([0.5, -0.5, 1.0])
     assert torch.allclose(rules.wgan_critic_loss(d_real, d_fake), torch.tensor(1.0 / 3 - 2.0))
     assert torch.allclose(rules.wgan_generator_loss(d_fake), torch.tensor(-1.0 / 3))
+
+
+def test_adam_is_fused_on_cuda_only():
+    weights = [torch.nn.Parameter(torch.zeros(3))]
+    optimizer = rules.adam(weights, 1e-3, (0.5, 0.999), torch.device("cpu"))
+    assert isinstance(optimizer, torch.optim.Adam)
+    assert not optimizer.defaults["fused"]
+    assert (optimizer.defaults["lr"], optimizer.defaults["betas"]) == (1e-3, (0.5, 0.999))
+    if torch.cuda.is_available():
+        weights = [torch.nn.Parameter(torch.zeros(3, device="cuda"))]
+        assert rules.adam(weights, 1e-3, (0.5, 0.999), "cuda").defaults["fused"]
+
+
+def tiny_gan():
+    generator, discriminator = torch.nn.Linear(2, 3), torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))
+    optimizer = torch.optim.SGD([*generator.parameters(), *discriminator.parameters()], lr=0.1)
+    return generator, discriminator, optimizer, (lambda size: torch.randn(size, 2))
+
+
+def test_an_unknown_rule_is_refused_not_sent_to_wgan_gp():
+    generator, discriminator, optimizer, latent = tiny_gan()
+    before = [tensor.clone() for tensor in discriminator.parameters()]
+    for rule in ("wasserstein", "van", "WGAN-GP"):
+        with pytest.raises(ValueError, match="unknown rule"):
+            rules.discriminator_step(rule, generator, discriminator, optimizer, torch.randn(4, 3), latent)
+        with pytest.raises(ValueError, match="unknown rule"):
+            rules.generator_step(rule, generator, discriminator, optimizer, 4, latent)
+    assert all(torch.equal(old, new) for old, new in zip(before, discriminator.parameters()))  # nothing stepped
+
+
+def test_every_listed_rule_steps_and_penalty_options_are_keyword_only():
+    generator, discriminator, optimizer, latent = tiny_gan()
+    real = torch.randn(4, 3)
+    for rule in rules.RULES:
+        loss = rules.discriminator_step(rule, generator, discriminator, optimizer, real, latent,
+                                        gp_weight=1.0, rng=torch.Generator().manual_seed(0))
+        assert loss.shape == () and torch.isfinite(loss)
+        assert torch.isfinite(rules.generator_step(rule, generator, discriminator, optimizer, 4, latent))
+    with pytest.raises(TypeError):  # a weight and a generator must not be swapped by position
+        rules.discriminator_step("wgan-gp", generator, discriminator, optimizer, real, latent, 10.0, None)
