@@ -16,7 +16,10 @@ def test_round_trip_rebuilds_the_parent(tmp_path):
     summary = datasets.write_dataset(path, parent, 100, 3, np.random.default_rng(1), seed=42)
     data, loaded, fields = datasets.load_dataset(path)
     assert data.shape == (300, 4)
-    np.testing.assert_allclose(summary.norms, np.linalg.norm(data, axis=1))
+    norms = np.linalg.norm(data, axis=1)
+    assert summary.norms.count == 300
+    assert summary.norms.mean == pytest.approx(norms.mean()) and summary.norms.std == pytest.approx(norms.std(ddof=1))
+    assert np.abs(summary.norms.counts - np.histogram(norms, summary.norms.edges)[0]).sum() <= 2  # values on an edge
     assert loaded.name == "gauss" and loaded.dim == 4 and loaded.mu == 0.5
     np.testing.assert_array_equal(loaded.sigma, parent.sigma)
     assert fields["seed"] == 42 and fields["n_batches"] == 3 and fields["n_samples"] == 100 and fields["n_total"] == 300
@@ -26,6 +29,32 @@ def test_round_trip_rebuilds_the_parent(tmp_path):
         assert handle["metadata/dist"][0] == b"gauss"
         for key in ("dim", "n_batches", "n_samples", "n_total", "mu", "xlo", "xhi", "seed", "version"):
             assert handle[f"metadata/{key}"].shape == (1,), key
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-9, 1e9])
+def test_norm_summary_counts_every_sample_in_flat_memory(scale):
+    """Batches that reach beyond the first one's range, above and below: every norm counted, exact moments."""
+    rng = np.random.default_rng(2)
+    batches = [scale * (5 + rng.standard_normal(50)), scale * (5 + 40 * rng.random(1000)), scale * rng.random(3) / 100,
+               np.full(7, scale * 5.0)]
+    summary = datasets.NormSummary()
+    for batch in batches:
+        summary.add(batch)
+    everything = np.concatenate(batches)
+    assert summary.count == len(everything) and summary.counts.sum() == len(everything)
+    assert summary.mean == pytest.approx(everything.mean(), rel=1e-12)
+    assert summary.std == pytest.approx(everything.std(ddof=1), rel=1e-12)
+    edges = summary.edges
+    assert edges[0] <= everything.min() and everything.max() < edges[-1]
+    assert edges[-1] - edges[0] <= 4 * (everything.max() - everything.min())  # the range stays within a factor of 4
+    # The same counts as np.histogram over the final bins (up to values on an edge, shifted by rounding).
+    assert np.abs(summary.counts - np.histogram(everything, edges)[0]).sum() <= 2
+
+
+def test_norm_summary_of_one_value():
+    summary = datasets.NormSummary()
+    summary.add(np.array([3.0]))
+    assert summary.count == 1 and summary.mean == 3.0 and summary.std == 0.0 and summary.counts.sum() == 1
 
 
 def write_original_layout(path: Path, data: np.ndarray, dist: bytes = b"gauss") -> None:
