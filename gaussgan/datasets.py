@@ -142,7 +142,10 @@ def write_file(
     import h5py
 
     norms = NormSummary()
-    with h5py.File(target, "w") as handle:
+    # Through a Python file object: a failed write (disk full, file-size limit) is then an
+    # OSError with its errno, and HDF5 is not left holding a file it cannot close, which with
+    # its own file driver crashes the interpreter at exit (segmentation fault, h5py 3.16).
+    with open(target, "w+b") as stream, h5py.File(stream, "w") as handle:
         data = handle.create_dataset("data", shape=(n_batches * n_samples, parent.dim), dtype=np.float64)
         start = 0
         # No enumerate(): its tuple would keep the previous batch alive while the next is drawn.

@@ -81,38 +81,65 @@ def check_names(config: GenerationConfig) -> None:
 
 def generate(config: GenerationConfig) -> list[Path]:
     """Write every dataset of ``config``; return their paths. Completed dimensions stay if a later one fails."""
-    from gaussgan.distributions import make_parent, parent_memory
-
     config = replace(config, dims=list(dict.fromkeys(config.dims)))  # -d 2 2: one file, one writer
     # The flag, not an exception, from here on: a signal that lands inside h5py or a finaliser
     # would otherwise be swallowed there ("Exception ignored in ...") and the run would go on.
     with GracefulStop() as stop:
-        # Validate everything before writing anything, so bad input leaves no file behind.
-        check_names(config)
-        require_memory(sum(parent_memory(dim) for dim in config.dims),
-                       f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in config.dims)}",
-                       "ask for smaller dimensions, or fewer at a time")
-        parents = [make_parent(config.dist, dim, config.mu, config.sigma, config.xlo, config.xhi) for dim in config.dims]
-        largest = max(parents, key=lambda parent: batch_memory(parent, config.n_samples))
-        require_memory(batch_memory(largest, config.n_samples),
-                       f"a batch of {config.n_samples:,} samples of dimension {largest.dim:,}",
-                       "use a smaller -n (samples per batch) and more batches -b: the file holds n*b samples")
+        parents = checked_parents(config)
+        written = write_all(config, parents, stop)
+    stop.raise_if_requested()  # a signal that came after the last check
+    return written
+
+
+def checked_parents(config: GenerationConfig) -> list:
+    """Every dimension's parent, once names and memory are checked: bad input leaves no file behind."""
+    from gaussgan.distributions import make_parent, parent_memory
+
+    check_names(config)
+    require_memory(sum(parent_memory(dim) for dim in config.dims),
+                   f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in config.dims)}",
+                   "ask for smaller dimensions, or fewer at a time")
+    parents = [make_parent(config.dist, dim, config.mu, config.sigma, config.xlo, config.xhi) for dim in config.dims]
+    largest = max(parents, key=lambda parent: batch_memory(parent, config.n_samples))
+    require_memory(batch_memory(largest, config.n_samples),
+                   f"a batch of {config.n_samples:,} samples of dimension {largest.dim:,}",
+                   "use a smaller -n (samples per batch) and more batches -b: the file holds n*b samples")
+    return parents
+
+
+def write_all(config: GenerationConfig, parents: list, stop: GracefulStop) -> list[Path]:
+    """Lock every output, then write one dimension after another, checking for a stop between them."""
+    created = missing_folders(Path(config.out_dir))
+    written: list[Path] = []
+    try:
         out_dir = check_writable_dir(config.out_dir)
-        outputs = [(inside(out_dir / dataset_name(config.dist, dim, config.postfix), out_dir, "dataset"),
-                    inside(out_dir / histogram_name(config.dist, dim, config.postfix), out_dir, "histogram"))
-                   for dim in config.dims]
-        written = []
+        outputs = [(inside(out_dir / dataset_name(config.dist, parent.dim, config.postfix), out_dir, "dataset"),
+                    inside(out_dir / histogram_name(config.dist, parent.dim, config.postfix), out_dir, "histogram"))
+                   for parent in parents]
         with contextlib.ExitStack() as held:
             # Every lock first: a second gen-samples on the same files stops before writing anything.
             for data_path, _ in outputs:
                 held.enter_context(locks.exclusive(data_path, "dataset"))
             for parent, (data_path, histogram_path) in zip(parents, outputs):
-                if stop.requested:  # between dimensions: the completed ones stay
-                    break
+                stop.raise_if_requested()  # between dimensions: the completed ones stay
                 write_dimension(parent, data_path, histogram_path, config, stop)
                 written.append(data_path)
-    stop.raise_if_requested()
+    except BaseException:
+        if not written:  # no empty folder left behind by a run that wrote nothing
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only ever succeeds on an empty folder
+        raise
     return written
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def write_dimension(parent, data_path: Path, histogram_path: Path, config: GenerationConfig, stop: GracefulStop) -> None:
