@@ -333,7 +333,7 @@ def _sigma(group, dim: int, path: Path) -> np.ndarray | None:
     item = _dataset(group, "sigma", path, where)
     size = 0 if item.shape is None else item.size
     if size != dim * dim:  # checked before reading: a declared shape can be absurd
-        raise UserError(f"{path}: metadata sigma has {size} entries (shape {item.shape}); expected dim*dim = {dim * dim}")
+        raise UserError(f"{path}: metadata field 'sigma' has {size} entries (shape {item.shape}); expected dim*dim = {dim * dim}")
     if item.dtype.kind not in "iuf":
         raise UserError(f"{path}: {where} has type {item.dtype}; expected numbers")
     sigma = _read(item, path, where).astype(np.float64).reshape(dim, dim)

@@ -113,8 +113,8 @@ def write_all(config: GenerationConfig, parents: list, stop: GracefulStop) -> li
     written: list[Path] = []
     try:
         out_dir = check_writable_dir(config.out_dir)
-        outputs = [(inside(out_dir / dataset_name(config.dist, parent.dim, config.postfix), out_dir, "dataset"),
-                    inside(out_dir / histogram_name(config.dist, parent.dim, config.postfix), out_dir, "histogram"))
+        outputs = [(output_path(out_dir, dataset_name(config.dist, parent.dim, config.postfix), "dataset"),
+                    output_path(out_dir, histogram_name(config.dist, parent.dim, config.postfix), "histogram"))
                    for parent in parents]
         with contextlib.ExitStack() as held:
             # Every lock first: a second gen-samples on the same files stops before writing anything.
@@ -131,6 +131,15 @@ def write_all(config: GenerationConfig, parents: list, stop: GracefulStop) -> li
                     folder.rmdir()  # only ever succeeds on an empty folder
         raise
     return written
+
+
+def output_path(out_dir: Path, name: str, what: str) -> Path:
+    """``out_dir / name``, checked to stay inside ``out_dir`` and to be a file that can be replaced."""
+    path = inside(out_dir / name, out_dir, what)
+    if path.exists() and not path.is_file():  # found now, not after the batches are written
+        raise UserError(f"{what} {str(path)!r} exists and is not a file (a folder, pipe or device); "
+                        "expected a file to replace, or nothing")
+    return path
 
 
 def missing_folders(folder: Path) -> list[Path]:
