@@ -153,8 +153,8 @@ def write_file(
             batch_norm = batch_norms(batch)
             # NaN or inf anywhere in a row makes its squared norm NaN or inf: one check of n numbers, not n*d.
             if not np.all(np.isfinite(batch_norm)):
-                raise UserError(f"samples {start + 1:,} to {start + len(batch):,} hold NaN or infinite values, or values "
-                                f"whose squares overflow float64 ({parent.describe()}); nothing was written")
+                raise UserError(f"samples {start + 1:,} to {start + len(batch):,} hold NaN or infinite values, or "
+                                f"values whose squares overflow float64 ({parent.describe()}); nothing was written")
             stop = start + len(batch)
             data[start:stop] = batch
             norms.add(batch_norm)
@@ -323,7 +323,9 @@ def _extra_field(group, key: str):
         value = np.asarray(item[()]).reshape(-1)[0]
     except (KeyError, OSError, ValueError, TypeError, RuntimeError):
         return None
-    return value.decode(errors="replace") if isinstance(value, bytes) else value.item() if hasattr(value, "item") else value
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value.item() if hasattr(value, "item") else value
 
 
 def _sigma(group, dim: int, path: Path) -> np.ndarray | None:
@@ -333,7 +335,8 @@ def _sigma(group, dim: int, path: Path) -> np.ndarray | None:
     item = _dataset(group, "sigma", path, where)
     size = 0 if item.shape is None else item.size
     if size != dim * dim:  # checked before reading: a declared shape can be absurd
-        raise UserError(f"{path}: metadata field 'sigma' has {size} entries (shape {item.shape}); expected dim*dim = {dim * dim}")
+        raise UserError(f"{path}: metadata field 'sigma' has {size} entries (shape {item.shape}); "
+                        f"expected dim*dim = {dim * dim}")
     if item.dtype.kind not in "iuf":
         raise UserError(f"{path}: {where} has type {item.dtype}; expected numbers")
     sigma = _read(item, path, where).astype(np.float64).reshape(dim, dim)
@@ -392,7 +395,8 @@ def _open(path: str | os.PathLike):
 
 def _count_non_finite(values: np.ndarray, rows: int = 1 << 16) -> int:
     """NaN and infinite values, counted a block of rows at a time (no full-size boolean array)."""
-    return sum(int(np.count_nonzero(~np.isfinite(values[start:start + rows]))) for start in range(0, len(values), rows))
+    return sum(int(np.count_nonzero(~np.isfinite(values[start:start + rows])))
+               for start in range(0, len(values), rows))
 
 
 def load_dataset(path: str | os.PathLike, dtype=np.float64) -> tuple[np.ndarray, Parent, dict]:
@@ -413,7 +417,8 @@ def load_dataset(path: str | os.PathLike, dtype=np.float64) -> tuple[np.ndarray,
         if data.ndim != 2:
             raise UserError(f"{path}: /data has rank {data.ndim} (shape {data.shape}); expected (samples, dimension)")
         if data.dtype.kind not in "iuf":  # strings, compound records, booleans, complex numbers, references...
-            raise UserError(f"{path}: /data has type {data.dtype}; expected real numbers (float64, as gen-samples.py writes)")
+            raise UserError(f"{path}: /data has type {data.dtype}; "
+                            "expected real numbers (float64, as gen-samples.py writes)")
         rows, columns = data.shape
         parent, fields = read_metadata(handle, path, columns)
         # A declared shape costs nothing to write (a chunked dataset is allocated lazily): check it first.

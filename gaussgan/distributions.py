@@ -121,8 +121,11 @@ class Parent:
         if self.name in ("trunc_gauss", "uniform"):
             reach, change = max(abs(self.xlo), abs(self.xhi)), "--xlo/--xhi"
         else:
-            with np.errstate(over="ignore"):
-                tail = CAUCHY_REACH * np.max(np.diag(self.sigma)) if self.name == "cauchy" else GAUSS_REACH * np.max(self._scale)
+            with np.errstate(over="ignore"):  # an infinite reach is refused just below
+                if self.name == "cauchy":
+                    tail = CAUCHY_REACH * np.max(np.diag(self.sigma))
+                else:
+                    tail = GAUSS_REACH * np.max(self._scale)
             reach, change = abs(self.mu) + tail, "--mu or --sigma"
         if not reach <= MAX_MAGNITUDE:
             raise UserError(f"{self.describe()} would give values up to about {reach:.3g}; expected values within "

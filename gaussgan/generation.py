@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan import locks
+from gaussgan.distributions import Parent, expected_norm, make_parent, parent_memory
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, check_writable_dir, inside, safe_name
 from gaussgan.interrupt import GracefulStop
@@ -58,7 +59,7 @@ def seed_for_dimension(seed: int, dim: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, dim])
 
 
-def batch_memory(parent, n_samples: int) -> int:
+def batch_memory(parent: Parent, n_samples: int) -> int:
     """Bytes one batch costs while it is drawn, checked and written (see NORM_VALUES_PER_SAMPLE)."""
     return parent.sample_memory(n_samples) + NORM_VALUES_PER_SAMPLE * 8 * n_samples
 
@@ -73,10 +74,11 @@ def check_names(config: GenerationConfig) -> None:
         name_max = os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
-    longest = max(len(histogram_name(config.dist, dim, config.postfix)) for dim in config.dims) + DERIVED_NAME_EXTRA
+    longest = max(len(os.fsencode(histogram_name(config.dist, dim, config.postfix))) for dim in config.dims)
+    longest += DERIVED_NAME_EXTRA
     if longest > name_max:
-        raise UserError(f"-p/--postfix is {len(config.postfix)} characters long: the file names it makes would have up "
-                        f"to {longest} characters; expected at most {name_max} (use a shorter postfix)")
+        raise UserError(f"-p/--postfix is {len(config.postfix)} characters long: the file names it makes would have "
+                        f"up to {longest} bytes; expected at most {name_max} (use a shorter postfix)")
 
 
 def generate(config: GenerationConfig) -> list[Path]:
@@ -91,10 +93,8 @@ def generate(config: GenerationConfig) -> list[Path]:
     return written
 
 
-def checked_parents(config: GenerationConfig) -> list:
+def checked_parents(config: GenerationConfig) -> list[Parent]:
     """Every dimension's parent, once names and memory are checked: bad input leaves no file behind."""
-    from gaussgan.distributions import make_parent, parent_memory
-
     check_names(config)
     require_memory(sum(parent_memory(dim) for dim in config.dims),
                    f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in config.dims)}",
@@ -107,7 +107,7 @@ def checked_parents(config: GenerationConfig) -> list:
     return parents
 
 
-def write_all(config: GenerationConfig, parents: list, stop: GracefulStop) -> list[Path]:
+def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulStop) -> list[Path]:
     """Lock every output, then write one dimension after another, checking for a stop between them."""
     created = missing_folders(Path(config.out_dir))
     written: list[Path] = []
@@ -151,12 +151,13 @@ def missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def write_dimension(parent, data_path: Path, histogram_path: Path, config: GenerationConfig, stop: GracefulStop) -> None:
-    """Write one dataset and its histogram: both appear, or (on an error or a stop) neither changes."""
+def write_dimension(parent: Parent, data_path: Path, histogram_path: Path, config: GenerationConfig,
+                    stop: GracefulStop) -> None:
+    """Write one dataset and its histogram: both appear or, after an error or a stop while the batches or
+    the figure are written, neither changes."""
     from tqdm import tqdm
 
     from gaussgan import datasets, plots
-    from gaussgan.distributions import expected_norm
 
     rng = np.random.default_rng(seed_for_dimension(config.seed, parent.dim))
     progress = tqdm(range(config.n_batches), desc=f"dim {parent.dim}", unit="batch",
@@ -175,8 +176,9 @@ def write_dimension(parent, data_path: Path, histogram_path: Path, config: Gener
         # Drawn before the dataset takes its name: if the figure cannot be written, the previous
         # dataset stays with its own histogram. A stop requested while it is drawn takes effect
         # once this dimension, complete by then, is saved.
-        plots.norm_histogram(norms.counts, norms.edges, parent.dim, f"{parent.describe()}: norms of {norms.count:,} samples",
-                             histogram_path, chi_density=parent.is_standard_normal)
+        title = f"{parent.describe()}: norms of {norms.count:,} samples"
+        plots.norm_histogram(norms.counts, norms.edges, parent.dim, title, histogram_path,
+                             chi_density=parent.is_standard_normal)
     expected = expected_norm(parent)
     reference = f" (expected {expected[0]:.4f} ± {expected[1]:.4f})" if expected else ""
     print(f"dim {parent.dim}: {data_path}  norm mean {norms.mean:.4f} ± std {norms.std:.4f}{reference}")

@@ -258,7 +258,8 @@ HOSTILE = {
     "data_soft_link": ["/data", "link", "/nowhere"], "data_virtual": ["/data", "virtual", "missing_source.h5"],
     "data_external_storage": ["/data", "raw.bin"], "data_strings": ["/data", "type", "real numbers"],
     "data_compound": ["/data", "real numbers"], "data_complex": ["/data", "complex", "real numbers"],
-    "data_declared_huge": ["1,000,000,000,000 samples", "memory"], "parent_declared_huge": ["dimension 200,000", "memory"],
+    "data_declared_huge": ["1,000,000,000,000 samples", "memory"],
+    "parent_declared_huge": ["dimension 200,000", "memory"],
 }
 
 

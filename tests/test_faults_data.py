@@ -173,7 +173,8 @@ def test_file_size_limit_while_writing_the_dataset_keeps_the_previous_pair(workd
 def test_file_size_limit_while_writing_the_histogram_keeps_the_previous_pair(workdir):
     # Before the fix the new dataset replaced the old one and the old histogram stayed: a mismatched pair.
     before = write_good_pair(workdir, 3)
-    result = run_limited("gen-samples.py", "-q", "--seed", 2, *SMALL, "-d", 3, "-o", "out", cwd=workdir, file_size=15_000)
+    result = run_limited("gen-samples.py", "-q", "--seed", 2, *SMALL, "-d", 3, "-o", "out", cwd=workdir,
+                         file_size=15_000)
     assert_clean_error(result, "cannot write", "hist_gauss_dim3.png", "File too large")
     assert contents(workdir) == before and leftovers(workdir) == []
 
@@ -275,10 +276,11 @@ def test_a_generator_that_gives_nan_writes_no_dataset(workdir):
     (workdir / "run/models").mkdir(parents=True)
     parent = {"name": "gauss", "dim": 3, "mu": 0.0, "xlo": -1.5, "xhi": 1.5, "sigma": torch.eye(3, dtype=torch.float64)}
     torch.save({"epoch": 1, "version": "0", "run": "run", "parent": parent, "latent_sigma": 1.0,
-                "spec": generator.spec(), "state_dict": generator.state_dict()}, workdir / "run/models/generator.pth.tar")
+                "spec": generator.spec(), "state_dict": generator.state_dict()},
+               workdir / "run/models/generator.pth.tar")
     before = snapshot(workdir)
-    result = subprocess.run([sys.executable, "-m", "gaussgan", "sample", "run", "-n", "100", "-o", "x.h5", "--seed", "1"],
-                            cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ})
+    command = [sys.executable, "-m", "gaussgan", "sample", "run", "-n", "100", "-o", "x.h5", "--seed", "1"]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ})
     assert_clean_error(result, "NaN or infinite")
     assert snapshot(workdir) == before
 

@@ -77,8 +77,9 @@ def peak_mb(workdir, *options) -> float:
             "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
             "line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
             "print('PEAK', int(line.split()[1]) / 1024)\n")
-    result = subprocess.run([sys.executable, "-c", code, str(REPO / "gen-samples.py"), *map(str, options),
-                             "--seed", "1", "-q", "-o", "memory"], cwd=workdir, capture_output=True, text=True, timeout=240)
+    command = [sys.executable, "-c", code, str(REPO / "gen-samples.py"), *map(str, options), "--seed", "1", "-q",
+               "-o", "memory"]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr
     return float(result.stdout.split("PEAK")[1])
 
