@@ -118,25 +118,29 @@ class Parent:
 
     def _check_range(self) -> None:
         """Refuse parameters whose samples, or the arithmetic that draws them, would overflow float64."""
-        if self.name in ("trunc_gauss", "uniform"):
-            reach, change = max(abs(self.xlo), abs(self.xhi)), "--xlo/--xhi"
-        else:
-            with np.errstate(over="ignore"):  # an infinite reach is refused just below
-                if self.name == "cauchy":
-                    tail = CAUCHY_REACH * np.max(np.diag(self.sigma))
-                else:
-                    tail = GAUSS_REACH * np.max(self._scale)
-            reach, change = abs(self.mu) + tail, "--mu or --sigma"
+        with np.errstate(over="ignore"):  # an infinite reach or distance is refused below
+            if self.name == "uniform":
+                reach, change = max(abs(self.xlo), abs(self.xhi)), "--xlo/--xhi"
+            elif self.name == "trunc_gauss":
+                # The density peaks at the point of [xlo, xhi] nearest mu and falls at least as fast as
+                # a normal from there: a far bound on the other side (--xhi 1e300: one-sided) is fine.
+                nearest = min(max(self.mu, self.xlo), self.xhi)
+                spread = GAUSS_REACH * np.max(self._scale)
+                reach = max(abs(max(self.xlo, nearest - spread)), abs(min(self.xhi, nearest + spread)))
+                change = "--xlo/--xhi or --sigma"
+                # log_ndtr(-z) ~ -z²/2 overflows beyond z ~ 1e154: the sampler needs the nearer bound's.
+                distance = np.max(abs(nearest - self.mu) / self._scale)
+            else:
+                scale = np.max(np.diag(self.sigma)) if self.name == "cauchy" else np.max(self._scale)
+                reach = abs(self.mu) + (CAUCHY_REACH if self.name == "cauchy" else GAUSS_REACH) * scale
+                change = "--mu or --sigma"
         if not reach <= MAX_MAGNITUDE:
             raise UserError(f"{self.describe()} would give values up to about {reach:.3g}; expected values within "
                             f"±{MAX_MAGNITUDE:g}, so that their squares (norms, variances) stay finite in float64: "
                             f"use a smaller {change}")
-        if self.name == "trunc_gauss":
-            distance = np.max(np.abs(self._standard_bounds()))
-            # log_ndtr(-z) ~ -z²/2 overflows beyond z ~ 1e154.
-            if not distance <= MAX_MAGNITUDE:
-                raise UserError(f"{self.describe()}: the bounds lie {distance:.3g} standard deviations from the mean; "
-                                f"expected at most {MAX_MAGNITUDE:g}: use bounds closer to --mu or a larger --sigma")
+        if self.name == "trunc_gauss" and not distance <= MAX_MAGNITUDE:
+            raise UserError(f"{self.describe()}: the interval lies {distance:.3g} standard deviations from the mean; "
+                            f"expected at most {MAX_MAGNITUDE:g}: use bounds closer to --mu or a larger --sigma")
 
     def _standard_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """trunc_gauss bounds in units of each component's standard deviation (inf where that overflows)."""
