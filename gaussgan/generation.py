@@ -120,7 +120,7 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
             # Every lock first: a second gen-samples on the same files stops before writing anything.
             for data_path, _ in outputs:
                 held.enter_context(locks.exclusive(data_path, "dataset"))
-            for parent, (data_path, histogram_path) in zip(parents, outputs):
+            for parent, (data_path, histogram_path) in zip(parents, outputs, strict=True):
                 stop.raise_if_requested()  # between dimensions: the completed ones stay
                 write_dimension(parent, data_path, histogram_path, config, stop)
                 written.append(data_path)

@@ -17,14 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
-from scipy import stats
-
 from conftest import REPO, assert_clean_error, run_script, snapshot
-from gaussgan import datasets
+from scipy import stats
 from test_datasets import HOSTILE, make_hostile
+
+from gaussgan import datasets
 
 QUIET_SEEDED = ("-q", "--seed", "1")
 GEN = ("gen-samples.py", *QUIET_SEEDED)
@@ -75,7 +74,7 @@ def leftovers(folder: Path) -> list[str]:
 
 def assert_pair(folder: Path, dim: int, n_total: int | None = None, seed: int | None = None) -> None:
     """The dataset of ``dim`` loads, and its histogram is a complete PNG."""
-    data, parent, fields = datasets.load_dataset(folder / f"data_gauss_dim{dim}.h5")
+    data, _, fields = datasets.load_dataset(folder / f"data_gauss_dim{dim}.h5")
     assert data.shape[1] == dim and (n_total is None or len(data) == n_total)
     assert seed is None or fields["seed"] == seed
     png = (folder / f"hist_gauss_dim{dim}.png").read_bytes()
@@ -192,6 +191,19 @@ def test_file_size_limit_in_a_new_folder_leaves_no_folder(workdir):
     assert names(workdir) == []
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits; the file-size limits above "
+                                                "are this suite's write failures when it runs as root")
+def test_folder_without_write_permission_is_one_clear_error(workdir):
+    before = write_good_pair(workdir, 3)
+    (workdir / "out").chmod(0o555)
+    try:
+        result = run_script(*GEN, *SMALL, "-d", 3, "-o", "out", cwd=workdir)
+    finally:
+        (workdir / "out").chmod(0o755)
+    assert_clean_error(result, "'out'", "not writable")
+    assert contents(workdir) == before
+
+
 # --- 5. Defensive reads: train.py on a hostile dataset --------------------------------------------
 
 READ_CASES = ["fifo", "dim_text", "dim_huge", "mu_array", "xlo_inf", "sigma_text", "sigma_declared_huge",
@@ -242,7 +254,7 @@ def test_truncated_gauss_anywhere_in_the_tails_follows_scipy(workdir, xlo, xhi):
     result = run_script(*GEN, "-s", "trunc_gauss", "--xlo", xlo, "--xhi", xhi, "-n", 4000, "-b", 2, "-d", 2,
                         "-o", "out", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    data, parent, _ = datasets.load_dataset(workdir / "out/data_trunc_gauss_dim2.h5")
+    data, _, _ = datasets.load_dataset(workdir / "out/data_trunc_gauss_dim2.h5")
     exact = stats.truncnorm(xlo, xhi)
     assert data.min() >= xlo and data.max() <= xhi
     assert abs(data.mean() - exact.mean()) < 5 * exact.std() / np.sqrt(data.size)
@@ -332,7 +344,7 @@ def test_no_signal_is_lost_whatever_moment_it_lands(workdir):
         out.mkdir()
         signum = (signal.SIGINT, signal.SIGTERM)[attempt % 2]
         process = start(*QUIET_SEEDED, "-n", 1, "-b", 200_000, "-d", 1, "-o", out.name, cwd=workdir)
-        wait_for(lambda: writing(out), process)
+        wait_for(lambda out=out: writing(out), process)
         time.sleep(rng.uniform(0, 0.05))
         process.send_signal(signum)
         try:

@@ -2,8 +2,8 @@
 import h5py
 import numpy as np
 import pytest
-
 from conftest import run_script
+
 from gaussgan import datasets
 
 
