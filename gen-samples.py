@@ -37,7 +37,8 @@ def parse_args(argv=None):
                         help="upper bound of trunc_gauss and uniform, in data units (default: %(default)s)")
     parser.add_argument("--seed", type=cli.seed_value, help="random seed; the same seed gives byte-identical data (default: drawn and printed)")
     parser.add_argument("-o", "--out-dir", default="datasets", help="output folder (default: %(default)s)")
-    parser.add_argument("-p", "--postfix", default="", help="appended to the file names, e.g. _run2")
+    parser.add_argument("-p", "--postfix", default="",
+                        help="appended to the file names, e.g. _run2 (a plain name: no '/', '\\' or '..')")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:

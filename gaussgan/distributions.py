@@ -21,6 +21,13 @@ from gaussgan.errors import UserError
 
 PARENTS = ("gauss", "trunc_gauss", "cauchy", "uniform")
 DEFAULT_XLO, DEFAULT_XHI = -1.5, 1.5
+# The largest magnitude a sample may reach: its square (in norms, variances, covariances) must
+# stay far below the float64 maximum (1.8e308), with room for sums over many components.
+MAX_MAGNITUDE = 1e150
+# How far a draw reaches, in units of the scale: standard normal draws stay below ~14 (numpy's
+# ziggurat tail); a standard Cauchy draw beyond 1e20 has probability 6e-21. Writers still check
+# every batch, so the improbable is refused, never written.
+GAUSS_REACH, CAUCHY_REACH = 40.0, 1e20
 
 
 def covariance_matrix(dim: int, diag: float, offdiag: float, block: int) -> np.ndarray:
@@ -107,6 +114,38 @@ class Parent:
                 raise UserError("--sigma DIAG must be > 0")
         if self.name in ("trunc_gauss", "uniform") and not self.xlo < self.xhi:
             raise UserError(f"expected xlo < xhi, got xlo={self.xlo:g}, xhi={self.xhi:g}")
+        self._check_range()
+
+    def _check_range(self) -> None:
+        """Refuse parameters whose samples, or the arithmetic that draws them, would overflow float64."""
+        with np.errstate(over="ignore"):  # an infinite reach or distance is refused below
+            if self.name == "uniform":
+                reach, change = max(abs(self.xlo), abs(self.xhi)), "--xlo/--xhi"
+            elif self.name == "trunc_gauss":
+                # The density peaks at the point of [xlo, xhi] nearest mu and falls at least as fast as
+                # a normal from there: a far bound on the other side (--xhi 1e300: one-sided) is fine.
+                nearest = min(max(self.mu, self.xlo), self.xhi)
+                spread = GAUSS_REACH * np.max(self._scale)
+                reach = max(abs(max(self.xlo, nearest - spread)), abs(min(self.xhi, nearest + spread)))
+                change = "--xlo/--xhi or --sigma"
+                # log_ndtr(-z) ~ -z²/2 overflows beyond z ~ 1e154: the sampler needs the nearer bound's.
+                distance = np.max(abs(nearest - self.mu) / self._scale)
+            else:
+                scale = np.max(np.diag(self.sigma)) if self.name == "cauchy" else np.max(self._scale)
+                reach = abs(self.mu) + (CAUCHY_REACH if self.name == "cauchy" else GAUSS_REACH) * scale
+                change = "--mu or --sigma"
+        if not reach <= MAX_MAGNITUDE:
+            raise UserError(f"{self.describe()} would give values up to about {reach:.3g}; expected values within "
+                            f"±{MAX_MAGNITUDE:g}, so that their squares (norms, variances) stay finite in float64: "
+                            f"use a smaller {change}")
+        if self.name == "trunc_gauss" and not distance <= MAX_MAGNITUDE:
+            raise UserError(f"{self.describe()}: the interval lies {distance:.3g} standard deviations from the mean; "
+                            f"expected at most {MAX_MAGNITUDE:g}: use bounds closer to --mu or a larger --sigma")
+
+    def _standard_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """trunc_gauss bounds in units of each component's standard deviation (inf where that overflows)."""
+        with np.errstate(over="ignore"):
+            return (self.xlo - self.mu) / self._scale, (self.xhi - self.mu) / self._scale
 
     @property
     def is_diagonal(self) -> bool:
@@ -144,28 +183,40 @@ class Parent:
         return x
 
     def _sample_truncated(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        # Inverse-CDF sampling: as fast as standard_normal here, where scipy.stats.truncnorm.rvs
-        # is ~20x slower. Bounds in the upper tail are mirrored into the lower tail, where
-        # ndtr keeps its precision (ndtr(8) rounds to 1, ndtr(-8) does not).
+        # Inverse-CDF sampling in log space: as fast as standard_normal here, where
+        # scipy.stats.truncnorm.rvs is ~20x slower, and exact far in a tail, where the CDF itself
+        # underflows (ndtr(-40) is 0, so [40, 50] would give 50.0 every time) but its logarithm
+        # log_ndtr does not, and ndtri_exp inverts it. Intervals in the upper tail are mirrored into
+        # the lower tail, where log_ndtr keeps its precision (log_ndtr(40) rounds to 0, log_ndtr(-40) does not).
         from scipy import special
 
-        scale = self._scale
-        lower, upper = (self.xlo - self.mu) / scale, (self.xhi - self.mu) / scale
+        lower, upper = self._standard_bounds()
         mirror = lower > 0
         lower, upper = np.where(mirror, -upper, lower), np.where(mirror, -lower, upper)
-        cdf_lower, cdf_upper = special.ndtr(lower), special.ndtr(upper)
+        log_cdf_upper = special.log_ndtr(upper)
+        # 1 - CDF(lower) / CDF(upper): the share of the mass below upper that the interval holds;
+        # expm1 keeps it exact for a tiny interval, where the ratio is within rounding of 1.
+        share = -np.expm1(special.log_ndtr(lower) - log_cdf_upper)
+        # CDF(x) = CDF(upper) * (1 - u * share) with u uniform on [0, 1): x runs from upper down to lower.
         x = rng.random(shape)
-        x *= cdf_upper - cdf_lower
-        x += cdf_lower
-        special.ndtri(x, out=x)
+        x *= -share
+        np.log1p(x, out=x)
+        x += log_cdf_upper
+        special.ndtri_exp(x, out=x)
         np.clip(x, lower, upper, out=x)  # rounding can step a hair outside the bounds
-        if mirror.any():
-            x[:, mirror] *= -1
-        if np.any(scale != 1):
-            x *= scale
+        # One pass for the mirror and the scale together; fancy indexing would copy the columns.
+        sign_scale = np.where(mirror, -self._scale, self._scale)
+        if np.any(sign_scale != 1):
+            x *= sign_scale
         if self.mu != 0:
             x += self.mu
-        return x
+        return np.clip(x, self.xlo, self.xhi, out=x)  # and so can the scaling, in data units
+
+    def sample_memory(self, n: int) -> int:
+        """Bytes :meth:`sample` allocates for ``n`` vectors: the batch, and for correlated components
+        the product with the Cholesky factor (measured with tracemalloc)."""
+        copies = 2 if self.name == "gauss" and not self._diagonal else 1
+        return copies * n * self.dim * 8
 
     def marginal(self, component: int):
         """The exact marginal distribution of one component, as a frozen scipy.stats distribution."""
@@ -200,6 +251,12 @@ class Parent:
             "sigma_diag": float(self.sigma[0, 0]),
             "sigma_offdiag_max": float(np.max(np.abs(self.sigma - np.diag(np.diag(self.sigma))))),
         }
+
+
+def parent_memory(dim: int) -> int:
+    """Peak bytes of building a parent in ``dim`` dimensions: the (dim, dim) covariance, its Cholesky
+    factor and the temporaries of the checks, about three such matrices (measured with tracemalloc)."""
+    return int(3.2 * dim * dim * 8)
 
 
 def make_parent(

@@ -1,13 +1,33 @@
-"""gen-samples.py's work: for each dimension, write a dataset and the histogram of its norms."""
+"""gen-samples.py's work: for each dimension, write a dataset and the histogram of its norms.
+
+Every output stays inside ``out_dir`` (plain names, resolved paths checked), each dataset has one
+writer at a time (a lock), memory is checked before it is allocated and stays flat in the number
+of batches, and Ctrl-C / SIGTERM stop at a safe point: completed dimensions are kept, the one
+being written leaves nothing behind.
+"""
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from gaussgan.files import check_writable_dir
+from gaussgan import locks
+from gaussgan.distributions import Parent, expected_norm, make_parent, parent_memory
+from gaussgan.errors import UserError
+from gaussgan.files import atomic_path, check_writable_dir, inside, safe_name
+from gaussgan.interrupt import GracefulStop
+from gaussgan.resources import require_memory
+
+# What the longest name derived from an output name adds to it: the temporary
+# ".NAME.PID.RANDOM.tmp.png" (a PID has at most 7 digits on Linux).
+DERIVED_NAME_EXTRA = len(".") + len(".4194304.") + 8 + len(".tmp.png")
+# Per-batch work besides the batch itself, in float64 values per sample: the norms and the
+# histogram's bin indices and their temporaries (3.1 measured with VmHWM at d = 1, rounded up).
+NORM_VALUES_PER_SAMPLE = 4
 
 
 @dataclass(frozen=True)
@@ -30,34 +50,135 @@ def dataset_name(dist: str, dim: int, postfix: str = "") -> str:
     return f"data_{dist}_dim{dim}{postfix}.h5"
 
 
+def histogram_name(dist: str, dim: int, postfix: str = "") -> str:
+    return f"hist_{dist}_dim{dim}{postfix}.png"
+
+
 def seed_for_dimension(seed: int, dim: int) -> np.random.SeedSequence:
     """Each dimension gets its own stream, the same whichever other dimensions are asked for."""
     return np.random.SeedSequence([seed, dim])
 
 
+def batch_memory(parent: Parent, n_samples: int) -> int:
+    """Bytes one batch costs while it is drawn, checked and written (see NORM_VALUES_PER_SAMPLE)."""
+    return parent.sample_memory(n_samples) + NORM_VALUES_PER_SAMPLE * 8 * n_samples
+
+
+def check_names(config: GenerationConfig) -> None:
+    """The postfix is a plain name, and every name derived from it fits the file system."""
+    safe_name(config.postfix, "-p/--postfix")
+    folder = Path(config.out_dir)
+    while not folder.exists() and folder != folder.parent:  # the limit of the file system it will be on
+        folder = folder.parent
+    try:
+        name_max = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    longest = max(len(os.fsencode(histogram_name(config.dist, dim, config.postfix))) for dim in config.dims)
+    longest += DERIVED_NAME_EXTRA
+    if longest > name_max:
+        raise UserError(f"-p/--postfix is {len(config.postfix)} characters long: the file names it makes would have "
+                        f"up to {longest} bytes; expected at most {name_max} (use a shorter postfix)")
+
+
 def generate(config: GenerationConfig) -> list[Path]:
     """Write every dataset of ``config``; return their paths. Completed dimensions stay if a later one fails."""
+    config = replace(config, dims=list(dict.fromkeys(config.dims)))  # -d 2 2: one file, one writer
+    # The flag, not an exception, from here on: a signal that lands inside h5py or a finaliser
+    # would otherwise be swallowed there ("Exception ignored in ...") and the run would go on.
+    with GracefulStop() as stop:
+        parents = checked_parents(config)
+        written = write_all(config, parents, stop)
+    stop.raise_if_requested()  # a signal that came after the last check
+    return written
+
+
+def checked_parents(config: GenerationConfig) -> list[Parent]:
+    """Every dimension's parent, once names and memory are checked: bad input leaves no file behind."""
+    check_names(config)
+    require_memory(sum(parent_memory(dim) for dim in config.dims),
+                   f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in config.dims)}",
+                   "ask for smaller dimensions, or fewer at a time")
+    parents = [make_parent(config.dist, dim, config.mu, config.sigma, config.xlo, config.xhi) for dim in config.dims]
+    largest = max(parents, key=lambda parent: batch_memory(parent, config.n_samples))
+    require_memory(batch_memory(largest, config.n_samples),
+                   f"a batch of {config.n_samples:,} samples of dimension {largest.dim:,}",
+                   "use a smaller -n (samples per batch) and more batches -b: the file holds n*b samples")
+    return parents
+
+
+def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulStop) -> list[Path]:
+    """Lock every output, then write one dimension after another, checking for a stop between them."""
+    created = missing_folders(Path(config.out_dir))
+    written: list[Path] = []
+    try:
+        out_dir = check_writable_dir(config.out_dir)
+        outputs = [(output_path(out_dir, dataset_name(config.dist, parent.dim, config.postfix), "dataset"),
+                    output_path(out_dir, histogram_name(config.dist, parent.dim, config.postfix), "histogram"))
+                   for parent in parents]
+        with contextlib.ExitStack() as held:
+            # Every lock first: a second gen-samples on the same files stops before writing anything.
+            for data_path, _ in outputs:
+                held.enter_context(locks.exclusive(data_path, "dataset"))
+            for parent, (data_path, histogram_path) in zip(parents, outputs, strict=True):
+                stop.raise_if_requested()  # between dimensions: the completed ones stay
+                write_dimension(parent, data_path, histogram_path, config, stop)
+                written.append(data_path)
+    except BaseException:
+        if not written:  # no empty folder left behind by a run that wrote nothing
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only ever succeeds on an empty folder
+        raise
+    return written
+
+
+def output_path(out_dir: Path, name: str, what: str) -> Path:
+    """``out_dir / name``, checked to stay inside ``out_dir`` and to be a file that can be replaced."""
+    path = inside(out_dir / name, out_dir, what)
+    if path.exists() and not path.is_file():  # found now, not after the batches are written
+        raise UserError(f"{what} {str(path)!r} exists and is not a file (a folder, pipe or device); "
+                        "expected a file to replace, or nothing")
+    return path
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def write_dimension(parent: Parent, data_path: Path, histogram_path: Path, config: GenerationConfig,
+                    stop: GracefulStop) -> None:
+    """Write one dataset and its histogram: both appear or, after an error or a stop while the batches or
+    the figure are written, neither changes."""
     from tqdm import tqdm
 
     from gaussgan import datasets, plots
-    from gaussgan.distributions import expected_norm, make_parent
 
-    # Validate every dimension before writing anything, so bad input leaves no file behind.
-    parents = [make_parent(config.dist, dim, config.mu, config.sigma, config.xlo, config.xhi) for dim in config.dims]
-    out_dir = check_writable_dir(config.out_dir)
-    written = []
-    for parent in parents:
-        dim = parent.dim
-        path = out_dir / dataset_name(config.dist, dim, config.postfix)
-        rng = np.random.default_rng(seed_for_dimension(config.seed, dim))
-        bar = lambda batches: tqdm(batches, desc=f"dim {dim}", unit="batch", disable=config.quiet or None, file=sys.stderr)
-        summary = datasets.write_dataset(path, parent, config.n_samples, config.n_batches, rng, config.seed, bar)
-        plots.norm_histogram(
-            summary.norms, dim, f"{parent.describe()}: norms of {len(summary.norms):,} samples",
-            out_dir / f"hist_{config.dist}_dim{dim}{config.postfix}.png", chi_density=parent.is_standard_normal,
-        )
-        expected = expected_norm(parent)
-        reference = f" (expected {expected[0]:.4f} ± {expected[1]:.4f})" if expected else ""
-        print(f"dim {dim}: {path}  norm mean {summary.norms.mean():.4f} ± std {summary.norms.std(ddof=1):.4f}{reference}")
-        written.append(path)
-    return written
+    rng = np.random.default_rng(seed_for_dimension(config.seed, parent.dim))
+    progress = tqdm(range(config.n_batches), desc=f"dim {parent.dim}", unit="batch",
+                    disable=config.quiet or None, file=sys.stderr)
+
+    def batches():
+        # The safe points: before each batch and after the last; raising here unwinds through
+        # the writer, which removes its temporary.
+        for _ in progress:
+            stop.raise_if_requested()
+            yield parent.sample(config.n_samples, rng)
+        stop.raise_if_requested()
+
+    with atomic_path(data_path) as temporary:
+        norms = datasets.write_file(temporary, parent, batches(), config.n_batches, config.n_samples, config.seed)
+        # Drawn before the dataset takes its name: if the figure cannot be written, the previous
+        # dataset stays with its own histogram. A stop requested while it is drawn takes effect
+        # once this dimension, complete by then, is saved.
+        title = f"{parent.describe()}: norms of {norms.count:,} samples"
+        plots.norm_histogram(norms.counts, norms.edges, parent.dim, title, histogram_path,
+                             chi_density=parent.is_standard_normal)
+    expected = expected_norm(parent)
+    reference = f" (expected {expected[0]:.4f} ± {expected[1]:.4f})" if expected else ""
+    print(f"dim {parent.dim}: {data_path}  norm mean {norms.mean:.4f} ± std {norms.std:.4f}{reference}")

@@ -32,15 +32,32 @@ def save(figure, path: str | os.PathLike, dpi: int = 80) -> None:
     pyplot().close(figure)
 
 
-def norm_histogram(norms: np.ndarray, dim: int, title: str, path: str | os.PathLike, chi_density: bool) -> None:
-    """Normalised histogram of Euclidean norms, with the chi(dim) density over it when it applies."""
+def norm_histogram(counts: np.ndarray, edges: np.ndarray, dim: int, title: str, path: str | os.PathLike,
+                   chi_density: bool, bars: int = 60) -> None:
+    """Normalised histogram of Euclidean norms, with the chi(dim) density over it when it applies.
+
+    Takes counts in fine equal bins (``edges``), as gen-samples accumulates them batch by batch,
+    so that drawing needs no sample in memory: the occupied bins are merged into at most ``bars`` bars.
+    """
+    occupied = np.flatnonzero(counts)
+    first, last = occupied[0], occupied[-1] + 1
+    group = -(-(last - first) // bars)  # fine bins per bar, rounded up
+    n_bars = -(-(last - first) // group)
+    merged = np.zeros(n_bars * group, dtype=np.int64)
+    merged[:last - first] = counts[first:last]
+    merged = merged.reshape(n_bars, group).sum(axis=1)
+    bar_width = (edges[1] - edges[0]) * group
+    bar_edges = edges[first] + bar_width * np.arange(n_bars + 1)
+    total = int(counts.sum())
+
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
-    axes.hist(norms, bins=60, density=True, color="tab:blue", alpha=0.6, label=f"samples (n = {len(norms):,})")
+    axes.stairs(merged / (total * bar_width), bar_edges, fill=True, color="tab:blue", alpha=0.6,
+                label=f"samples (n = {total:,})")
     if chi_density:
         from gaussgan.distributions import chi_pdf
 
-        grid = np.linspace(max(0.0, norms.min()), norms.max(), 400)
+        grid = np.linspace(max(0.0, bar_edges[0]), bar_edges[-1], 400)
         axes.plot(grid, chi_pdf(grid, dim), color=PARENT_COLOUR, label=f"chi density, {dim} degrees of freedom")
     axes.set_xlabel("Euclidean norm ||x||")
     axes.set_ylabel("probability density")

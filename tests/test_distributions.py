@@ -98,3 +98,57 @@ def test_chi_density_and_moments_match_scipy(dim):
     mean, std = expected_norm(make_parent("gauss", dim))
     assert mean == pytest.approx(stats.chi.mean(dim), rel=1e-10)
     assert std == pytest.approx(stats.chi.std(dim), rel=1e-8)
+
+
+@pytest.mark.parametrize("mu, diag, xlo, xhi", [
+    (0.0, 1.0, 40.0, 50.0), (0.0, 1.0, -50.0, -40.0), (0.0, 1.0, 8.0, 8.001), (0.0, 1.0, -1e3, 1e3),
+    (2.0, 4.0, 102.0, 110.0), (0.0, 1.0, -1e6 - 1.0, -1e6), (0.0, 1.0, 5.0, 1e300),
+])
+def test_truncated_gauss_far_in_either_tail_matches_scipy(mu, diag, xlo, xhi):
+    """The normal CDF underflows beyond ~38 standard deviations ([40, 50] once gave 50.0 every time)."""
+    parent = make_parent("trunc_gauss", 2, mu=mu, sigma=(diag, 0.0, 1), xlo=xlo, xhi=xhi)
+    x = parent.sample(N, np.random.default_rng(7))
+    assert np.all(np.isfinite(x)) and x.min() >= xlo and x.max() <= xhi
+    scale = np.sqrt(diag)
+    lower, upper = (xlo - mu) / scale, (xhi - mu) / scale
+    nearer = lower if abs(lower) < abs(upper) else upper
+    if lower * upper <= 0 or abs(nearer) < 1e3:  # scipy's own truncnorm is exact here
+        with np.errstate(over="ignore"):  # scipy squares the far bound of [5, 1e300]
+            exact = stats.truncnorm(lower, upper, mu, scale)
+            assert abs(x.mean() - exact.mean()) < 5 * exact.std() / np.sqrt(x.size)
+            assert min(ks_pvalues(parent, x)) > 1e-3
+    else:  # a million sigmas out, beyond scipy: the distance to the nearer bound is exponential, of rate |bound|
+        bound = xlo if nearer == lower else xhi
+        distance = np.abs(x - bound) * abs(nearer) / scale
+        assert stats.kstest(distance.ravel(), stats.expon.cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(name="gauss", mu=1e308, sigma=(1e300, 0.0, 1)), ["values up to about 1e+308"]),
+    (dict(name="gauss", sigma=(1e308, 0.0, 1)), ["4e+155"]),
+    (dict(name="cauchy", sigma=(1e300, 0.0, 1)), ["Cauchy", "inf"]),
+    (dict(name="uniform", xlo=-1e200, xhi=1e200), ["--xlo/--xhi"]),
+    (dict(name="trunc_gauss", mu=1e300), ["standard deviations"]),
+    (dict(name="trunc_gauss", xlo=1e200, xhi=1e201), ["values up to about 1e+200"]),
+    (dict(name="trunc_gauss", sigma=(1e-300, 0.0, 1), xlo=1e140, xhi=2e140), ["1e+290 standard deviations"]),
+])
+def test_parameters_that_would_overflow_are_refused(kwargs, words):
+    with pytest.raises(UserError) as raised:
+        make_parent(dim=2, **kwargs)
+    for word in words:
+        assert word in str(raised.value)
+
+
+@pytest.mark.parametrize("name, sigma", [("gauss", (1.0, 0.0, 1)), ("gauss", (2.0, 0.3, -1)),
+                                         ("trunc_gauss", (2.0, 0.0, 1)), ("cauchy", (1.0, 0.0, 1)),
+                                         ("uniform", (1.0, 0.0, 1))])
+def test_sample_memory_covers_what_sampling_allocates(name, sigma):
+    import tracemalloc
+
+    parent = make_parent(name, 50, mu=0.5, sigma=sigma, xlo=-1.0, xhi=2.0)
+    tracemalloc.start()
+    parent.sample(4000, np.random.default_rng(0))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # Besides the batch, ufunc buffers of a fixed size (broadcast bounds): 256 KB covers them.
+    assert peak <= 1.05 * parent.sample_memory(4000) + 2**18, (peak, parent.sample_memory(4000))
