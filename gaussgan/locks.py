@@ -49,8 +49,9 @@ def exclusive(output: str | os.PathLike, what: str) -> Iterator[None]:
             break
         os.close(handle)  # it was unlinked by the previous holder between our open and our lock
     try:
-        os.ftruncate(handle, 0)
-        os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
+        with contextlib.suppress(OSError):  # the PID only informs a second writer; a full disk must not stop us here
+            os.ftruncate(handle, 0)
+            os.pwrite(handle, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         with contextlib.suppress(FileNotFoundError):
