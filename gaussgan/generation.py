@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -111,6 +112,9 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
     """Lock every output, then write one dimension after another, checking for a stop between them."""
     created = missing_folders(Path(config.out_dir))
     written: list[Path] = []
+    # matplotlib takes ~0.3 s to import: a thread does it while the first batches are drawn and
+    # written (numpy and h5py release the GIL for much of that), not after them.
+    threading.Thread(target=_import_plotting, daemon=True).start()
     try:
         out_dir = check_writable_dir(config.out_dir)
         outputs = [(output_path(out_dir, dataset_name(config.dist, parent.dim, config.postfix), "dataset"),
@@ -131,6 +135,13 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
                     folder.rmdir()  # only ever succeeds on an empty folder
         raise
     return written
+
+
+def _import_plotting() -> None:
+    with contextlib.suppress(Exception):  # any problem shows again, with its message, when the figure is drawn
+        from gaussgan import plots
+
+        plots.pyplot()
 
 
 def output_path(out_dir: Path, name: str, what: str) -> Path:
