@@ -2,8 +2,6 @@
 """Write datasets of samples from a known parent distribution, one HDF5 file per dimension."""
 from __future__ import annotations
 
-import secrets
-
 from gaussgan import cli
 
 EPILOG = """\
@@ -53,8 +51,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from gaussgan.generation import GenerationConfig, generate
 
-    seed = secrets.randbits(32) if args.seed is None else args.seed
-    print(f"seed {seed}")
+    from gaussgan.seeds import choose_seed
+
+    seed = choose_seed(args.seed)
     generate(GenerationConfig(
         dist=args.dist, dims=args.dims, n_samples=args.n_samples, n_batches=args.n_batches, mu=args.mu,
         sigma=args.sigma, xlo=args.xlo, xhi=args.xhi, seed=seed, out_dir=args.out_dir, postfix=args.postfix,

@@ -304,7 +304,7 @@ def signal_when(workdir: Path, moment: str, signum: int) -> subprocess.Popen:
     process = start(*QUIET_SEEDED, "-n", 2000, "-b", 300, "-d", 1, 2, 3, "-o", "out", cwd=workdir)
     out = workdir / "out"
     if moment == "before the first batch":  # right after the seed is printed: imports, parents, locks
-        wait_for(lambda: process.stdout.readline().startswith("seed"), process)
+        wait_for(lambda: process.stderr.readline().startswith("seed"), process)
     elif moment == "mid-dimension":  # the first dataset's temporary exists only while its batches are written
         wait_for(lambda: writing(out), process)
     elif moment == "between dimensions":  # the first dataset has just taken its name

@@ -15,7 +15,7 @@ def test_documented_command_writes_datasets_and_histograms(workdir):
         assert data.shape == (600, dim) and parent.is_standard_normal and fields["seed"] == 4
         assert (workdir / f"datasets/hist_gauss_dim{dim}.png").stat().st_size > 10_000
         assert f"dim {dim}:" in result.stdout and "expected" in result.stdout
-    assert "seed 4" in result.stdout
+    assert "seed 4" in result.stderr
 
 
 @pytest.mark.parametrize("dist", ["trunc_gauss", "cauchy", "uniform"])
@@ -55,7 +55,7 @@ def test_same_seed_same_bytes_and_dimensions_are_independent(workdir):
 
 def test_without_seed_one_is_drawn_printed_and_recorded(workdir):
     result = run_script("gen-samples.py", "-n", 10, "-b", 1, "-d", 2, cwd=workdir)
-    seed = int(result.stdout.split()[1])
+    seed = int(result.stderr.split()[1])
     assert datasets.load_dataset(workdir / "datasets/data_gauss_dim2.h5")[2]["seed"] == seed
 
 
