@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gaussgan import cli
+from gaussgan.distributions import DEFAULT_XHI, DEFAULT_XLO
 
 EPILOG = """\
 output, for each dimension d:
@@ -29,9 +30,9 @@ def parse_args(argv=None):
                         help="covariance: BLOCKxBLOCK blocks with DIAG on the diagonal and OFFDIAG elsewhere; BLOCK=-1: "
                              "a band, OFFDIAG only next to the diagonal. trunc_gauss: DIAG is the variance; cauchy: "
                              "DIAG is the scale; both need OFFDIAG=0 (default: 1 0 1, the identity)")
-    parser.add_argument("--xlo", type=cli.finite_float, default=-1.5,
+    parser.add_argument("--xlo", type=cli.finite_float, default=DEFAULT_XLO,
                         help="lower bound of trunc_gauss and uniform, in data units, not in units of sigma (default: %(default)s)")
-    parser.add_argument("--xhi", type=cli.finite_float, default=1.5,
+    parser.add_argument("--xhi", type=cli.finite_float, default=DEFAULT_XHI,
                         help="upper bound of trunc_gauss and uniform, in data units (default: %(default)s)")
     parser.add_argument("--seed", type=cli.seed_value, help="random seed; the same seed gives byte-identical data (default: drawn and printed)")
     parser.add_argument("-o", "--out-dir", default="datasets", help="output folder (default: %(default)s)")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan._version import __version__
-from gaussgan.distributions import Parent, parent_memory
+from gaussgan.distributions import DEFAULT_XHI, DEFAULT_XLO, Parent, parent_memory
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, check_regular_file
 from gaussgan.resources import require_memory
@@ -213,7 +213,7 @@ TEXT_FIELDS = ("dist", "version", "source")
 COUNT_FIELDS = ("n_batches", "n_samples", "n_total", "seed")
 NUMBER_FIELDS = ("mu", "xlo", "xhi")
 KNOWN_FIELDS = ("dim", *TEXT_FIELDS, *COUNT_FIELDS, *NUMBER_FIELDS)
-DEFAULTS = {"mu": 0.0, "xlo": -1.5, "xhi": 1.5}
+DEFAULTS = {"mu": 0.0, "xlo": DEFAULT_XLO, "xhi": DEFAULT_XHI}  # files of the original layout may lack them
 
 
 def _object(group, key: str, path: Path, where: str):

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan import locks
-from gaussgan.distributions import Parent, expected_norm, make_parent, parent_memory
+from gaussgan.distributions import DEFAULT_XHI, DEFAULT_XLO, Parent, expected_norm, make_parent, parent_memory
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, check_writable_dir, inside, safe_name
 from gaussgan.interrupt import GracefulStop
@@ -39,8 +39,8 @@ class GenerationConfig:
     n_batches: int
     mu: float = 0.0
     sigma: tuple[float, float, int] = (1.0, 0.0, 1)
-    xlo: float = -1.5
-    xhi: float = 1.5
+    xlo: float = DEFAULT_XLO
+    xhi: float = DEFAULT_XHI
     seed: int = 0
     out_dir: str = "datasets"
     postfix: str = ""
