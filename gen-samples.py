@@ -51,7 +51,6 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     from gaussgan.generation import GenerationConfig, generate
-
     from gaussgan.seeds import choose_seed
 
     seed = choose_seed(args.seed)

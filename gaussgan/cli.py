@@ -11,7 +11,8 @@ import math
 import os
 import signal
 import sys
-from typing import Callable, NoReturn, Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from gaussgan.errors import UserError
 from gaussgan.files import reason

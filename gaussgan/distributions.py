@@ -14,7 +14,6 @@ Parents (``mu`` is a scalar broadcast to every component):
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -256,7 +255,7 @@ class Parent:
                 "sigma": self.sigma if array is None else array(self.sigma)}
 
     @classmethod
-    def from_state(cls, state: dict, where: str = "saved parent") -> "Parent":
+    def from_state(cls, state: dict, where: str = "saved parent") -> Parent:
         """The parent that :meth:`to_state` wrote; any array-like covariance (numpy, torch) is accepted."""
         try:
             return cls(name=str(state["name"]), dim=int(state["dim"]), mu=float(state["mu"]),

@@ -14,8 +14,8 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from gaussgan.errors import UserError
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from gaussgan.cli import ArgumentParser, make_parser, positive_float, positive_int, seed_value
 from gaussgan.errors import UserError

@@ -10,8 +10,9 @@ its own data, so a small file cannot make the reader allocate a huge network.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -40,7 +41,7 @@ def layer_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
     ``models.mlp`` puts a Linear layer at every even position, an activation between them.
     """
     shapes: dict[str, tuple[int, ...]] = {}
-    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         shapes[f"{2 * index}.weight"] = (width_out, width_in)
         shapes[f"{2 * index}.bias"] = (width_out,)
     return shapes

@@ -6,7 +6,7 @@ Gulrajani et al. 2017). Every function works for any batch size, the last smalle
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F

@@ -9,7 +9,6 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import assert_clean_error, run_script, snapshot
 from test_datasets import make_bad
 

@@ -86,7 +86,7 @@ def test_an_unknown_rule_is_refused_not_sent_to_wgan_gp():
             rules.discriminator_step(rule, generator, discriminator, optimizer, torch.randn(4, 3), latent)
         with pytest.raises(ValueError, match="unknown rule"):
             rules.generator_step(rule, generator, discriminator, optimizer, 4, latent)
-    assert all(torch.equal(old, new) for old, new in zip(before, discriminator.parameters()))  # nothing stepped
+    assert all(torch.equal(old, new) for old, new in zip(before, discriminator.parameters(), strict=True))  # nothing stepped
 
 
 def test_every_listed_rule_steps_and_penalty_options_are_keyword_only():
