@@ -17,7 +17,9 @@ RULE_DEFAULTS = {
 GENERATOR_WIDTHS = (128, 128, 128)
 DISCRIMINATOR_WIDTHS = (128, 128, 128)
 # Options that may differ when a run is resumed; every other option must match the saved run.
-RUNTIME_OPTIONS = {"epochs", "device", "threads", "force", "quiet", "resume", "command", "background_figures"}
+# The dataset's path may change (a project folder moved or copied): its contents are what must not,
+# and the fingerprint in config.json and the checkpoint checks them.
+RUNTIME_OPTIONS = {"epochs", "device", "threads", "force", "quiet", "resume", "command", "background_figures", "dataset"}
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,10 @@ def check_state_dict(state_dict, shapes: dict[str, tuple[int, ...]], where: str)
             raise UserError(f"{where}: {name} is a {type(tensor).__name__}; expected a tensor of shape {shape}")
         if tuple(tensor.shape) != shape:
             raise UserError(f"{where}: {name} has shape {tuple(tensor.shape)}; the network it claims needs {shape}")
+        # A crafted file can claim a huge tensor backed by a few bytes (zero strides); real weights hold their values.
+        if tensor.numel() and tensor.untyped_storage().nbytes() < tensor.numel() * tensor.element_size():
+            raise UserError(f"{where}: {name} claims {tensor.numel():,} values but the file holds "
+                            f"{tensor.untyped_storage().nbytes():,} bytes for it; expected real weights")
         integral = name.endswith("num_batches_tracked")
         if tensor.is_complex() or tensor.dtype == torch.bool or (not integral and not tensor.is_floating_point()):
             raise UserError(f"{where}: {name} holds {tensor.dtype}; expected {'an integer' if integral else 'floating point'} tensor")

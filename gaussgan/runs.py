@@ -158,7 +158,10 @@ class RunDirectory:
             staging.mkdir()
             for name in SUBFOLDERS:
                 (staging / name).mkdir()
-            write_json(staging / CONFIG, record)
+            try:
+                write_json(staging / CONFIG, record)
+            except UserError as error:  # name the file the user will look for, not the hidden one
+                raise UserError(str(error).replace(str(staging), str(self.path))) from None
             if old is not None:
                 os.rename(self.path, old)
             elif self.path.exists():  # an empty folder, or one holding empty folders only

@@ -6,6 +6,8 @@ number of samples; the file appears under its name only once it is complete.
 from __future__ import annotations
 
 import math
+import os
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +40,13 @@ def load_generator(run_dir: str | Path, batch: int = CHUNK):
     if "spec" not in saved or "state_dict" not in saved:
         raise UserError(f"{path} does not hold a gaussgan generator (no spec or state_dict)")
     spec = check_spec(saved["spec"], GENERATOR_KEYS, str(path))
+    check_state_dict(saved["state_dict"], generator_shapes(spec), str(path))
+    check_saved_values(saved, path)
     sizes = [spec["latent_dim"], *spec["hidden"], spec["data_dim"]]
     # The network, a batch through it, and the float64 copy of its output that is written.
     require_memory(mlp_bytes(sizes, batch) + 2 * batch * spec["data_dim"] * FLOAT_BYTES * 2,
-                   f"the generator in {path} (widths {sizes[:4]}{'...' if len(sizes) > 4 else ''})")
-    check_state_dict(saved["state_dict"], generator_shapes(spec), str(path))
-    check_saved_values(saved, path)
+                   f"the generator in {path} (widths {sizes[:4]}{'...' if len(sizes) > 4 else ''}) on {batch:,} samples "
+                   "at a time")
     generator = Generator(**spec)
     try:
         generator.load_state_dict(saved["state_dict"])
@@ -92,6 +95,27 @@ def memory_needed(n: int, dim: int, suffix: str) -> int:
     return 8 * n if suffix == ".h5" else 0
 
 
+def smallest_file_size(n: int, dim: int, suffix: str) -> int:
+    """A lower bound on the output's size: 8 bytes a value (.h5, .npy), at least a digit and a separator (.csv)."""
+    return n * dim * (2 if suffix == ".csv" else 8)
+
+
+def check_room(out: Path, nbytes: int) -> None:
+    """Refuse at once an output that cannot fit (over the file-size limit, or the free space of its file
+    system), instead of failing after minutes of writing."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and nbytes > limit:
+        raise UserError(f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but the file-size limit "
+                        f"(ulimit -f) is {limit:,} bytes; ask for fewer samples (-n)")
+    try:
+        status = os.statvfs(out.parent)
+    except OSError:
+        return
+    if nbytes > status.f_bavail * status.f_frsize:
+        raise UserError(f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but its file system has "
+                        f"{status.f_bavail * status.f_frsize:,} bytes free; ask for fewer samples (-n) or write elsewhere")
+
+
 def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
     """Write ``n`` samples of the run's generator to ``out`` (.h5 dataset layout, .csv or .npy)."""
     import torch
@@ -109,6 +133,7 @@ def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
     generator, saved = load_generator(run_dir, batch=min(n, CHUNK))
     require_memory(memory_needed(n, generator.data_dim, out.suffix), f"{n:,} samples written as {out.suffix}",
                    "ask for fewer samples (-n), or write .csv or .npy, which are streamed")
+    check_room(out, smallest_file_size(n, generator.data_dim, out.suffix))
     rng = torch.Generator().manual_seed(seed)
 
     def chunks():

@@ -254,6 +254,8 @@ def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch:
                        ("discriminator", state.discriminator)):
         check_state_dict(saved[key], {name: tuple(value.shape) for name, value in model.state_dict().items()},
                          f"{where} ({key})")
+        if not all(torch.isfinite(tensor).all() for tensor in saved[key].values() if tensor.is_floating_point()):
+            raise UserError(f"{where}: the {key} weights hold NaN or infinite values; expected a checkpoint of a stable run")
     for key, model in (("optimizer_g", state.generator), ("optimizer_d", state.discriminator)):
         check_optimizer(saved[key], model, f"{where} ({key})")
     epoch, step, permutation = saved["epoch"], saved["step"], saved["permutation"]
@@ -372,8 +374,9 @@ def divergence(state: State, d_from: int, g_from: int) -> str:
 
 def diverged(config: TrainConfig, epoch: int, what: str, last_saved: int) -> UserError:
     kept = f"the run keeps its last good checkpoint (epoch {last_saved})" if last_saved else "no epoch was saved"
-    return UserError(f"training diverged in epoch {epoch}: {what} became NaN or infinite; {kept}. "
-                     f"Expected a stable run: try a smaller --lr (now {config.lr:g}) in a new run (-p NAME or --force)")
+    return UserError(f"training diverged in epoch {epoch}: {what} became NaN or infinite; {kept}. Expected finite "
+                     f"numbers: a smaller --lr (now {config.lr:g}) or -s/--latent-sigma (now {config.latent_sigma:g}) "
+                     "usually helps, in a new run (-p NAME or --force)")
 
 
 def stop_here(stop: GracefulStop, config: TrainConfig, where: str) -> None:
@@ -405,7 +408,10 @@ def train(config: TrainConfig) -> RunDirectory:
             if state.epoch == config.epochs:
                 print(f"the run has its {state.epoch} epochs already; nothing to do (a larger -n extends it)", flush=True)
                 return run
-            print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
+            if state.epoch or state.step:
+                print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
+            else:
+                print("resuming: no epoch was saved yet, training from the start", flush=True)
             run.write_config(record)
         train_epochs(config, run, state, rows, parent, data_np, fingerprint, device)
     print(f"done: {run}")
