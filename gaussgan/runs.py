@@ -102,14 +102,13 @@ class RunDirectory:
             yield self
 
     def prepare(self, record: dict, force: bool, resume: bool, protected: tuple[Path, ...] = ()) -> None:
-        """Check the run can be written (call with the lock held, once the input is valid): with ``resume``,
-        that there is a run to continue; otherwise create it with ``record`` as its config.json,
-        replacing a previous run only with ``force`` and only when it may be removed."""
+        """Check the run can be written (call with the lock held, once the input and, with ``resume``, the
+        saved config.json are checked): with ``resume``, that there is a run to continue; otherwise create it
+        with ``record`` as its config.json, replacing a previous run only with ``force`` and only when it may go."""
         if resume:
             if not self.exists():
                 raise UserError(f"--resume: there is no run to resume in {self.path} (no {CONFIG}); "
                                 "expected the same options as the run you want to continue")
-            self.read_config()
             for name in SUBFOLDERS:  # removed by hand since: the figures and models need them
                 (self.path / name).mkdir(exist_ok=True)
             return

@@ -83,9 +83,11 @@ def base(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def folder(base, tmp_path) -> Path:
-    """A private copy of the base folder, for a test that changes it."""
+    """A private copy of the base folder, for a test that changes it; its run records the copy's dataset,
+    as if it had been trained there."""
     copy = tmp_path / "work"
     shutil.copytree(base, copy, symlinks=True)
+    edit_json(copy / RUN / "config.json", lambda config: config.update(dataset=str((copy / DATA).resolve())))
     return copy
 
 
@@ -98,7 +100,7 @@ def edit_checkpoint(path: Path, change) -> None:
 def edit_json(path: Path, change) -> None:
     content = json.loads(path.read_text())
     change(content)
-    path.write_text(json.dumps(content))
+    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
 
 
 # --- Containment: names are plain, runs stay inside -o, --force removes only a run that may go -------
@@ -176,13 +178,11 @@ def busy(base, tmp_path_factory):
 @pytest.mark.parametrize("mode", [[], ["--force"], ["--resume"]], ids=["plain", "force", "resume"])
 def test_a_second_process_on_a_run_is_refused_naming_the_first(busy, mode):
     folder, holder = busy
-    record = (folder / f"{RUN}_busy/config.json").read_bytes()
-    runs_before = sorted(path.name for path in (folder / "runs").iterdir())
+    before = snapshot(folder / "runs")
     result = train(folder, "-n", "1", "-p", "busy", *mode)
     assert_clean_error(result, "being written by another process", f"PID {holder.pid}")
-    assert holder.poll() is None  # the first one is untouched: still there, its run intact
-    assert (folder / f"{RUN}_busy/config.json").read_bytes() == record
-    assert sorted(path.name for path in (folder / "runs").iterdir()) == runs_before
+    assert holder.poll() is None  # the first one is untouched: still there (frozen), its files as they were
+    assert snapshot(folder / "runs") == before
 
 
 def test_the_lock_dies_with_its_process_kill_9(folder):
