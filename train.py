@@ -72,6 +72,14 @@ def parse_args(argv=None):
             parser.error(f"argument --{name}: expected a number in [0, 1), got {getattr(args, name)}")
     if args.force and args.resume:
         parser.error("--force and --resume contradict each other: choose one")
+    if args.postfix:  # checked here too, so that a wrong name is refused at once
+        from gaussgan.errors import UserError
+        from gaussgan.files import safe_name
+
+        try:
+            safe_name(args.postfix, "argument -p/--postfix:")
+        except UserError as error:
+            parser.error(str(error))
     return args
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import signal
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from typing import Callable
 
+from gaussgan.errors import UserError
 from gaussgan.interrupt import Terminated
 
 
@@ -46,7 +48,11 @@ class FigureWorker:
     @staticmethod
     def _wait(futures: list[Future]) -> None:
         for future in futures:
-            future.result()  # re-raises a plotting error here, in the main process
+            try:
+                future.result()  # re-raises a plotting error here, in the main process (a UserError stays one)
+            except BrokenProcessPool:
+                raise UserError("the figure worker process died (out of memory, or killed); the epochs saved so far "
+                                "are kept: continue with --resume, or draw figures inline with --inline-figures") from None
 
     def close(self, drop_pending: bool = False) -> None:
         """Wait for every figure asked for (unless ``drop_pending``), then stop the worker."""
@@ -60,7 +66,9 @@ class FigureWorker:
             raise
         finally:
             if self._executor is not None:
-                self._executor.shutdown(wait=not drop_pending, cancel_futures=True)
+                # Figures not started are dropped; the one being drawn is waited for (a second at most),
+                # so that no worker outlives the run and no temporary is left behind.
+                self._executor.shutdown(wait=True, cancel_futures=drop_pending)
 
     def __enter__(self) -> "FigureWorker":
         return self
@@ -70,7 +78,7 @@ class FigureWorker:
             self.close()
             return
         # Stopping on a signal: keep the figures of the epochs already done (seconds at most).
-        # On an error, don't wait for them. Either way the original exception is what surfaces,
+        # On an error, drop those not started yet. Either way the original exception is what surfaces,
         # and another Ctrl-C while waiting stops at once.
         try:
             self.close(drop_pending=not issubclass(exc_type, (KeyboardInterrupt, Terminated)))

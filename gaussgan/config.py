@@ -4,7 +4,10 @@ Kept free of heavy imports so that ``train.py --help`` answers at once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+import math
+from dataclasses import MISSING, dataclass, fields, replace
+
+from gaussgan.errors import UserError
 
 # Per-rule defaults, chosen by the experiments in the README ("Choosing the defaults").
 RULE_DEFAULTS = {
@@ -14,7 +17,9 @@ RULE_DEFAULTS = {
 GENERATOR_WIDTHS = (128, 128, 128)
 DISCRIMINATOR_WIDTHS = (128, 128, 128)
 # Options that may differ when a run is resumed; every other option must match the saved run.
-RUNTIME_OPTIONS = {"epochs", "device", "threads", "force", "quiet", "resume", "command", "background_figures"}
+# The dataset's path may change (a project folder moved or copied): its contents are what must not,
+# and the fingerprint in config.json and the checkpoint checks them.
+RUNTIME_OPTIONS = {"epochs", "device", "threads", "force", "quiet", "resume", "command", "background_figures", "dataset"}
 
 
 @dataclass(frozen=True)
@@ -72,3 +77,46 @@ def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:
         if now != saved[option.name] and not (option.name == "seed" and now is None):
             changes.append(f"{option.name}: {saved[option.name]!r} -> {now!r}")
     return changes
+
+
+# What config.json holds besides every option: what a run directory is recognised by.
+RECORD_KEYS = ("parent", "gaussgan")
+# Options recorded with None replaced by the rule's default or the drawn seed.
+_FILLED_IN = {"lr": float, "critic_steps": int, "seed": int}
+
+
+def _expected_type(option) -> type:
+    if option.name in _FILLED_IN:
+        return _FILLED_IN[option.name]
+    return str if option.default is MISSING else type(option.default)
+
+
+def _has_type(value, expected: type) -> bool:
+    if isinstance(value, bool):
+        return expected is bool
+    if expected is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, expected)
+
+
+def record_problems(saved) -> list[str]:
+    """What makes ``saved`` (config.json's content) not the record train.py writes; [] when it is."""
+    if not isinstance(saved, dict):
+        return [f"it holds a JSON {type(saved).__name__}, not an object"]
+    missing = [option.name for option in fields(TrainConfig) if option.name not in saved]
+    missing += [key for key in RECORD_KEYS if key not in saved]
+    if missing:
+        return [f"it has no {', '.join(missing)}"]
+    problems = [f"{option.name} is {saved[option.name]!r}, expected {_expected_type(option).__name__}"
+                for option in fields(TrainConfig) if not _has_type(saved[option.name], _expected_type(option))]
+    if not isinstance(saved["parent"], dict):
+        problems.append(f"parent is {saved['parent']!r}, expected an object")
+    return problems
+
+
+def check_record(saved, where: str) -> dict:
+    """``saved``, checked to be a run record (config.json) that train.py wrote; a UserError says what is wrong."""
+    problems = record_problems(saved)
+    if problems:
+        raise UserError(f"{where} is not a gaussgan run record: {'; '.join(problems)[:300]}")
+    return saved

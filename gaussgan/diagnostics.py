@@ -9,18 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
+# scipy.stats is imported where it is used: it costs half a second, and a run refused at start-up
+# (a damaged file, a busy run directory) should say so at once.
 ALPHA = 0.05
 
 
 def ks_critical_value(n_a: int, n_b: int, alpha: float = ALPHA) -> float:
     """Two-sample KS statistic that two same-parent samples exceed with probability ``alpha`` (asymptotic)."""
+    from scipy import stats
+
     return float(stats.kstwobign.isf(alpha) * np.sqrt((n_a + n_b) / (n_a * n_b)))
 
 
 def component_ks(generated: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two-sample KS test per component (column): statistics and p-values, shape (d,) each."""
+    from scipy import stats
+
     result = stats.ks_2samp(generated, reference, axis=0)
     return np.atleast_1d(result.statistic), np.atleast_1d(result.pvalue)
 
@@ -28,6 +33,8 @@ def component_ks(generated: np.ndarray, reference: np.ndarray) -> tuple[np.ndarr
 def rejected(pvalues: np.ndarray, alpha: float = ALPHA) -> tuple[int, int]:
     """Components rejected at ``alpha``: without correction (~5% for a perfect generator) and
     after Benjamini-Hochberg, which controls the false discovery rate over the d tests."""
+    from scipy import stats
+
     # A diverged generator (NaN or inf output) gives NaN p-values: count those components as rejected.
     finite = np.isfinite(pvalues)
     failed = int(np.count_nonzero(~finite))
@@ -91,7 +98,17 @@ class Comparison:
 
 
 def compare(generated: np.ndarray, parent_sample: np.ndarray, train_sample: np.ndarray) -> Comparison:
-    """All the diagnostics of one epoch. The three arrays are (n, d) and should have the same n."""
+    """All the diagnostics of one epoch. The three arrays are (n, d) and should have the same n.
+
+    A diverged generator (NaN or infinite output) gives NaN statistics, not warnings or errors.
+    """
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return _compare(generated, parent_sample, train_sample)
+
+
+def _compare(generated: np.ndarray, parent_sample: np.ndarray, train_sample: np.ndarray) -> Comparison:
+    from scipy import stats
+
     statistic, pvalue = component_ks(generated, parent_sample)
     raw, corrected = rejected(pvalue)
     norms_generated, norms_parent = norms(generated), norms(parent_sample)

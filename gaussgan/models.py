@@ -6,6 +6,7 @@ state dict and the few integers needed to rebuild the network.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Callable
 
 import torch
@@ -44,7 +45,93 @@ def mlp(
 
 def hidden_sizes(base: tuple[int, ...], scale: float) -> list[int]:
     """Hidden widths multiplied by the ``-c/--scale`` factor (at least 1 unit each)."""
+    if not math.isfinite(max(base) * scale):
+        raise UserError(f"-c/--scale {scale:g} makes layers of infinitely many units; expected a moderate factor such as 0.5 or 2")
     return [max(1, round(width * scale)) for width in base]
+
+
+# --- Shapes and sizes, known before anything is built ----------------------------------------
+# A model file claims an architecture (its spec); these say what that architecture's tensors
+# must look like and what it costs, so a crafted or damaged file is refused before a single
+# large tensor is allocated.
+FLOAT_BYTES = 4
+MAX_LAYERS = 1000  # far beyond any useful MLP; a spec with more is not a gaussgan network
+
+
+def mlp_shapes(sizes: list[int], batch_norm: bool = False) -> dict[str, tuple[int, ...]]:
+    """State-dict keys and tensor shapes of :func:`mlp` with these ``sizes``, without building it."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    position = 0  # index in the nn.Sequential: Linear, [BatchNorm1d], activation, Linear, ...
+    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"net.{position}.weight"], shapes[f"net.{position}.bias"] = (width_out, width_in), (width_out,)
+        position += 1
+        if index < len(sizes) - 2:
+            if batch_norm:
+                for name in ("weight", "bias", "running_mean", "running_var"):
+                    shapes[f"net.{position}.{name}"] = (width_out,)
+                shapes[f"net.{position}.num_batches_tracked"] = ()
+                position += 1
+            position += 1  # the activation holds no tensors
+    return shapes
+
+
+def generator_shapes(spec: dict) -> dict[str, tuple[int, ...]]:
+    return mlp_shapes([spec["latent_dim"], *spec["hidden"], spec["data_dim"]], spec["batch_norm"])
+
+
+def discriminator_shapes(spec: dict) -> dict[str, tuple[int, ...]]:
+    return mlp_shapes([spec["data_dim"], *spec["hidden"], 1])
+
+
+def mlp_bytes(sizes: list[int], batch: int, copies: int = 1) -> int:
+    """Memory of an MLP: ``copies`` of its parameters (weights, gradients, optimiser moments, ...)
+    and the activations of one batch (each layer's output, kept for the backward pass)."""
+    parameters = sum((width_in + 1) * width_out for width_in, width_out in zip(sizes[:-1], sizes[1:]))
+    return FLOAT_BYTES * (copies * parameters + batch * sum(sizes))
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_spec(spec, keys: tuple[str, ...], where: str) -> dict:
+    """A saved network's spec: exactly ``keys``, positive integer sizes, a list of hidden widths."""
+    if not isinstance(spec, dict) or set(spec) != set(keys):
+        found = sorted(map(str, spec)) if isinstance(spec, dict) else type(spec).__name__
+        raise UserError(f"{where}: the network spec is {found}; expected the keys {', '.join(keys)}")
+    problems = [f"{key} = {spec[key]!r}" for key in ("latent_dim", "data_dim") if key in spec and not _positive_int(spec[key])]
+    hidden = spec["hidden"]
+    if not isinstance(hidden, list) or not 0 < len(hidden) <= MAX_LAYERS or not all(map(_positive_int, hidden)):
+        problems.append(f"hidden = {hidden!r}"[:100])
+    if "batch_norm" in spec and not isinstance(spec["batch_norm"], bool):
+        problems.append(f"batch_norm = {spec['batch_norm']!r}")
+    if problems:
+        raise UserError(f"{where}: the network spec is not valid ({'; '.join(problems)}); expected positive integer "
+                        f"sizes, 1 to {MAX_LAYERS} hidden widths and batch_norm true or false")
+    return spec
+
+
+def check_state_dict(state_dict, shapes: dict[str, tuple[int, ...]], where: str) -> None:
+    """``state_dict`` holds exactly the tensors ``shapes`` names, each of that shape and a number type."""
+    if not isinstance(state_dict, dict):
+        raise UserError(f"{where}: the weights are a {type(state_dict).__name__}; expected a dictionary of tensors")
+    missing, unexpected = sorted(set(shapes) - set(state_dict)), sorted(map(str, set(state_dict) - set(shapes)))
+    if missing or unexpected:
+        raise UserError(f"{where}: the weights do not fit the network they claim (missing: {', '.join(missing) or '-'}; "
+                        f"unexpected: {', '.join(unexpected)[:200] or '-'})")
+    for name, shape in shapes.items():
+        tensor = state_dict[name]
+        if not isinstance(tensor, torch.Tensor):
+            raise UserError(f"{where}: {name} is a {type(tensor).__name__}; expected a tensor of shape {shape}")
+        if tuple(tensor.shape) != shape:
+            raise UserError(f"{where}: {name} has shape {tuple(tensor.shape)}; the network it claims needs {shape}")
+        # A crafted file can claim a huge tensor backed by a few bytes (zero strides); real weights hold their values.
+        if tensor.numel() and tensor.untyped_storage().nbytes() < tensor.numel() * tensor.element_size():
+            raise UserError(f"{where}: {name} claims {tensor.numel():,} values but the file holds "
+                            f"{tensor.untyped_storage().nbytes():,} bytes for it; expected real weights")
+        integral = name.endswith("num_batches_tracked")
+        if tensor.is_complex() or tensor.dtype == torch.bool or (not integral and not tensor.is_floating_point()):
+            raise UserError(f"{where}: {name} holds {tensor.dtype}; expected {'an integer' if integral else 'floating point'} tensor")
 
 
 class Generator(nn.Module):

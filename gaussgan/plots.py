@@ -73,7 +73,14 @@ _figure_cache: dict[tuple, tuple] = {}
 
 
 def _histogram_edges(reference: np.ndarray, bins: int = 40) -> np.ndarray:
-    """Bin edges over the central 99% of ``reference`` (heavy tails, e.g. Cauchy, would squash the rest)."""
+    """Bin edges over the central 99% of ``reference`` (heavy tails, e.g. Cauchy, would squash the rest).
+
+    Only finite values count: a diverged generator's NaN or infinite output must not break the figure.
+    """
+    reference = np.asarray(reference)
+    reference = reference[np.isfinite(reference)]
+    if not reference.size:
+        return np.linspace(-1, 1, bins + 1)
     low, high = np.percentile(reference, [0.5, 99.5])
     if not high > low:
         low, high = low - 0.5, high + 0.5
@@ -81,8 +88,14 @@ def _histogram_edges(reference: np.ndarray, bins: int = 40) -> np.ndarray:
 
 
 def _density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    counts, _ = np.histogram(values, bins=edges)
-    return counts / (len(values) * np.diff(edges))
+    counts, _ = np.histogram(values, bins=edges)  # NaN and values outside the edges are not counted
+    return counts / (max(1, len(values)) * np.diff(edges))
+
+
+def _finite_max(values: np.ndarray, default: float) -> float:
+    """The largest finite value, or ``default`` when there is none (axis limits must be finite)."""
+    finite = np.asarray(values, dtype=float)[np.isfinite(values)]
+    return float(finite.max()) if finite.size else default
 
 
 def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, path, max_components: int = 100) -> None:
@@ -167,9 +180,10 @@ def ks_per_component(statistic: np.ndarray, pvalue: np.ndarray, floor: float, ep
     components = np.arange(len(statistic))
     statistics.set_data(components, statistic)
     floor_line.set_ydata([floor, floor])
-    pvalues_.set_data(components, np.maximum(pvalue, 1e-300))
-    top.set_ylim(0, 1.1 * max(statistic.max(), floor))
-    bottom.set_ylim(min(0.01, np.maximum(pvalue, 1e-300).min() / 2), 1.5)
+    shown_pvalues = np.maximum(pvalue, 1e-300)
+    pvalues_.set_data(components, shown_pvalues)
+    top.set_ylim(0, 1.1 * max(_finite_max(statistic, 0.0), floor))
+    bottom.set_ylim(min(0.01, -_finite_max(-shown_pvalues, -1.0) / 2), 1.5)
     top.set_xlim(-0.5, len(statistic) - 0.5)
     top.set_title(f"Epoch {epoch}: per-component KS test, {np.count_nonzero(pvalue < 0.05)} of {len(pvalue)} "
                   f"rejected at 0.05 (floor D = {floor:.3f})", fontsize=10)

@@ -1,35 +1,119 @@
-"""Draw samples from a trained run's generator and write them as a dataset, CSV or .npy file."""
+"""Draw samples from a trained run's generator and write them as a dataset, CSV or .npy file.
+
+Every format is written chunk by chunk into a temporary file, so memory stays flat in the
+number of samples; the file appears under its name only once it is complete.
+"""
 from __future__ import annotations
 
+import math
+import os
+import resource
 from pathlib import Path
 
 import numpy as np
 
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path
+from gaussgan.runs import GENERATOR
 
-CHUNK = 100_000  # samples generated at a time: bounded memory for any n
+CHUNK = 100_000  # samples generated at a time: bounded memory for any n (and the same draws for any n)
+GENERATOR_KEYS = ("latent_dim", "data_dim", "hidden", "batch_norm")
 
 
-def load_generator(run_dir: str | Path):
-    """The run's saved generator (eval mode, on the CPU) and the plain values stored with it."""
+def load_generator(run_dir: str | Path, batch: int = CHUNK):
+    """The run's saved generator (eval mode, on the CPU) and the plain values stored with it.
+
+    The file is checked against the architecture it claims before the network is built, and
+    the memory that network needs for batches of ``batch`` samples is checked to be available.
+    """
     import torch
 
-    from gaussgan.models import Generator
     from gaussgan.files import load_torch_file
-    from gaussgan.runs import GENERATOR
+    from gaussgan.models import FLOAT_BYTES, Generator, check_spec, check_state_dict, generator_shapes, mlp_bytes
+    from gaussgan.resources import require_memory
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {str(run_dir)!r} does not exist; expected a folder written by train.py")
-    saved = load_torch_file(run_dir / GENERATOR, "generator file")
+    path = run_dir / GENERATOR
+    saved = load_torch_file(path, "generator file")
+    if "spec" not in saved or "state_dict" not in saved:
+        raise UserError(f"{path} does not hold a gaussgan generator (no spec or state_dict)")
+    spec = check_spec(saved["spec"], GENERATOR_KEYS, str(path))
+    check_state_dict(saved["state_dict"], generator_shapes(spec), str(path))
+    check_saved_values(saved, path)
+    sizes = [spec["latent_dim"], *spec["hidden"], spec["data_dim"]]
+    # The network, a batch through it, and the float64 copy of its output that is written.
+    require_memory(mlp_bytes(sizes, batch) + 2 * batch * spec["data_dim"] * FLOAT_BYTES * 2,
+                   f"the generator in {path} (widths {sizes[:4]}{'...' if len(sizes) > 4 else ''}) on {batch:,} samples "
+                   "at a time")
+    generator = Generator(**spec)
     try:
-        generator = Generator(**saved["spec"])
         generator.load_state_dict(saved["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as error:
-        raise UserError(f"{run_dir / GENERATOR} does not hold a gaussgan generator ({type(error).__name__})") from None
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise UserError(f"{path} does not hold a gaussgan generator ({type(error).__name__})") from None
+    if not all(torch.isfinite(tensor).all() for tensor in generator.state_dict().values()):
+        raise UserError(f"{path}: the generator's weights hold NaN or infinite values; it cannot be sampled")
     torch.set_grad_enabled(False)
     return generator.eval(), saved
+
+
+def check_saved_values(saved: dict, path: Path) -> None:
+    """The plain values saved with the generator that sampling uses: latent width, epoch, parent."""
+    sigma = saved.get("latent_sigma")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < math.inf:
+        raise UserError(f"{path}: latent_sigma is {sigma!r}; expected a positive finite number")
+    if isinstance(saved.get("epoch"), bool) or not isinstance(saved.get("epoch"), int):
+        raise UserError(f"{path}: epoch is {saved.get('epoch')!r}; expected an integer")
+    parent_of(saved, path)
+
+
+def parent_of(saved: dict, path: Path):
+    """The parent distribution saved with the generator (written into .h5 outputs)."""
+    import torch
+
+    from gaussgan.distributions import Parent
+
+    values = saved.get("parent")
+    try:
+        sigma = values["sigma"]
+        if not isinstance(sigma, torch.Tensor) or sigma.numel() != values["dim"] ** 2:
+            raise TypeError("sigma")
+        parent = Parent(values["name"], values["dim"], values["mu"], sigma.double().numpy(), values["xlo"], values["xhi"])
+    except UserError as error:
+        raise UserError(f"{path}: the parent saved with the generator is not valid: {error}") from None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise UserError(f"{path}: the parent saved with the generator is missing or damaged; "
+                        "expected name, dim, mu, sigma, xlo and xhi") from None
+    if parent.dim != saved["spec"]["data_dim"]:
+        raise UserError(f"{path}: the parent has dimension {parent.dim} but the generator makes {saved['spec']['data_dim']}")
+    return parent
+
+
+def memory_needed(n: int, dim: int, suffix: str) -> int:
+    """Bytes the output format holds in memory beyond one chunk: the .h5 writer keeps every sample's norm."""
+    return 8 * n if suffix == ".h5" else 0
+
+
+def smallest_file_size(n: int, dim: int, suffix: str) -> int:
+    """A lower bound on the output's size: 8 bytes a value (.h5, .npy), at least a digit and a separator (.csv)."""
+    return n * dim * (2 if suffix == ".csv" else 8)
+
+
+def check_room(out: Path, nbytes: int) -> None:
+    """Refuse at once an output that cannot fit (over the file-size limit, or the free space of its file
+    system), instead of failing after minutes of writing."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and nbytes > limit:
+        raise UserError(f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but the file-size limit "
+                        f"(ulimit -f) is {limit:,} bytes; ask for fewer samples (-n)")
+    try:
+        status = os.statvfs(out.parent)
+    except OSError:
+        return
+    if nbytes > status.f_bavail * status.f_frsize:
+        raise UserError(f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but its file system has "
+                        f"{status.f_bavail * status.f_frsize:,} bytes free; ask for fewer samples (-n) or write elsewhere")
 
 
 def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
@@ -37,35 +121,52 @@ def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
     import torch
 
     from gaussgan.datasets import write_batches
-    from gaussgan.distributions import Parent
+    from gaussgan.resources import require_memory
 
     out = Path(out)
     if out.suffix not in (".h5", ".csv", ".npy"):
         raise UserError(f"output {str(out)!r}: expected a name ending in .h5, .csv or .npy")
     if not out.parent.is_dir():
         raise UserError(f"output folder {str(out.parent)!r} does not exist")
-    generator, saved = load_generator(run_dir)
+    if out.is_dir():
+        raise UserError(f"output {str(out)!r} is a folder; expected a file name ending in {out.suffix}")
+    generator, saved = load_generator(run_dir, batch=min(n, CHUNK))
+    require_memory(memory_needed(n, generator.data_dim, out.suffix), f"{n:,} samples written as {out.suffix}",
+                   "ask for fewer samples (-n), or write .csv or .npy, which are streamed")
+    check_room(out, smallest_file_size(n, generator.data_dim, out.suffix))
     rng = torch.Generator().manual_seed(seed)
 
     def chunks():
         for start in range(0, n, CHUNK):
             size = min(CHUNK, n - start)
             z = torch.randn(size, generator.latent_dim, generator=rng) * saved["latent_sigma"]
-            yield generator(z).double().numpy()
+            chunk = generator(z).double().numpy()
+            if not np.all(np.isfinite(chunk)):
+                raise UserError(f"the generator of {run_dir} produced NaN or infinite values; nothing was written")
+            yield chunk
 
     if out.suffix == ".h5":
-        values = saved["parent"]
-        parent = Parent(values["name"], values["dim"], values["mu"], values["sigma"].numpy(), values["xlo"], values["xhi"])
+        parent = parent_of(saved, Path(run_dir) / GENERATOR)
         chunk_sizes = [min(CHUNK, n - start) for start in range(0, n, CHUNK)]
         # One "batch" per chunk keeps the layout's n_batches * n_samples = n_total when n divides evenly.
         n_batches, n_samples = (len(chunk_sizes), chunk_sizes[0]) if len(set(chunk_sizes)) == 1 else (1, n)
         write_batches(out, parent, chunks(), n_batches, n_samples, seed=seed,
                       extra_metadata={"source": f"generator of run {Path(run_dir).resolve().name}, epoch {saved['epoch']}"})
+    elif out.suffix == ".csv":
+        with atomic_path(out) as temporary, open(temporary, "w") as handle:
+            for chunk in chunks():
+                np.savetxt(handle, chunk, delimiter=",", fmt="%.9g")
     else:
-        data = np.concatenate(list(chunks()))
-        with atomic_path(out) as temporary:
-            if out.suffix == ".csv":
-                np.savetxt(temporary, data, delimiter=",", fmt="%.9g")
-            else:
-                np.save(temporary, data)
+        write_npy(out, chunks(), (n, generator.data_dim))
     return out
+
+
+def write_npy(out: Path, chunks, shape: tuple[int, int]) -> None:
+    """A float64 .npy file, the header first, then the rows chunk by chunk (the bytes ``np.save`` writes)."""
+    from numpy.lib import format as npy
+
+    header = {"descr": npy.dtype_to_descr(np.dtype("<f8")), "fortran_order": False, "shape": shape}
+    with atomic_path(out) as temporary, open(temporary, "wb") as handle:
+        npy.write_array_header_1_0(handle, header)
+        for chunk in chunks:
+            handle.write(np.ascontiguousarray(chunk, dtype="<f8").data)

@@ -25,9 +25,14 @@ from gaussgan.datasets import load_dataset
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.interrupt import GracefulStop
-from gaussgan.models import EMA, Discriminator, Generator, hidden_sizes, recalibrate_batch_norm, resolve_device
+from gaussgan.models import (EMA, Discriminator, Generator, check_state_dict, hidden_sizes, mlp_bytes,
+                             recalibrate_batch_norm, resolve_device)
 from gaussgan.files import save_torch_file
-from gaussgan.runs import DISCRIMINATOR, GENERATOR, RunDirectory, run_name
+from gaussgan.resources import require_memory
+from gaussgan.runs import CHECKPOINT, DISCRIMINATOR, GENERATOR, RunDirectory, data_changes, data_fingerprint, run_name
+
+CHECKPOINT_KEYS = ("config", "epoch", "step", "permutation", "generator", "ema_generator", "discriminator", "optimizer_g",
+                   "optimizer_d", "rng", "eval_torch_rng", "eval_rng", "d_losses", "g_losses", "d_epoch", "g_epoch")
 
 @dataclass
 class State:
@@ -49,9 +54,10 @@ class State:
     d_epoch: list = field(default_factory=list)  # fractional epoch of each entry, for the loss plot
     g_epoch: list = field(default_factory=list)
 
-    def checkpoint(self, config: TrainConfig) -> dict:
+    def checkpoint(self, config: TrainConfig, data: dict | None = None) -> dict:
+        """Everything needed to continue exactly, and the fingerprint of the ``data`` it was trained on."""
         return {
-            "config": asdict(config), "version": __version__, "epoch": self.epoch, "step": self.step,
+            "config": asdict(config), "data": data, "version": __version__, "epoch": self.epoch, "step": self.step,
             "permutation": self.permutation.cpu() if self.permutation is not None else None,
             "generator": self.generator.state_dict(), "ema_generator": self.ema.model.state_dict(),
             "discriminator": self.discriminator.state_dict(),
@@ -64,6 +70,7 @@ class State:
         }
 
     def restore(self, saved: dict, device: torch.device) -> None:
+        """Continue from ``saved``, a checkpoint already checked by :func:`check_checkpoint`."""
         self.generator.load_state_dict(saved["generator"])
         self.ema.model.load_state_dict(saved["ema_generator"])
         self.discriminator.load_state_dict(saved["discriminator"])
@@ -215,33 +222,161 @@ def resume_command(config: TrainConfig) -> str:
     return shlex.join(words + ["--resume"])
 
 
-def open_run(config: TrainConfig, parent: Parent) -> tuple[TrainConfig, RunDirectory]:
-    """The run directory, checked and made; the config completed with the seed and the rule's defaults."""
-    run = RunDirectory(Path(config.runs_dir) / run_name(parent.name, parent.dim, config.latent_dim,
-                                                         config.latent_sigma, config.wasserstein, config.postfix))
+def _whole_number(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_optimizer(saved, model: torch.nn.Module, where: str) -> None:
+    """An optimiser's saved state fits ``model``: one entry per parameter, moments of the parameter's shape."""
+    parameters = list(model.parameters())
+    groups = saved.get("param_groups") if isinstance(saved, dict) else None
+    if not isinstance(groups, list) or not all(isinstance(group, dict) and isinstance(group.get("params"), list)
+                                               for group in groups) or not isinstance(saved.get("state"), dict):
+        raise UserError(f"{where}: the optimiser state is damaged; expected param_groups and state")
+    if sum(len(group["params"]) for group in groups) != len(parameters):
+        raise UserError(f"{where}: the optimiser state is for {sum(len(g['params']) for g in groups)} parameter tensors; "
+                        f"the network has {len(parameters)}")
+    for index, values in saved["state"].items():
+        if not isinstance(index, int) or not 0 <= index < len(parameters) or not isinstance(values, dict):
+            raise UserError(f"{where}: the optimiser state names parameter {index!r}, which the network does not have")
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != parameters[index].shape:
+                raise UserError(f"{where}: the optimiser's {name} of parameter {index} has shape {tuple(value.shape)}; "
+                                f"expected {tuple(parameters[index].shape)}")
+
+
+def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch: int, where: str) -> None:
+    """Refuse a checkpoint that does not fit this run (missing keys, other shapes, other data) before using it."""
+    missing = [key for key in CHECKPOINT_KEYS if key not in saved]
+    if missing:
+        raise UserError(f"{where} is not a checkpoint of a gaussgan run: it has no {', '.join(missing)}")
+    for key, model in (("generator", state.generator), ("ema_generator", state.ema.model),
+                       ("discriminator", state.discriminator)):
+        check_state_dict(saved[key], {name: tuple(value.shape) for name, value in model.state_dict().items()},
+                         f"{where} ({key})")
+        if not all(torch.isfinite(tensor).all() for tensor in saved[key].values() if tensor.is_floating_point()):
+            raise UserError(f"{where}: the {key} weights hold NaN or infinite values; expected a checkpoint of a stable run")
+    for key, model in (("optimizer_g", state.generator), ("optimizer_d", state.discriminator)):
+        check_optimizer(saved[key], model, f"{where} ({key})")
+    epoch, step, permutation = saved["epoch"], saved["step"], saved["permutation"]
+    if not _whole_number(epoch) or not _whole_number(step) or step >= steps_per_epoch:
+        raise UserError(f"{where}: epoch {epoch!r}, batch {step!r}; expected whole numbers, the batch below {steps_per_epoch}")
+    if permutation is not None:
+        if not isinstance(permutation, torch.Tensor) or permutation.dim() != 1 or permutation.dtype != torch.int64:
+            raise UserError(f"{where}: the epoch's sample order is damaged; expected a vector of sample indices")
+        if len(permutation) != n_samples or not torch.equal(permutation.sort().values, torch.arange(n_samples)):
+            raise UserError(f"{where}: the checkpoint's epoch runs over {len(permutation)} samples but the dataset holds "
+                            f"{n_samples}; expected the dataset the run was trained on")
+    for values, positions in (("d_losses", "d_epoch"), ("g_losses", "g_epoch")):
+        tensors = saved[values], saved[positions]
+        if not all(isinstance(t, torch.Tensor) and t.dim() == 1 and t.is_floating_point() for t in tensors) \
+                or len(tensors[0]) != len(tensors[1]):
+            raise UserError(f"{where}: the loss history {values} is damaged; expected two vectors of one length")
+
+
+def restore_checkpoint(state: State, saved: dict, device: torch.device, where: str) -> None:
+    try:
+        state.restore(saved, device)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+        first_line = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
+        raise UserError(f"{where} cannot be used to continue this run ({type(error).__name__}: {first_line})") from None
+
+
+def memory_estimate(config: TrainConfig, n_samples: int, dim: int) -> int:
+    """Bytes that training allocates beyond the dataset already loaded, from the options alone."""
+    generator = [config.latent_dim, *hidden_sizes(GENERATOR_WIDTHS, config.scale), dim]
+    discriminator = [dim, *hidden_sizes(DISCRIMINATOR_WIDTHS, config.scale), 1]
+    batch = min(config.batch_size, n_samples)
+    # Weights, gradients, two Adam moments (and the EMA copy of G); activations kept for the backward
+    # pass, of real and generated batches (and the gradient penalty's interpolates).
+    networks = mlp_bytes(generator, 4 * batch, copies=5) + mlp_bytes(discriminator, 6 * batch, copies=4)
+    # Each epoch: BatchNorm recalibration batches and n_eval latent draws through G; the generated,
+    # parent and training samples in float64 with the KS tests' sorted copies and the figure
+    # worker's copies; two d x d correlation matrices and the figures' copies of them.
+    evaluation = mlp_bytes(generator, max(1024, config.n_eval), copies=0) + 4 * config.n_eval * config.latent_dim
+    samples = 8 * config.n_eval * dim * 16
+    correlations = 8 * dim * dim * 8
+    order = 8 * n_samples * 2  # the epoch's sample order and its copy in the checkpoint
+    return networks + evaluation + samples + correlations + order
+
+
+def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
+    """Refuse, before anything is written, an option set that cannot train on these data."""
+    if n_samples < 2:
+        raise UserError(f"{config.dataset} holds {n_samples} sample; training needs at least 2")
+    if config.batch_norm and config.batch_size == 1:
+        raise UserError("-b/--batch-size 1 with BatchNorm: BatchNorm cannot normalise a batch of one sample; "
+                        "expected -b 2 or more, or --no-batch-norm")
+    widths = hidden_sizes(GENERATOR_WIDTHS, config.scale)
+    require_memory(memory_estimate(config, n_samples, dim),
+                   f"training with latent dimension {config.latent_dim}, hidden widths {widths}, --n-eval {config.n_eval} "
+                   f"and {n_samples:,} samples of dimension {dim}",
+                   "ask for less: smaller -d/--latent-dim, -c/--scale or --n-eval")
+
+
+def open_run(config: TrainConfig, run: RunDirectory, record: dict, fingerprint: dict) -> tuple[TrainConfig, dict]:
+    """Check the run against the saved one (``--resume``), complete the config with the seed and the
+    rule's defaults, and create the run directory with its config.json (a new run); call with the lock held."""
     seed = config.seed
     if config.resume and run.exists():
         saved = run.read_config()
         changes = hyperparameter_changes(saved, config.with_defaults(saved["seed"] if seed is None else seed))
         if changes:
             raise UserError("cannot resume: options differ from the saved run: " + "; ".join(changes))
+        check_same_data(saved.get("data"), fingerprint, run.file("config.json"))
         seed = saved["seed"]
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     config = config.with_defaults(seed)
-    run.prepare(force=config.force, resume=config.resume)
-    return config, run
+    record = {**asdict(config), **record, "data": fingerprint}
+    run.prepare(record, force=config.force, resume=config.resume, protected=(Path(config.dataset),))
+    return config, record
 
 
-def start_state(config: TrainConfig, run: RunDirectory, parent: Parent, device: torch.device) -> tuple[State, list[dict]]:
+def check_same_data(saved, fingerprint: dict, where) -> None:
+    """``--resume`` continues on the data the run was trained on, or not at all."""
+    if saved is None:
+        print(f"note: {where} has no fingerprint of its training data (written by an older gaussgan); "
+              "cannot check that the dataset is the same", file=sys.stderr)
+        return
+    changes = data_changes(saved, fingerprint)
+    if changes:
+        raise UserError(f"cannot resume: the dataset is not the one the run was trained on ({'; '.join(changes)}); "
+                        "expected the same data, or a new run (--force to replace it, -p to name another)")
+
+
+def start_state(config: TrainConfig, run: RunDirectory, parent: Parent, device: torch.device, n_samples: int,
+                fingerprint: dict | None = None) -> tuple[State, list[dict]]:
     """A fresh state, or the one in the run's checkpoint with the CSV rows up to it (``--resume``)."""
     state = build_state(config, parent.dim, device)
     saved = run.load_checkpoint() if config.resume else None
     if saved is None:
         return state, []
-    state.restore(saved, device)
-    print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
+    where = str(run.file(CHECKPOINT))
+    check_checkpoint(saved, state, n_samples, len(batch_bounds(n_samples, config.batch_size)), where)
+    if fingerprint is not None and saved.get("data") is not None:
+        check_same_data(saved["data"], fingerprint, where)
+    restore_checkpoint(state, saved, device, where)
     return state, [row for row in run.read_csv() if row["epoch"] <= state.epoch]
+
+
+def divergence(state: State, d_from: int, g_from: int) -> str:
+    """What became NaN or infinite since the losses ``d_from``/``g_from``; '' when all is finite."""
+    for name, losses in (("discriminator loss", state.d_losses[d_from:]), ("generator loss", state.g_losses[g_from:])):
+        if not np.all(np.isfinite(losses)):
+            return f"the {name}"
+    for name, model in (("generator", state.generator), ("discriminator", state.discriminator),
+                        ("averaged generator", state.ema.model)):
+        if not all(torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()):
+            return f"the {name}'s weights"
+    return ""
+
+
+def diverged(config: TrainConfig, epoch: int, what: str, last_saved: int) -> UserError:
+    kept = f"the run keeps its last good checkpoint (epoch {last_saved})" if last_saved else "no epoch was saved"
+    return UserError(f"training diverged in epoch {epoch}: {what} became NaN or infinite; {kept}. Expected finite "
+                     f"numbers: a smaller --lr (now {config.lr:g}) or -s/--latent-sigma (now {config.latent_sigma:g}) "
+                     "usually helps, in a new run (-p NAME or --force)")
 
 
 def stop_here(stop: GracefulStop, config: TrainConfig, where: str) -> None:
@@ -251,23 +386,46 @@ def stop_here(stop: GracefulStop, config: TrainConfig, where: str) -> None:
 
 def train(config: TrainConfig) -> RunDirectory:
     """Train a GAN on ``config.dataset`` and write the run directory; return it."""
-    from tqdm import tqdm
-
-    data_np, parent, _ = load_dataset(config.dataset, dtype=np.float32)
-    if len(data_np) < 2:
-        raise UserError(f"{config.dataset} holds {len(data_np)} sample; training needs at least 2")
+    data_np, parent, metadata = load_dataset(config.dataset, dtype=np.float32)
+    check_options(config, len(data_np), parent.dim)
     config = replace(config, dataset=str(Path(config.dataset).resolve()))
     device = resolve_device(config.device)
     # Small matrices: a second thread costs more in synchronisation than it gains, and the
     # figure worker needs a core of its own.
     torch.set_num_threads(config.threads)
-    config, run = open_run(config, parent)
-    print(f"seed {config.seed}\nrun directory {run}", flush=True)
-    state, rows = start_state(config, run, parent, device)
-    run.write_config({**asdict(config), "parent": parent.to_dict(), "torch": torch.__version__,
-                      "gaussgan": __version__, "device_used": str(device)})
+    run = RunDirectory.named(config.runs_dir, run_name(parent.name, parent.dim, config.latent_dim, config.latent_sigma,
+                                                       config.wasserstein, config.postfix))
+    fingerprint = data_fingerprint(data_np, parent, metadata)
+    record = {"parent": parent.to_dict(), "torch": torch.__version__, "gaussgan": __version__, "device_used": str(device)}
+    with run.claimed():
+        config, record = open_run(config, run, record, fingerprint)
+        print(f"seed {config.seed}\nrun directory {run}", flush=True)
+        state, rows = start_state(config, run, parent, device, len(data_np), fingerprint)
+        if config.resume:
+            if state.epoch > config.epochs:
+                raise UserError(f"cannot resume with -n {config.epochs}: the run has {state.epoch} epochs done already; "
+                                f"-n can only extend a run: expected -n {state.epoch + 1} or more")
+            if state.epoch == config.epochs:
+                print(f"the run has its {state.epoch} epochs already; nothing to do (a larger -n extends it)", flush=True)
+                return run
+            if state.epoch or state.step:
+                print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
+            else:
+                print("resuming: no epoch was saved yet, training from the start", flush=True)
+            run.write_config(record)
+        train_epochs(config, run, state, rows, parent, data_np, fingerprint, device)
+    print(f"done: {run}")
+    return run
+
+
+def train_epochs(config: TrainConfig, run: RunDirectory, state: State, rows: list[dict], parent: Parent,
+                 data_np: np.ndarray, fingerprint: dict, device: torch.device) -> None:
+    """The epoch loop: train, check the numbers are finite, evaluate, then CSV, models and checkpoint."""
+    from tqdm import tqdm
+
     data = torch.from_numpy(data_np).to(device)
     steps_per_epoch = len(batch_bounds(len(data), config.batch_size))
+    last_saved = state.epoch
 
     with FigureWorker(background=config.background_figures) as figures, GracefulStop() as stop:
         if not run.file("test_corr.png").exists():
@@ -277,15 +435,22 @@ def train(config: TrainConfig) -> RunDirectory:
         while state.epoch < config.epochs:
             epoch = state.epoch + 1
             started = time.perf_counter()
+            d_from, g_from = len(state.d_losses), len(state.g_losses)
             with tqdm(total=steps_per_epoch, initial=state.step, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
                       leave=False, disable=config.quiet or None, file=sys.stderr) as progress:
                 train_epoch(state, config, data, stop, progress)
+            # Checked before anything is saved: NaN weights must never replace the last good ones.
+            what = divergence(state, d_from, g_from)
+            if what:
+                raise diverged(config, epoch, what, last_saved)
             if stop.requested:
-                run.save_checkpoint(state.checkpoint(config))
+                run.save_checkpoint(state.checkpoint(config, fingerprint))
                 stop_here(stop, config, f"during epoch {epoch}")
             train_seconds = time.perf_counter() - started
 
             comparison, generated, fresh = evaluate(state, config, parent, data_np)
+            if not np.all(np.isfinite(generated)):
+                raise diverged(config, epoch, "the generated samples", last_saved)
             rows.append({"epoch": epoch, "d_loss": epoch_mean(state.d_losses, state.d_epoch, epoch),
                          "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch), **comparison.summary(),
                          "seconds_train": train_seconds})
@@ -296,13 +461,12 @@ def train(config: TrainConfig) -> RunDirectory:
             rows[-1]["seconds_total"] = time.perf_counter() - started
             # CSV first: rows ahead of the checkpoint are dropped on resume, rows behind it would be lost.
             run.write_csv(rows)
-            run.save_checkpoint(state.checkpoint(config))
+            run.save_checkpoint(state.checkpoint(config, fingerprint))
+            last_saved = epoch
             if not config.quiet:
                 print_epoch(rows[-1], parent.dim)
             if stop.requested:
                 stop_here(stop, config, f"after epoch {epoch}")
-    print(f"done: {run}")
-    return run
 
 
 def print_epoch(row: dict, dim: int) -> None:

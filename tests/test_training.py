@@ -96,3 +96,35 @@ def test_resume_command_drops_force():
 
     config = TrainConfig(dataset="x", command="python train.py -f 'a b.h5' --force -n 5")
     assert resume_command(config) == "python train.py -f 'a b.h5' -n 5 --resume"
+
+
+def test_expected_shapes_are_those_of_the_networks():
+    from gaussgan.models import Discriminator, discriminator_shapes, generator_shapes
+
+    for batch_norm in (True, False):
+        generator = Generator(4, 3, [5, 6, 7], batch_norm=batch_norm)
+        assert generator_shapes(generator.spec()) == {k: tuple(v.shape) for k, v in generator.state_dict().items()}
+    discriminator = Discriminator(3, [5, 6])
+    assert discriminator_shapes(discriminator.spec()) == {k: tuple(v.shape) for k, v in discriminator.state_dict().items()}
+
+
+def test_the_memory_estimate_is_small_for_the_defaults_and_grows_with_the_options():
+    from gaussgan.training import memory_estimate
+
+    default = memory_estimate(TrainConfig(dataset="x"), n_samples=100_000, dim=10)
+    assert default < 200 * 2**20
+    assert memory_estimate(TrainConfig(dataset="x", n_eval=10**8), 100_000, 10) > 100 * default
+    assert memory_estimate(TrainConfig(dataset="x", scale=100.0), 100_000, 10) > 100 * default
+
+
+def test_a_diverged_state_is_named_before_anything_is_saved():
+    from gaussgan.training import divergence
+
+    config = TrainConfig(dataset="x", latent_dim=4, batch_size=8, scale=0.1, seed=3).with_defaults(3)
+    state = build_state(config, dim=2, device=torch.device("cpu"))
+    assert divergence(state, 0, 0) == ""
+    state.g_losses.append(float("nan"))
+    assert divergence(state, 0, 0) == "the generator loss" and divergence(state, 0, 1) == ""
+    with torch.no_grad():
+        next(state.discriminator.parameters()).fill_(float("inf"))
+    assert divergence(state, 0, 1) == "the discriminator's weights"
