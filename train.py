@@ -28,13 +28,14 @@ def parse_args(argv=None):
 
     van, wass = RULE_DEFAULTS["vanilla"], RULE_DEFAULTS["wgan-gp"]
     parser = cli.make_parser("train.py", __doc__, EPILOG)
-    parser.add_argument("-f", "--file", required=True, help="dataset (.h5) written by gen-samples.py")
+    parser.add_argument("-f", "--file", dest="dataset", metavar="FILE", required=True, help="dataset (.h5) written by gen-samples.py")
     parser.add_argument("-d", "--latent-dim", type=cli.positive_int, default=defaults.latent_dim,
                         help="dimension of the generator's latent space (default: %(default)s)")
     parser.add_argument("-s", "--latent-sigma", type=cli.positive_float, default=defaults.latent_sigma,
                         help="width (sigma) of the Gaussian latent distribution, every component (default: %(default)s)")
     parser.add_argument("-n", "--epochs", type=cli.positive_int, default=defaults.epochs, help="number of epochs (default: %(default)s)")
-    parser.add_argument("-w", "--wasserstein", action="store_true", help="WGAN-GP: Wasserstein loss with gradient penalty (default: vanilla GAN)")
+    parser.add_argument("-w", "--wasserstein", dest="rule", action="store_const", const="wgan-gp", default="vanilla",
+                        help="WGAN-GP: Wasserstein loss with gradient penalty (default: vanilla GAN)")
     parser.add_argument("-b", "--batch-size", type=cli.positive_int, default=defaults.batch_size, help="batch size (default: %(default)s)")
     parser.add_argument("-c", "--scale", type=cli.positive_float, default=defaults.scale,
                         help="width multiplier of both networks' hidden layers (default: %(default)s: 3 layers of 128)")
@@ -61,7 +62,7 @@ def parse_args(argv=None):
                         help="draw the correlation figure every N epochs, and at the last (default: %(default)s)")
     parser.add_argument("--force", action="store_true", help="replace an existing run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (a larger -n extends it)")
-    parser.add_argument("--inline-figures", action="store_true",
+    parser.add_argument("--inline-figures", dest="background_figures", action="store_false",
                         help="draw figures in the training process instead of a background worker (slower)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch line")
     args = parser.parse_args(argv)
@@ -88,15 +89,8 @@ def main(argv=None) -> int:
     from gaussgan.config import TrainConfig
     from gaussgan.training import train
 
-    train(TrainConfig(
-        dataset=args.file, latent_dim=args.latent_dim, latent_sigma=args.latent_sigma, epochs=args.epochs,
-        wasserstein=args.wasserstein, batch_size=args.batch_size, scale=args.scale, lr=args.lr, beta1=args.beta1,
-        beta2=args.beta2, critic_steps=args.critic_steps, gp_weight=args.gp_weight, ema_decay=args.ema_decay,
-        batch_norm=args.batch_norm, seed=args.seed, device=args.device, threads=args.threads, runs_dir=args.runs_dir, postfix=args.postfix,
-        n_eval=args.n_eval, corr_every=args.corr_every, force=args.force, quiet=args.quiet, resume=args.resume,
-        background_figures=not args.inline_figures,
-        command=shlex.join(["python", sys.argv[0] if argv is None else "train.py", *(sys.argv[1:] if argv is None else argv)]),
-    ))
+    command = shlex.join(["python", sys.argv[0] if argv is None else "train.py", *(sys.argv[1:] if argv is None else argv)])
+    train(TrainConfig(**vars(args), command=command))
     return 0
 
 

@@ -136,7 +136,7 @@ def bare_epoch(state, config, data: torch.Tensor) -> None:
         real = data[permutation[start:start + config.batch_size]]
         with torch.no_grad():
             fake = generator(torch.randn(len(real), config.latent_dim) * config.latent_sigma)
-        if config.wasserstein:
+        if config.rule == "wgan-gp":
             weight = torch.rand(len(real), 1)
             mixed = (weight * real + (1 - weight) * fake).requires_grad_(True)
             gradient, = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
@@ -149,7 +149,7 @@ def bare_epoch(state, config, data: torch.Tensor) -> None:
         if (index + 1) % config.critic_steps == 0:
             discriminator.requires_grad_(False)
             scores = discriminator(generator(torch.randn(len(real), config.latent_dim) * config.latent_sigma))
-            loss = -scores.mean() if config.wasserstein else F.softplus(-scores).mean()
+            loss = -scores.mean() if config.rule == "wgan-gp" else F.softplus(-scores).mean()
             discriminator.requires_grad_(True)
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -157,9 +157,9 @@ def bare_epoch(state, config, data: torch.Tensor) -> None:
 
 
 def bench_training_steps(repeats: int) -> None:
-    for wasserstein in (False, True):
+    for rule in ("vanilla", "wgan-gp"):
         for dim in (10, 100):
-            config = TrainConfig(dataset="-", wasserstein=wasserstein).with_defaults(1)
+            config = TrainConfig(dataset="-", rule=rule, seed=1)
             data = torch.randn(10000, dim)
             ours_state, floor_state = build_state(config, dim, torch.device("cpu")), build_state(config, dim, torch.device("cpu"))
 
@@ -167,7 +167,6 @@ def bench_training_steps(repeats: int) -> None:
                 with GracefulStop() as stop:
                     train_epoch(ours_state, config, data, stop, NoProgress())
 
-            rule = "WGAN-GP" if wasserstein else "vanilla"
             report(f"2. training steps, {rule}, d={dim}, 10,000 samples, batch 64 vs bare loop",
                    ratios(ours, lambda: bare_epoch(floor_state, config, data), 2 * repeats + 1), 1.10)
 
@@ -184,7 +183,7 @@ def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
         datasets.write_dataset(path, parent, 10000, 1, np.random.default_rng(0))
         base = TrainConfig(dataset=str(path), runs_dir=str(folder / "runs"), quiet=True, seed=1, force=True)
         epochs, steady = 6, 3  # by epoch 3 the figure worker has started and drawn its first grid
-        config = base.with_defaults(1)
+        config = base
         floor_state = build_state(config, dim, torch.device("cpu"))
         data = torch.from_numpy(datasets.load_dataset(path, np.float32)[0])
         floor_epoch = lambda: timed(lambda: bare_epoch(floor_state, config, data))
@@ -250,7 +249,7 @@ def bench_gpu(repeats: int) -> None:
         ROWS.append(("6. CUDA vs CPU steps/s, d=100", "no GPU on this machine", "-", True))
         return
     for batch in (64, 1024):
-        config = TrainConfig(dataset="-", batch_size=batch).with_defaults(1)
+        config = TrainConfig(dataset="-", batch_size=batch, seed=1)
         timings = {}
         for device in ("cpu", "cuda"):
             state = build_state(config, 100, torch.device(device))

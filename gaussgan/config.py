@@ -5,10 +5,12 @@ Kept free of heavy imports so that ``train.py --help`` answers at once.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 
 from gaussgan.errors import UserError
 
+# The update rules, spelled one way everywhere in code (run names abbreviate them: van, wass).
+RULES = ("vanilla", "wgan-gp")
 # Per-rule defaults, chosen by the experiments in the README ("Choosing the defaults").
 RULE_DEFAULTS = {
     "vanilla": {"lr": 1e-4, "critic_steps": 1},
@@ -16,62 +18,67 @@ RULE_DEFAULTS = {
 }
 GENERATOR_WIDTHS = (128, 128, 128)
 DISCRIMINATOR_WIDTHS = (128, 128, 128)
-# Options that may differ when a run is resumed; every other option must match the saved run.
-# The dataset's path may change (a project folder moved or copied): its contents are what must not,
-# and the fingerprint in config.json and the checkpoint checks them.
-RUNTIME_OPTIONS = {"epochs", "device", "threads", "force", "quiet", "resume", "command", "background_figures", "dataset"}
+# Marks an option that may differ when a run is resumed; every other option must match the saved run.
+RESUMABLE = {"resumable": True}
+
+
+def resumable(default):
+    return field(default=default, metadata=RESUMABLE)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every option of train.py; ``None`` means "the default of the chosen rule"."""
+    """Every option of train.py, field names equal to the parsed arguments' names.
 
-    dataset: str
+    ``lr`` and ``critic_steps`` given as None take the rule's default at construction, so no
+    field but ``seed`` is ever None; ``seed`` is None until a run draws one or resumes one.
+    """
+
+    # The dataset's path may change on resume (a project folder moved or copied): its contents may
+    # not, and the fingerprint in config.json and the checkpoint checks them.
+    dataset: str = field(metadata=RESUMABLE)
     latent_dim: int = 100
     latent_sigma: float = 1.0
-    epochs: int = 40
-    wasserstein: bool = False
+    epochs: int = resumable(40)
+    rule: str = "vanilla"
     batch_size: int = 64
     scale: float = 1.0
-    lr: float | None = None
+    lr: float = None  # type: ignore[assignment]  # None: the rule's default, filled in __post_init__
     beta1: float = 0.5
     beta2: float = 0.9
-    critic_steps: int | None = None
+    critic_steps: int = None  # type: ignore[assignment]  # likewise
     gp_weight: float = 10.0
     ema_decay: float = 0.995
     batch_norm: bool = True
     seed: int | None = None
-    device: str = "auto"
-    threads: int = 1
+    device: str = resumable("auto")
+    threads: int = resumable(1)
     runs_dir: str = "runs"
     postfix: str = ""
     n_eval: int = 1000
     corr_every: int = 10
-    force: bool = False
-    quiet: bool = False
-    resume: bool = False
-    background_figures: bool = True
-    command: str = ""
+    force: bool = resumable(False)
+    quiet: bool = resumable(False)
+    resume: bool = resumable(False)
+    background_figures: bool = resumable(True)
+    command: str = resumable("")
 
-    @property
-    def rule(self) -> str:
-        return "wgan-gp" if self.wasserstein else "vanilla"
+    def __post_init__(self) -> None:
+        if self.rule not in RULES:
+            raise UserError(f"unknown rule {self.rule!r}; expected one of {', '.join(RULES)}")
+        for name, default in RULE_DEFAULTS[self.rule].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
-    def with_defaults(self, seed: int) -> "TrainConfig":
-        """Fill in the rule's defaults and the seed, so config.json records what really ran."""
-        defaults = RULE_DEFAULTS[self.rule]
-        return replace(
-            self, seed=seed,
-            lr=defaults["lr"] if self.lr is None else self.lr,
-            critic_steps=defaults["critic_steps"] if self.critic_steps is None else self.critic_steps,
-        )
+    def with_seed(self, seed: int) -> TrainConfig:
+        return replace(self, seed=seed)
 
 
 def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:
     """The options that differ from a saved run's, ignoring those a resume may change."""
     changes = []
     for option in fields(current):
-        if option.name in RUNTIME_OPTIONS or option.name not in saved:
+        if option.metadata.get("resumable") or option.name not in saved:
             continue
         now = getattr(current, option.name)
         if now != saved[option.name] and not (option.name == "seed" and now is None):
@@ -81,7 +88,7 @@ def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:
 
 # What config.json holds besides every option: what a run directory is recognised by.
 RECORD_KEYS = ("parent", "gaussgan")
-# Options recorded with None replaced by the rule's default or the drawn seed.
+# Options whose default is None: filled in by the rule's default or the drawn seed before recording.
 _FILLED_IN = {"lr": float, "critic_steps": int, "seed": int}
 
 

@@ -287,12 +287,14 @@ def make_parent(
 ) -> Parent:
     """Build a parent from the command-line description (``-c/--sigma DIAG OFFDIAG BLOCK``).
 
-    Every check is :class:`Parent`'s own; only the name is checked first, so that an unknown
-    parent is named before the covariance is built.
+    Every check of the parent is :class:`Parent`'s own; here only what the matrix cannot show: the
+    name, named before the covariance is built, and an OFFDIAG that BLOCK = 1 would leave out.
     """
     if name not in PARENTS:
         raise UserError(f"unknown parent distribution {name!r}; expected one of {', '.join(PARENTS)}")
     diag, offdiag, block = sigma
+    if name != "gauss" and offdiag != 0:  # with BLOCK = 1 it would be silently dropped from the matrix
+        raise UserError(f"{name} has independent components: expected OFFDIAG = 0 in --sigma, got {offdiag:g}")
     return Parent(name, dim, mu, covariance_matrix(dim, diag, offdiag, int(block)), xlo, xhi)
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-RULES = ("vanilla", "wgan-gp")  # the rules a step function accepts; anything else is a bug in the caller
+from gaussgan.config import RULES  # the rules a step function accepts; anything else is a bug in the caller
 
 
 def check_rule(rule: str) -> str:

@@ -38,9 +38,13 @@ GENERATOR, DISCRIMINATOR = "models/generator.pth.tar", "models/discriminator.pth
 SUBFOLDERS = ("models", "samples")
 
 
-def run_name(dist: str, dim: int, latent_dim: int, latent_sigma: float, wasserstein: bool, postfix: str = "") -> str:
+# The rule as the documented run-directory names abbreviate it.
+RULE_TAGS = {"vanilla": "van", "wgan-gp": "wass"}
+
+
+def run_name(dist: str, dim: int, latent_dim: int, latent_sigma: float, rule: str, postfix: str = "") -> str:
     """e.g. ``gauss_dim10_100_0.1_van``; the postfix, when given, after an underscore. Always one plain name."""
-    name = f"{dist}_dim{dim}_{latent_dim}_{latent_sigma:g}_{'wass' if wasserstein else 'van'}"
+    name = f"{dist}_dim{dim}_{latent_dim}_{latent_sigma:g}_{RULE_TAGS[rule]}"
     if postfix:
         name = f"{name}_{safe_name(postfix, '-p/--postfix').lstrip('_')}"
     return safe_name(name, "run name")

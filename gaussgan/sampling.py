@@ -54,8 +54,7 @@ def load_generator(run_dir: str | Path, batch: int = CHUNK):
         raise UserError(f"{path} does not hold a gaussgan generator ({type(error).__name__})") from None
     if not all(torch.isfinite(tensor).all() for tensor in generator.state_dict().values()):
         raise UserError(f"{path}: the generator's weights hold NaN or infinite values; it cannot be sampled")
-    torch.set_grad_enabled(False)
-    return generator.eval(), saved
+    return generator.eval().requires_grad_(False), saved
 
 
 def check_saved_values(saved: dict, path: Path) -> None:
@@ -79,7 +78,7 @@ def parent_of(saved: dict, path: Path):
         sigma = values["sigma"]
         if not isinstance(sigma, torch.Tensor) or sigma.numel() != values["dim"] ** 2:
             raise TypeError("sigma")
-        parent = Parent(values["name"], values["dim"], values["mu"], sigma.double().numpy(), values["xlo"], values["xhi"])
+        parent = Parent.from_state(values, "the parent saved with the generator")
     except UserError as error:
         raise UserError(f"{path}: the parent saved with the generator is not valid: {error}") from None
     except (KeyError, TypeError, ValueError, OverflowError):
@@ -140,7 +139,8 @@ def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
         for start in range(0, n, CHUNK):
             size = min(CHUNK, n - start)
             z = torch.randn(size, generator.latent_dim, generator=rng) * saved["latent_sigma"]
-            chunk = generator(z).double().numpy()
+            with torch.inference_mode():  # no autograd bookkeeping while sampling, and only here
+                chunk = generator(z).double().numpy()
             if not np.all(np.isfinite(chunk)):
                 raise UserError(f"the generator of {run_dir} produced NaN or infinite values; nothing was written")
             yield chunk

@@ -29,6 +29,7 @@ from gaussgan.models import (EMA, Discriminator, Generator, check_state_dict, hi
                              recalibrate_batch_norm, resolve_device)
 from gaussgan.files import save_torch_file
 from gaussgan.resources import require_memory
+from gaussgan.seeds import choose_seed
 from gaussgan.runs import CHECKPOINT, DISCRIMINATOR, GENERATOR, RunDirectory, data_changes, data_fingerprint, run_name
 
 CHECKPOINT_KEYS = ("config", "epoch", "step", "permutation", "generator", "ema_generator", "discriminator", "optimizer_g",
@@ -98,15 +99,14 @@ def build_state(config: TrainConfig, dim: int, device: torch.device) -> State:
                           batch_norm=config.batch_norm).to(device)
     discriminator = Discriminator(dim, hidden_sizes(DISCRIMINATOR_WIDTHS, config.scale)).to(device)
     betas = (config.beta1, config.beta2)
-    fused = device.type == "cuda"  # fused Adam: one kernel for all parameters
     rng = torch.Generator(device=device)
     rng.manual_seed(int(seeds[1]))
     eval_torch_rng = torch.Generator()
     eval_torch_rng.manual_seed(int(seeds[2]))
     return State(
         generator=generator, discriminator=discriminator, ema=EMA(generator, config.ema_decay),
-        optimizer_g=torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas, fused=fused),
-        optimizer_d=torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas, fused=fused),
+        optimizer_g=rules.adam(generator.parameters(), config.lr, betas, device),
+        optimizer_d=rules.adam(discriminator.parameters(), config.lr, betas, device),
         rng=rng, eval_rng=np.random.default_rng(seeds[3]), eval_torch_rng=eval_torch_rng,
     )
 
@@ -134,8 +134,8 @@ def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: Gra
     bounds = batch_bounds(n, batch_size)
     for begin, end in bounds[state.step:]:
         real = data[state.permutation[begin:end]]
-        d_losses.append(rules.discriminator_step(config.rule, state.generator, state.discriminator,
-                                                 state.optimizer_d, real, latent, config.gp_weight, state.rng))
+        d_losses.append(rules.discriminator_step(config.rule, state.generator, state.discriminator, state.optimizer_d,
+                                                 real, latent, gp_weight=config.gp_weight, rng=state.rng))
         state.step += 1
         state.d_epoch.append(state.epoch + state.step / len(bounds))
         # Counted over the whole run, not per epoch: an epoch shorter than critic_steps still trains G.
@@ -199,9 +199,8 @@ def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int)
 
 def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Parent) -> None:
     """The EMA generator (the one evaluated) and the discriminator, each rebuildable from its file alone."""
-    parent_values = {"name": parent.name, "dim": parent.dim, "mu": parent.mu, "xlo": parent.xlo, "xhi": parent.xhi,
-                     "sigma": torch.from_numpy(parent.sigma)}
-    common = {"epoch": state.epoch, "version": __version__, "run": run.path.name, "parent": parent_values,
+    common = {"epoch": state.epoch, "version": __version__, "run": run.path.name,
+              "parent": parent.to_state(array=torch.from_numpy),
               "latent_sigma": config.latent_sigma}
     save_torch_file({**common, "spec": state.ema.model.spec(), "state_dict": state.ema.model.state_dict()},
                     run.file(GENERATOR))
@@ -315,19 +314,16 @@ def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
 
 
 def open_run(config: TrainConfig, run: RunDirectory, record: dict, fingerprint: dict) -> tuple[TrainConfig, dict]:
-    """Check the run against the saved one (``--resume``), complete the config with the seed and the
-    rule's defaults, and create the run directory with its config.json (a new run); call with the lock held."""
+    """Check the run against the saved one (``--resume``), complete the config with the seed, and create the run directory with its config.json (a new run); call with the lock held."""
     seed = config.seed
     if config.resume and run.exists():
         saved = run.read_config()
-        changes = hyperparameter_changes(saved, config.with_defaults(saved["seed"] if seed is None else seed))
+        changes = hyperparameter_changes(saved, config if seed is None else config.with_seed(seed))
         if changes:
             raise UserError("cannot resume: options differ from the saved run: " + "; ".join(changes))
         check_same_data(saved.get("data"), fingerprint, run.file("config.json"))
         seed = saved["seed"]
-    if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    config = config.with_defaults(seed)
+    config = config.with_seed(choose_seed(seed))
     record = {**asdict(config), **record, "data": fingerprint}
     run.prepare(record, force=config.force, resume=config.resume, protected=(Path(config.dataset),))
     return config, record
@@ -394,12 +390,12 @@ def train(config: TrainConfig) -> RunDirectory:
     # figure worker needs a core of its own.
     torch.set_num_threads(config.threads)
     run = RunDirectory.named(config.runs_dir, run_name(parent.name, parent.dim, config.latent_dim, config.latent_sigma,
-                                                       config.wasserstein, config.postfix))
+                                                       config.rule, config.postfix))
     fingerprint = data_fingerprint(data_np, parent, metadata)
     record = {"parent": parent.to_dict(), "torch": torch.__version__, "gaussgan": __version__, "device_used": str(device)}
     with run.claimed():
         config, record = open_run(config, run, record, fingerprint)
-        print(f"seed {config.seed}\nrun directory {run}", flush=True)
+        print(f"run directory {run}", flush=True)
         state, rows = start_state(config, run, parent, device, len(data_np), fingerprint)
         if config.resume:
             if state.epoch > config.epochs:

@@ -110,7 +110,7 @@ def test_gen_samples_interrupted_keeps_completed_dimensions_and_no_partial_file(
     process = subprocess.Popen([sys.executable, str(REPO / "gen-samples.py"), "-n", "10000", "-b", "200", "-d", "2", "100",
                                 "--seed", "1", "-q"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out_dir = tmp_path / "datasets"
-    wait_for(lambda: out_dir.exists() and any(p.name.startswith(".data_gauss_dim100") for p in out_dir.iterdir()), process)
+    wait_for(lambda: out_dir.exists() and any(p.name.startswith(".data_gauss_dim100.h5.") and ".tmp" in p.name for p in out_dir.iterdir()), process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err

@@ -42,7 +42,7 @@ def trained(tmp_path_factory):
 def test_a_run_writes_every_documented_file(trained):
     folder, result = trained
     run = folder / RUN
-    assert f"run directory {RUN}" in result.stdout and "seed 5" in result.stdout
+    assert f"run directory {RUN}" in result.stdout and "seed 5" in result.stderr
     for name in ("config.json", "test_corr.png", "training_details.csv", "training_model_losses.png",
                  "training_pvalues.png", "models/generator.pth.tar", "models/discriminator.pth.tar",
                  "checkpoint.pth.tar"):
@@ -87,7 +87,7 @@ def test_wgan_gp_with_a_partial_last_batch(workdir, dataset):
     table = pd.read_csv(workdir / "runs/gauss_dim3_8_0.5_wass/training_details.csv")
     assert len(table) == 2 and table["g_loss"].notna().all()
     config = json.loads((workdir / "runs/gauss_dim3_8_0.5_wass/config.json").read_text())
-    assert config["wasserstein"] and config["critic_steps"] == 2 and config["gp_weight"] == 10
+    assert config["rule"] == "wgan-gp" and config["critic_steps"] == 2 and config["gp_weight"] == 10
 
 
 def test_original_gaussgan_layout_trains(workdir):

@@ -21,7 +21,7 @@ def parameters(module):
 
 
 def test_every_batch_trains_including_a_last_smaller_one():
-    config = TrainConfig(dataset="x", latent_dim=4, epochs=1, batch_size=64, scale=0.1, seed=3).with_defaults(3)
+    config = TrainConfig(dataset="x", latent_dim=4, epochs=1, batch_size=64, scale=0.1, seed=3).with_seed(3)
     state = build_state(config, dim=2, device=torch.device("cpu"))
     data = torch.randn(70, 2)  # batches of 64 and 6
     before_g, before_d = parameters(state.generator), parameters(state.discriminator)
@@ -36,7 +36,7 @@ def test_every_batch_trains_including_a_last_smaller_one():
 
 
 def test_critic_steps_per_generator_step():
-    config = TrainConfig(dataset="x", latent_dim=4, wasserstein=True, batch_size=10, scale=0.1, seed=1).with_defaults(1)
+    config = TrainConfig(dataset="x", latent_dim=4, rule="wgan-gp", batch_size=10, scale=0.1, seed=1).with_seed(1)
     assert config.critic_steps == 5
     state = build_state(config, dim=3, device=torch.device("cpu"))
     with GracefulStop() as stop:
@@ -45,10 +45,10 @@ def test_critic_steps_per_generator_step():
 
 
 def test_resume_refuses_changed_hyperparameters_only():
-    saved = TrainConfig(dataset="d.h5", epochs=10, seed=4).with_defaults(4).__dict__
-    same_but_longer = TrainConfig(dataset="d.h5", epochs=50, device="cpu", quiet=True).with_defaults(4)
+    saved = TrainConfig(dataset="d.h5", epochs=10, seed=4).with_seed(4).__dict__
+    same_but_longer = TrainConfig(dataset="d.h5", epochs=50, device="cpu", quiet=True).with_seed(4)
     assert hyperparameter_changes(saved, same_but_longer) == []
-    changed = TrainConfig(dataset="d.h5", lr=1e-3, batch_size=32).with_defaults(4)
+    changed = TrainConfig(dataset="d.h5", lr=1e-3, batch_size=32).with_seed(4)
     differences = hyperparameter_changes(saved, changed)
     assert len(differences) == 2 and any("batch_size: 64 -> 32" in d for d in differences)
 
@@ -75,7 +75,7 @@ def test_a_left_over_single_sample_joins_the_batch_before_it():
     assert batch_bounds(129, 64) == [(0, 64), (64, 129)]
     assert batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
     assert batch_bounds(1, 64) == [(0, 1)]
-    config = TrainConfig(dataset="x", latent_dim=4, batch_size=64, scale=0.1, seed=3).with_defaults(3)
+    config = TrainConfig(dataset="x", latent_dim=4, batch_size=64, scale=0.1, seed=3).with_seed(3)
     state = build_state(config, dim=2, device=torch.device("cpu"))  # BatchNorm generator
     with GracefulStop() as stop:
         train_epoch(state, config, torch.randn(65, 2), stop, Count())  # 64 + 1 would fail BatchNorm
@@ -83,7 +83,7 @@ def test_a_left_over_single_sample_joins_the_batch_before_it():
 
 
 def test_generator_trains_when_an_epoch_is_shorter_than_critic_steps():
-    config = TrainConfig(dataset="x", latent_dim=4, wasserstein=True, batch_size=64, scale=0.1, seed=1).with_defaults(1)
+    config = TrainConfig(dataset="x", latent_dim=4, rule="wgan-gp", batch_size=64, scale=0.1, seed=1).with_seed(1)
     state = build_state(config, dim=3, device=torch.device("cpu"))
     with GracefulStop() as stop:
         for _ in range(5):  # 4 batches per epoch, 5 critic steps per generator step
@@ -120,7 +120,7 @@ def test_the_memory_estimate_is_small_for_the_defaults_and_grows_with_the_option
 def test_a_diverged_state_is_named_before_anything_is_saved():
     from gaussgan.training import divergence
 
-    config = TrainConfig(dataset="x", latent_dim=4, batch_size=8, scale=0.1, seed=3).with_defaults(3)
+    config = TrainConfig(dataset="x", latent_dim=4, batch_size=8, scale=0.1, seed=3).with_seed(3)
     state = build_state(config, dim=2, device=torch.device("cpu"))
     assert divergence(state, 0, 0) == ""
     state.g_losses.append(float("nan"))
