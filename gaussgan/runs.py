@@ -185,11 +185,17 @@ class RunDirectory:
 
     def _remove_leftovers(self) -> None:
         """Half-built or replaced copies of this run left by a process that was killed. Only the lock
-        holder makes them, and we hold the lock: every one found is stale."""
+        holder makes them, and we hold the lock: every one found is stale. A replaced run whose
+        replacement never took its place (killed between the two renames) is put back, not removed."""
         pattern = re.compile(rf"^\.{re.escape(self.path.name)}\.\d+\.[0-9a-f]{{8}}\.(tmprun|old)$")
         with contextlib.suppress(OSError):
-            for entry in os.scandir(self.path.parent):
-                if pattern.match(entry.name) and entry.is_dir(follow_symlinks=False):
+            for entry in sorted(os.scandir(self.path.parent), key=lambda entry: entry.name):
+                match = pattern.match(entry.name)
+                if not match or not entry.is_dir(follow_symlinks=False):
+                    continue
+                if match.group(1) == "old" and not os.path.lexists(self.path):
+                    os.rename(entry.path, self.path)
+                else:
                     shutil.rmtree(entry.path, ignore_errors=True)
 
     # --- The files ---------------------------------------------------------------------------

@@ -576,3 +576,12 @@ def test_leftovers_of_interrupted_start_ups_are_taken_over(folder):
     assert result.returncode == 0, result.stderr
     assert (folder / "new" / NAME / "checkpoint.pth.tar").exists()
     assert not stale.exists() and not leftovers(folder)
+
+
+def test_a_run_replaced_by_force_and_killed_between_the_renames_is_put_back(folder):
+    # kill -9 after the old run was moved aside and before the new one took its place.
+    moved = folder / "runs" / f".{NAME}.99999999.0123abcd.old"
+    (folder / RUN).rename(moved)
+    kept = snapshot(moved)
+    assert_clean_error(train(folder, "-n", "1"), "exists already", "--resume")
+    assert snapshot(folder / RUN) == kept and not moved.exists() and not leftovers(folder)
