@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gaussgan import cli
-from gaussgan.distributions import DEFAULT_XHI, DEFAULT_XLO
+from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
 
 EPILOG = """\
 output, for each dimension d:
@@ -16,7 +16,7 @@ example:
 """
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = cli.make_parser("gen-samples.py", __doc__, EPILOG)
     parser.add_argument("-n", "--n-samples", type=cli.positive_int, default=1000, help="samples per batch (default: %(default)s)")
     parser.add_argument("-b", "--n-batches", type=cli.positive_int, default=10,
@@ -36,9 +36,14 @@ def parse_args(argv=None):
                         help="upper bound of trunc_gauss and uniform, in data units (default: %(default)s)")
     parser.add_argument("--seed", type=cli.seed_value, help="random seed; the same seed gives byte-identical data (default: drawn and printed)")
     parser.add_argument("-o", "--out-dir", default="datasets", help="output folder (default: %(default)s)")
-    parser.add_argument("-p", "--postfix", default="",
+    parser.add_argument("-p", "--postfix", type=cli.plain_name, default="",
                         help="appended to the file names, e.g. _run2 (a plain name: no '/', '\\' or '..')")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         diag, offdiag, block = cli.finite_float(args.sigma[0]), cli.finite_float(args.sigma[1]), int(args.sigma[2])
@@ -53,12 +58,7 @@ def main(argv=None) -> int:
     from gaussgan.generation import GenerationConfig, generate
     from gaussgan.seeds import choose_seed
 
-    seed = choose_seed(args.seed)
-    generate(GenerationConfig(
-        dist=args.dist, dims=args.dims, n_samples=args.n_samples, n_batches=args.n_batches, mu=args.mu,
-        sigma=args.sigma, xlo=args.xlo, xhi=args.xhi, seed=seed, out_dir=args.out_dir, postfix=args.postfix,
-        quiet=args.quiet,
-    ))
+    generate(GenerationConfig(**{**vars(args), "seed": choose_seed(args.seed)}))
     return 0
 
 

@@ -23,7 +23,7 @@ examples:
 """
 
 
-def parse_args(argv=None):
+def build_parser():
     from gaussgan.config import RULE_DEFAULTS, TrainConfig as defaults
 
     van, wass = RULE_DEFAULTS["vanilla"], RULE_DEFAULTS["wgan-gp"]
@@ -41,12 +41,12 @@ def parse_args(argv=None):
                         help="width multiplier of both networks' hidden layers (default: %(default)s: 3 layers of 128)")
     parser.add_argument("--lr", type=cli.positive_float,
                         help=f"Adam learning rate of both networks (default: {van['lr']:g} vanilla, {wass['lr']:g} WGAN-GP)")
-    parser.add_argument("--beta1", type=float, default=defaults.beta1, help="Adam beta1 (default: %(default)s)")
-    parser.add_argument("--beta2", type=float, default=defaults.beta2, help="Adam beta2 (default: %(default)s)")
+    parser.add_argument("--beta1", type=cli.fraction, default=defaults.beta1, help="Adam beta1 (default: %(default)s)")
+    parser.add_argument("--beta2", type=cli.fraction, default=defaults.beta2, help="Adam beta2 (default: %(default)s)")
     parser.add_argument("--critic-steps", type=cli.positive_int,
                         help=f"discriminator steps per generator step (default: {van['critic_steps']} vanilla, {wass['critic_steps']} WGAN-GP)")
     parser.add_argument("--gp-weight", type=cli.positive_float, default=defaults.gp_weight, help="gradient penalty weight lambda (default: %(default)s)")
-    parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+    parser.add_argument("--ema-decay", type=cli.fraction, default=defaults.ema_decay,
                         help="decay of the moving average of the generator's weights, used for evaluation and sampling; 0 turns it off (default: %(default)s)")
     parser.add_argument("--batch-norm", action=cli.argparse.BooleanOptionalAction, default=defaults.batch_norm,
                         help="BatchNorm in the generator's hidden layers (default: on, as in the original gaussGAN)")
@@ -55,7 +55,8 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=cli.positive_int, default=defaults.threads,
                         help="CPU threads for torch; figures are drawn in another process (default: %(default)s)")
     parser.add_argument("-o", "--runs-dir", default=defaults.runs_dir, help="where run directories go (default: %(default)s)")
-    parser.add_argument("-p", "--postfix", default="", help="appended to the run directory's name")
+    parser.add_argument("-p", "--postfix", type=cli.plain_name, default="",
+                        help="appended to the run directory's name (a plain name: no '/', '\\' or '..')")
     parser.add_argument("--n-eval", type=cli.positive_int, default=defaults.n_eval,
                         help="samples drawn for each epoch's diagnostics (default: %(default)s)")
     parser.add_argument("--corr-every", type=cli.positive_int, default=defaults.corr_every,
@@ -65,22 +66,14 @@ def parse_args(argv=None):
     parser.add_argument("--inline-figures", dest="background_figures", action="store_false",
                         help="draw figures in the training process instead of a background worker (slower)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch line")
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
-    if not 0 <= args.ema_decay < 1:
-        parser.error(f"argument --ema-decay: expected a number in [0, 1), got {args.ema_decay}")
-    for name in ("beta1", "beta2"):
-        if not 0 <= getattr(args, name) < 1:
-            parser.error(f"argument --{name}: expected a number in [0, 1), got {getattr(args, name)}")
     if args.force and args.resume:
         parser.error("--force and --resume contradict each other: choose one")
-    if args.postfix:  # checked here too, so that a wrong name is refused at once
-        from gaussgan.errors import UserError
-        from gaussgan.files import safe_name
-
-        try:
-            safe_name(args.postfix, "argument -p/--postfix:")
-        except UserError as error:
-            parser.error(str(error))
     return args
 
 

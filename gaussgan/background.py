@@ -65,7 +65,11 @@ class FigureWorker:
             drop_pending = True
             raise
         finally:
-            if self._executor is not None:
+            if self._executor is None:  # inline: the figures kept for reuse belong to this run
+                from gaussgan import plots
+
+                plots.close_reused()
+            else:
                 # Figures not started are dropped; the one being drawn is waited for (a second at most),
                 # so that no worker outlives the run and no temporary is left behind.
                 self._executor.shutdown(wait=True, cancel_futures=drop_pending)

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from gaussgan.errors import UserError
-from gaussgan.files import reason
+from gaussgan.files import reason, safe_name
 from gaussgan.interrupt import Terminated
 
 EXIT_BAD_INPUT = 2
@@ -64,6 +64,19 @@ def positive_float(text: str) -> float:
 def finite_float(text: str) -> float:
     """argparse type: any finite number."""
     return _number(text, float, math.isfinite, "a finite number")
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number in [0, 1) (Adam's betas, an EMA decay)."""
+    return _number(text, float, lambda value: 0 <= value < 1, "a number in [0, 1)")
+
+
+def plain_name(text: str) -> str:
+    """argparse type: a name that becomes part of a file name: no '/', '\\' or '..'."""
+    try:
+        return safe_name(text, "")
+    except UserError:
+        raise argparse.ArgumentTypeError(f"expected a plain name (no '/', '\\' or '..'), got {text!r}") from None
 
 
 def seed_value(text: str) -> int:

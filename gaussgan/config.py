@@ -1,4 +1,4 @@
-"""train.py's options as one plain config object, with the per-rule defaults.
+"""train.py's options as one plain config object, with the per-rule defaults and the parents' bounds.
 
 Kept free of heavy imports so that ``train.py --help`` answers at once.
 """
@@ -9,6 +9,9 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 
 from gaussgan.errors import UserError
 
+# Bounds of trunc_gauss and uniform when none are given (data units), in gen-samples.py and in
+# datasets of the original layout that do not record them.
+DEFAULT_XLO, DEFAULT_XHI = -1.5, 1.5
 # The update rules, spelled one way everywhere in code (run names abbreviate them: van, wass).
 RULES = ("vanilla", "wgan-gp")
 # Per-rule defaults, chosen by the experiments in the README ("Choosing the defaults").

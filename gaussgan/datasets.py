@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan._version import __version__
-from gaussgan.distributions import DEFAULT_XHI, DEFAULT_XLO, Parent, parent_memory
+from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
+from gaussgan.distributions import Parent, parent_memory
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, check_regular_file
 from gaussgan.resources import require_memory

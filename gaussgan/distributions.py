@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
 from gaussgan.errors import UserError
 
 PARENTS = ("gauss", "trunc_gauss", "cauchy", "uniform")
-DEFAULT_XLO, DEFAULT_XHI = -1.5, 1.5
 # The largest magnitude a sample may reach: its square (in norms, variances, covariances) must
 # stay far below the float64 maximum (1.8e308), with room for sums over many components.
 MAX_MAGNITUDE = 1e150

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan import locks
-from gaussgan.distributions import DEFAULT_XHI, DEFAULT_XLO, Parent, expected_norm, make_parent, parent_memory
+from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
+from gaussgan.distributions import Parent, expected_norm, make_parent, parent_memory
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, check_writable_dir, inside, safe_name
 from gaussgan.interrupt import GracefulStop

@@ -1,7 +1,8 @@
 """Figures from numbers: every function takes arrays in and writes one PNG out.
 
 Nothing here knows about training or files beyond the path it writes (atomically).
-Matplotlib is imported on first use with the Agg backend, and every figure is closed.
+Matplotlib is imported on first use with the Agg backend. One-off figures are closed once
+saved; the per-epoch training figures are built once and reused (:func:`close_reused` closes them).
 """
 from __future__ import annotations
 
@@ -137,6 +138,15 @@ def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, 
     more = f" (first {shown} of {generated.shape[1]})" if shown < generated.shape[1] else ""
     figure.suptitle(f"Epoch {epoch}: component histograms{more}", x=0.02, y=1 - 0.1 / figure.get_figheight(), ha="left", va="top")
     _write(figure, path, dpi=60)
+
+
+def close_reused() -> None:
+    """Close every reused figure: the end of a run (or of the figure worker) owns them."""
+    if _figure_cache:
+        plt = pyplot()
+        for figure, *_ in _figure_cache.values():
+            plt.close(figure)
+        _figure_cache.clear()
 
 
 def _reused(key: tuple, build):

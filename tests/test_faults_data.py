@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, assert_clean_error, run_script, snapshot
+from helpers import REPO, assert_clean_error, run_script, snapshot
 from scipy import stats
 from test_datasets import HOSTILE, make_hostile
 

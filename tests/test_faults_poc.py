@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, assert_clean_error
+from helpers import REPO, assert_clean_error
 
 TIMEOUT = 120
 TINY = ("50", "train", "--epochs", "2", "--seed", "1")  # well under a second of training

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, assert_clean_error, snapshot
+from helpers import REPO, assert_clean_error, snapshot
 
 DATA = "datasets/data_gauss_dim3.h5"
 OPTIONS = ["-d", "4", "-c", "0.1", "--n-eval", "50", "--seed", "1", "-q", "-b", "16"]

@@ -2,7 +2,7 @@
 import h5py
 import numpy as np
 import pytest
-from conftest import run_script
+from helpers import run_script
 
 from gaussgan import datasets
 
@@ -69,7 +69,7 @@ def peak_mb(workdir, *options) -> float:
     import subprocess
     import sys
 
-    from conftest import REPO
+    from helpers import REPO
 
     code = ("import runpy, sys\n"
             "sys.argv = sys.argv[1:]\n"

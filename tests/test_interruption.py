@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import REPO, assert_clean_error, run_script, snapshot
+from helpers import REPO, assert_clean_error, run_script, snapshot
 from gaussgan import datasets
 
 TRAIN = ["-f", "datasets/data_gauss_dim3.h5", "-d", "4", "-n", "5", "-b", "16", "--n-eval", "100",

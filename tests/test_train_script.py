@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import assert_clean_error, run_script, snapshot
+from helpers import assert_clean_error, run_script, snapshot
 from gaussgan import datasets
 from test_datasets import write_original_layout
 
