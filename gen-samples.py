@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Write datasets of samples from a known parent distribution, one HDF5 file per dimension."""
+
 from __future__ import annotations
 
 from gaussgan import cli
@@ -18,26 +19,74 @@ example:
 
 def build_parser():
     parser = cli.make_parser("gen-samples.py", __doc__, EPILOG)
-    parser.add_argument("-n", "--n-samples", type=cli.positive_int, default=1000, help="samples per batch (default: %(default)s)")
-    parser.add_argument("-b", "--n-batches", type=cli.positive_int, default=10,
-                        help="number of batches; the file holds n*b samples, memory holds one batch (default: %(default)s)")
-    parser.add_argument("-s", "--dist", default="gauss", metavar="PARENT",
-                        help="parent distribution: gauss, trunc_gauss, cauchy or uniform (default: %(default)s)")
-    parser.add_argument("-d", "--dims", type=cli.positive_int, nargs="+", default=[1, 2, 10], metavar="D",
-                        help="one or more dimensions, one file each (default: 1 2 10)")
-    parser.add_argument("-m", "--mu", type=cli.finite_float, default=0.0, help="mean (location) of every component (default: %(default)s)")
-    parser.add_argument("-c", "--sigma", nargs=3, default=["1", "0", "1"], metavar=("DIAG", "OFFDIAG", "BLOCK"),
-                        help="covariance: BLOCKxBLOCK blocks with DIAG on the diagonal and OFFDIAG elsewhere; BLOCK=-1: "
-                             "a band, OFFDIAG only next to the diagonal. trunc_gauss: DIAG is the variance; cauchy: "
-                             "DIAG is the scale; both need OFFDIAG=0 (default: 1 0 1, the identity)")
-    parser.add_argument("--xlo", type=cli.finite_float, default=DEFAULT_XLO,
-                        help="lower bound of trunc_gauss and uniform, in data units, not in units of sigma (default: %(default)s)")
-    parser.add_argument("--xhi", type=cli.finite_float, default=DEFAULT_XHI,
-                        help="upper bound of trunc_gauss and uniform, in data units (default: %(default)s)")
-    parser.add_argument("--seed", type=cli.seed_value, help="random seed; the same seed gives byte-identical data (default: drawn and printed)")
+    parser.add_argument(
+        "-n", "--n-samples", type=cli.positive_int, default=1000, help="samples per batch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-b",
+        "--n-batches",
+        type=cli.positive_int,
+        default=10,
+        help="number of batches; the file holds n*b samples, memory holds one batch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-s",
+        "--dist",
+        default="gauss",
+        metavar="PARENT",
+        help="parent distribution: gauss, trunc_gauss, cauchy or uniform (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-d",
+        "--dims",
+        type=cli.positive_int,
+        nargs="+",
+        default=[1, 2, 10],
+        metavar="D",
+        help="one or more dimensions, one file each (default: 1 2 10)",
+    )
+    parser.add_argument(
+        "-m",
+        "--mu",
+        type=cli.finite_float,
+        default=0.0,
+        help="mean (location) of every component (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-c",
+        "--sigma",
+        nargs=3,
+        default=["1", "0", "1"],
+        metavar=("DIAG", "OFFDIAG", "BLOCK"),
+        help="covariance: BLOCKxBLOCK blocks with DIAG on the diagonal and OFFDIAG elsewhere; BLOCK=-1: "
+        "a band, OFFDIAG only next to the diagonal. trunc_gauss: DIAG is the variance; cauchy: "
+        "DIAG is the scale; both need OFFDIAG=0 (default: 1 0 1, the identity)",
+    )
+    parser.add_argument(
+        "--xlo",
+        type=cli.finite_float,
+        default=DEFAULT_XLO,
+        help="lower bound of trunc_gauss and uniform, in data units, not in units of sigma (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--xhi",
+        type=cli.finite_float,
+        default=DEFAULT_XHI,
+        help="upper bound of trunc_gauss and uniform, in data units (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=cli.seed_value,
+        help="random seed; the same seed gives byte-identical data (default: drawn and printed)",
+    )
     parser.add_argument("-o", "--out-dir", default="datasets", help="output folder (default: %(default)s)")
-    parser.add_argument("-p", "--postfix", type=cli.plain_name, default="",
-                        help="appended to the file names, e.g. _run2 (a plain name: no '/', '\\' or '..')")
+    parser.add_argument(
+        "-p",
+        "--postfix",
+        type=cli.plain_name,
+        default="",
+        help="appended to the file names, e.g. _run2 (a plain name: no '/', '\\' or '..')",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -1,4 +1,5 @@
 """Proof of concept: teach a generator N(0, 1) with the naive rule. See `python naive.py --help`."""
+
 from gaussgan.cli import run_main
 from gaussgan.poc import main
 

@@ -1,4 +1,5 @@
 """Install the gaussgan package: `make` does this into .venv (see the README)."""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup

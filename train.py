@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Train a GAN (vanilla, or WGAN-GP with -w) on a dataset from gen-samples.py, and measure each
 epoch how far the generated distribution is from the parent, against the sampling-noise floor."""
+
 from __future__ import annotations
 
 import shlex
@@ -24,47 +25,133 @@ examples:
 
 
 def build_parser():
-    from gaussgan.config import RULE_DEFAULTS, TrainConfig as defaults
+    from gaussgan.config import RULE_DEFAULTS
+    from gaussgan.config import TrainConfig as defaults
 
     van, wass = RULE_DEFAULTS["vanilla"], RULE_DEFAULTS["wgan-gp"]
     parser = cli.make_parser("train.py", __doc__, EPILOG)
-    parser.add_argument("-f", "--file", dest="dataset", metavar="FILE", required=True, help="dataset (.h5) written by gen-samples.py")
-    parser.add_argument("-d", "--latent-dim", type=cli.positive_int, default=defaults.latent_dim,
-                        help="dimension of the generator's latent space (default: %(default)s)")
-    parser.add_argument("-s", "--latent-sigma", type=cli.positive_float, default=defaults.latent_sigma,
-                        help="width (sigma) of the Gaussian latent distribution, every component (default: %(default)s)")
-    parser.add_argument("-n", "--epochs", type=cli.positive_int, default=defaults.epochs, help="number of epochs (default: %(default)s)")
-    parser.add_argument("-w", "--wasserstein", dest="rule", action="store_const", const="wgan-gp", default="vanilla",
-                        help="WGAN-GP: Wasserstein loss with gradient penalty (default: vanilla GAN)")
-    parser.add_argument("-b", "--batch-size", type=cli.positive_int, default=defaults.batch_size, help="batch size (default: %(default)s)")
-    parser.add_argument("-c", "--scale", type=cli.positive_float, default=defaults.scale,
-                        help="width multiplier of both networks' hidden layers (default: %(default)s: 3 layers of 128)")
-    parser.add_argument("--lr", type=cli.positive_float,
-                        help=f"Adam learning rate of both networks (default: {van['lr']:g} vanilla, {wass['lr']:g} WGAN-GP)")
+    parser.add_argument(
+        "-f", "--file", dest="dataset", metavar="FILE", required=True, help="dataset (.h5) written by gen-samples.py"
+    )
+    parser.add_argument(
+        "-d",
+        "--latent-dim",
+        type=cli.positive_int,
+        default=defaults.latent_dim,
+        help="dimension of the generator's latent space (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-s",
+        "--latent-sigma",
+        type=cli.positive_float,
+        default=defaults.latent_sigma,
+        help="width (sigma) of the Gaussian latent distribution, every component (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-n", "--epochs", type=cli.positive_int, default=defaults.epochs, help="number of epochs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-w",
+        "--wasserstein",
+        dest="rule",
+        action="store_const",
+        const="wgan-gp",
+        default="vanilla",
+        help="WGAN-GP: Wasserstein loss with gradient penalty (default: vanilla GAN)",
+    )
+    parser.add_argument(
+        "-b",
+        "--batch-size",
+        type=cli.positive_int,
+        default=defaults.batch_size,
+        help="batch size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-c",
+        "--scale",
+        type=cli.positive_float,
+        default=defaults.scale,
+        help="width multiplier of both networks' hidden layers (default: %(default)s: 3 layers of 128)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=cli.positive_float,
+        help=f"Adam learning rate of both networks (default: {van['lr']:g} vanilla, {wass['lr']:g} WGAN-GP)",
+    )
     parser.add_argument("--beta1", type=cli.fraction, default=defaults.beta1, help="Adam beta1 (default: %(default)s)")
     parser.add_argument("--beta2", type=cli.fraction, default=defaults.beta2, help="Adam beta2 (default: %(default)s)")
-    parser.add_argument("--critic-steps", type=cli.positive_int,
-                        help=f"discriminator steps per generator step (default: {van['critic_steps']} vanilla, {wass['critic_steps']} WGAN-GP)")
-    parser.add_argument("--gp-weight", type=cli.positive_float, default=defaults.gp_weight, help="gradient penalty weight lambda (default: %(default)s)")
-    parser.add_argument("--ema-decay", type=cli.fraction, default=defaults.ema_decay,
-                        help="decay of the moving average of the generator's weights, used for evaluation and sampling; 0 turns it off (default: %(default)s)")
-    parser.add_argument("--batch-norm", action=cli.argparse.BooleanOptionalAction, default=defaults.batch_norm,
-                        help="BatchNorm in the generator's hidden layers (default: on, as in the original gaussGAN)")
-    parser.add_argument("--seed", type=cli.seed_value, help="random seed; same seed, same results on CPU (default: drawn, printed, recorded)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=defaults.device, help="auto: CUDA when present (default: %(default)s)")
-    parser.add_argument("--threads", type=cli.positive_int, default=defaults.threads,
-                        help="CPU threads for torch; figures are drawn in another process (default: %(default)s)")
-    parser.add_argument("-o", "--runs-dir", default=defaults.runs_dir, help="where run directories go (default: %(default)s)")
-    parser.add_argument("-p", "--postfix", type=cli.plain_name, default="",
-                        help="appended to the run directory's name (a plain name: no '/', '\\' or '..')")
-    parser.add_argument("--n-eval", type=cli.positive_int, default=defaults.n_eval,
-                        help="samples drawn for each epoch's diagnostics (default: %(default)s)")
-    parser.add_argument("--corr-every", type=cli.positive_int, default=defaults.corr_every,
-                        help="draw the correlation figure every N epochs, and at the last (default: %(default)s)")
+    parser.add_argument(
+        "--critic-steps",
+        type=cli.positive_int,
+        help=f"discriminator steps per generator step (default: {van['critic_steps']} vanilla, {wass['critic_steps']} WGAN-GP)",
+    )
+    parser.add_argument(
+        "--gp-weight",
+        type=cli.positive_float,
+        default=defaults.gp_weight,
+        help="gradient penalty weight lambda (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--ema-decay",
+        type=cli.fraction,
+        default=defaults.ema_decay,
+        help="decay of the moving average of the generator's weights, used for evaluation and sampling; 0 turns it off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-norm",
+        action=cli.argparse.BooleanOptionalAction,
+        default=defaults.batch_norm,
+        help="BatchNorm in the generator's hidden layers (default: on, as in the original gaussGAN)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=cli.seed_value,
+        help="random seed; same seed, same results on CPU (default: drawn, printed, recorded)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=defaults.device,
+        help="auto: CUDA when present (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=cli.positive_int,
+        default=defaults.threads,
+        help="CPU threads for torch; figures are drawn in another process (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-o", "--runs-dir", default=defaults.runs_dir, help="where run directories go (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-p",
+        "--postfix",
+        type=cli.plain_name,
+        default="",
+        help="appended to the run directory's name (a plain name: no '/', '\\' or '..')",
+    )
+    parser.add_argument(
+        "--n-eval",
+        type=cli.positive_int,
+        default=defaults.n_eval,
+        help="samples drawn for each epoch's diagnostics (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--corr-every",
+        type=cli.positive_int,
+        default=defaults.corr_every,
+        help="draw the correlation figure every N epochs, and at the last (default: %(default)s)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing run directory")
-    parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (a larger -n extends it)")
-    parser.add_argument("--inline-figures", dest="background_figures", action="store_false",
-                        help="draw figures in the training process instead of a background worker (slower)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run from its last checkpoint (a larger -n extends it)"
+    )
+    parser.add_argument(
+        "--inline-figures",
+        dest="background_figures",
+        action="store_false",
+        help="draw figures in the training process instead of a background worker (slower)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch line")
     return parser
 
@@ -82,7 +169,9 @@ def main(argv=None) -> int:
     from gaussgan.config import TrainConfig
     from gaussgan.training import train
 
-    command = shlex.join(["python", sys.argv[0] if argv is None else "train.py", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(
+        ["python", sys.argv[0] if argv is None else "train.py", *(sys.argv[1:] if argv is None else argv)]
+    )
     train(TrainConfig(**vars(args), command=command))
     return 0
 

@@ -7,6 +7,7 @@ Each row times the project's code and a floor written here (the least work that 
 result), alternating them, and reports the median ratio over the repeats with its min-max.
 torch and BLAS run on one thread unless a row says otherwise. Exit status 1 when a target is missed.
 """
+
 from __future__ import annotations
 
 import os
@@ -75,6 +76,7 @@ def numpy_floor(parent, shape: tuple[int, int], rng: np.random.Generator) -> np.
     if parent.name == "uniform":
         return rng.uniform(parent.xlo, parent.xhi, shape)
     from scipy import special
+
     return special.ndtri(rng.uniform(special.ndtr(parent.xlo), special.ndtr(parent.xhi), shape))
 
 
@@ -93,8 +95,11 @@ def bench_generation(folder: Path, repeats: int) -> None:
                     handle["data"] = numpy_floor(parent, (n * batches, dim), np.random.default_rng(0))
 
             label = f"{name}{' (correlated)' if correlated else ''}"
-            report(f"1. data generation, {label}, d={dim} n={n} b={batches} vs numpy+h5py floor",
-                   ratios(ours, floor, 2 * repeats), 1.3)
+            report(
+                f"1. data generation, {label}, d={dim} n={n} b={batches} vs numpy+h5py floor",
+                ratios(ours, floor, 2 * repeats),
+                1.3,
+            )
 
 
 FLOOR_SCRIPT = """
@@ -108,8 +113,21 @@ with h5py.File(sys.argv[1], "w") as handle:
 
 def bench_generation_process(folder: Path, repeats: int) -> None:
     """What a user waits for: the whole gen-samples.py command, imports and histogram included."""
-    command = [sys.executable, str(REPO / "gen-samples.py"), "-n", "1000", "-b", "10", "-d", "1000", "--seed", "1",
-               "-q", "-o", str(folder / "process")]
+    command = [
+        sys.executable,
+        str(REPO / "gen-samples.py"),
+        "-n",
+        "1000",
+        "-b",
+        "10",
+        "-d",
+        "1000",
+        "--seed",
+        "1",
+        "-q",
+        "-o",
+        str(folder / "process"),
+    ]
 
     def ours():
         shutil.rmtree(folder / "process", ignore_errors=True)  # a fresh folder: nothing to replace
@@ -118,7 +136,11 @@ def bench_generation_process(folder: Path, repeats: int) -> None:
     def floor():
         subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, str(folder / "floor.h5")], check=True, capture_output=True)
 
-    report("1. gen-samples.py -n 1000 -b 10 -d 1000, whole process vs a numpy+h5py script", ratios(ours, floor, repeats), 2.5)
+    report(
+        "1. gen-samples.py -n 1000 -b 10 -d 1000, whole process vs a numpy+h5py script",
+        ratios(ours, floor, repeats),
+        2.5,
+    )
 
 
 # --- 2. Training steps -------------------------------------------------------------------------
@@ -133,14 +155,18 @@ def bare_epoch(state, config, data: torch.Tensor) -> None:
     opt_g, opt_d = state.optimizer_g, state.optimizer_d
     permutation = torch.randperm(len(data))
     for index, start in enumerate(range(0, len(data), config.batch_size)):
-        real = data[permutation[start:start + config.batch_size]]
+        real = data[permutation[start : start + config.batch_size]]
         with torch.no_grad():
             fake = generator(torch.randn(len(real), config.latent_dim) * config.latent_sigma)
         if config.rule == "wgan-gp":
             weight = torch.rand(len(real), 1)
             mixed = (weight * real + (1 - weight) * fake).requires_grad_(True)
-            gradient, = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
-            loss = discriminator(fake).mean() - discriminator(real).mean() + config.gp_weight * ((gradient.norm(2, dim=1) - 1) ** 2).mean()
+            (gradient,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
+            loss = (
+                discriminator(fake).mean()
+                - discriminator(real).mean()
+                + config.gp_weight * ((gradient.norm(2, dim=1) - 1) ** 2).mean()
+            )
         else:
             loss = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
         opt_d.zero_grad(set_to_none=True)
@@ -161,14 +187,20 @@ def bench_training_steps(repeats: int) -> None:
         for dim in (10, 100):
             config = TrainConfig(dataset="-", rule=rule, seed=1)
             data = torch.randn(10000, dim)
-            ours_state, floor_state = build_state(config, dim, torch.device("cpu")), build_state(config, dim, torch.device("cpu"))
+            ours_state, floor_state = (
+                build_state(config, dim, torch.device("cpu")),
+                build_state(config, dim, torch.device("cpu")),
+            )
 
             def ours():
                 with GracefulStop() as stop:
                     train_epoch(ours_state, config, data, stop, NoProgress())
 
-            report(f"2. training steps, {rule}, d={dim}, 10,000 samples, batch 64 vs bare loop",
-                   ratios(ours, lambda: bare_epoch(floor_state, config, data), 2 * repeats + 1), 1.10)
+            report(
+                f"2. training steps, {rule}, d={dim}, 10,000 samples, batch 64 vs bare loop",
+                ratios(ours, lambda: bare_epoch(floor_state, config, data), 2 * repeats + 1),
+                1.10,
+            )
 
 
 # --- 3. A whole epoch as train.py runs it ------------------------------------------------------
@@ -198,7 +230,9 @@ def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
             floors.append(floor_epoch())
             seconds = pd.read_csv(run.file("training_details.csv"))["seconds_total"].to_numpy()[steady:]
             values.append(statistics.median(seconds) / statistics.median(floors))
-        report(f"3. whole epoch (train.py: steps + diagnostics + figures), vanilla, d={dim} vs bare loop", values, target)
+        report(
+            f"3. whole epoch (train.py: steps + diagnostics + figures), vanilla, d={dim} vs bare loop", values, target
+        )
 
 
 # --- 4. Peak memory ----------------------------------------------------------------------------
@@ -208,13 +242,17 @@ def peak_rss_mb(arguments: list[str], folder: Path) -> float:
     Read from /proc (VmHWM, reset by exec): getrusage's ru_maxrss would report this benchmark's
     own size, which a forked child inherits.
     """
-    code = ("import runpy, sys\n"
-            "sys.argv = sys.argv[1:]\n"
-            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-            "print(int(line.split()[1]) / 1024)\n")
-    result = subprocess.run([sys.executable, "-c", code, *arguments], cwd=folder, capture_output=True, text=True, check=True)
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = sys.argv[1:]\n"
+        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print(int(line.split()[1]) / 1024)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, *arguments], cwd=folder, capture_output=True, text=True, check=True
+    )
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -226,20 +264,44 @@ def bench_memory(folder: Path, quick: bool) -> None:
     report("4. peak memory, gen-samples.py -n 10000 -b 100 -d 1000 (8 GB written)", [peak], 500, " MB")
     for path in (folder / "big").iterdir():
         path.unlink()
-    subprocess.run([sys.executable, generate, "-n", "1000", "-b", "1", "-d", "10", "--seed", "1", "-q", "-o", "small"],
-                   cwd=folder, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, generate, "-n", "1000", "-b", "1", "-d", "10", "--seed", "1", "-q", "-o", "small"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
     # Figures drawn in-process, so that a figure leak would show in the one process measured.
-    train_script = [str(REPO / "train.py"), "-f", "small/data_gauss_dim10.h5", "--seed", "1", "-q", "--force", "--inline-figures"]
+    train_script = [
+        str(REPO / "train.py"),
+        "-f",
+        "small/data_gauss_dim10.h5",
+        "--seed",
+        "1",
+        "-q",
+        "--force",
+        "--inline-figures",
+    ]
     five, fifty = (peak_rss_mb([*train_script, "-n", str(n), "-p", f"m{n}"], folder) for n in (5, 50))
-    ROWS.append(("4. train.py peak memory, 50 epochs vs 5 epochs", f"{fifty:.0f} MB vs {five:.0f} MB", "< +10%", fifty < 1.1 * five))
+    ROWS.append(
+        (
+            "4. train.py peak memory, 50 epochs vs 5 epochs",
+            f"{fifty:.0f} MB vs {five:.0f} MB",
+            "< +10%",
+            fifty < 1.1 * five,
+        )
+    )
     print(f"  train.py peak memory: {five:.0f} MB at 5 epochs, {fifty:.0f} MB at 50", file=sys.stderr)
 
 
 # --- 5. Start-up -------------------------------------------------------------------------------
 def bench_startup(repeats: int) -> None:
     for script in ("train.py", "gen-samples.py"):
-        times = [timed(lambda: subprocess.run([sys.executable, str(REPO / script), "--help"], check=True,
-                                              capture_output=True)) for _ in range(repeats)]
+        times = [
+            timed(
+                lambda: subprocess.run([sys.executable, str(REPO / script), "--help"], check=True, capture_output=True)
+            )
+            for _ in range(repeats)
+        ]
         report(f"5. start-up, python {script} --help", times, 1.0, " s")
 
 
@@ -264,7 +326,9 @@ def bench_gpu(repeats: int) -> None:
             epoch()
             timings[device] = statistics.median(timed(epoch) for _ in range(repeats))
         speedup = timings["cpu"] / timings["cuda"]
-        ROWS.append((f"6. CUDA vs CPU (1 thread) steps/s, vanilla, d=100, batch {batch}", f"{speedup:.2f}x", "report", True))
+        ROWS.append(
+            (f"6. CUDA vs CPU (1 thread) steps/s, vanilla, d=100, batch {batch}", f"{speedup:.2f}x", "report", True)
+        )
 
 
 def main() -> int:
@@ -277,9 +341,14 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
         folder = Path(temporary)
-        steps = [(1, lambda: (bench_generation(folder, repeats), bench_generation_process(folder, repeats))), (2, lambda: bench_training_steps(repeats)),
-                 (3, lambda: bench_whole_epoch(folder, repeats, args.quick)), (4, lambda: bench_memory(folder, args.quick)),
-                 (5, lambda: bench_startup(repeats)), (6, lambda: bench_gpu(repeats))]
+        steps = [
+            (1, lambda: (bench_generation(folder, repeats), bench_generation_process(folder, repeats))),
+            (2, lambda: bench_training_steps(repeats)),
+            (3, lambda: bench_whole_epoch(folder, repeats, args.quick)),
+            (4, lambda: bench_memory(folder, args.quick)),
+            (5, lambda: bench_startup(repeats)),
+            (6, lambda: bench_gpu(repeats)),
+        ]
         for number, step in steps:
             if number in wanted:
                 print(f"row {number}...", file=sys.stderr, flush=True)
@@ -288,7 +357,9 @@ def main() -> int:
     print(f"\n{'benchmark'.ljust(width)}  {'measured: median (min-max)':<28}  {'target':<10}  ok")
     for name, measured, target, met in ROWS:
         print(f"{name.ljust(width)}  {measured:<28}  {target:<10}  {'yes' if met else 'MISSED'}")
-    print(f"\n{len(ROWS)} rows in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, {os.cpu_count()} cores, 1 thread")
+    print(
+        f"\n{len(ROWS)} rows in {time.perf_counter() - started:.0f} s; torch {torch.__version__}, {os.cpu_count()} cores, 1 thread"
+    )
     return 0 if all(row[3] for row in ROWS) else 1
 
 

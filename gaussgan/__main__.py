@@ -3,6 +3,7 @@
 * ``sample RUN_DIR -n N -o OUT``: samples from a trained generator.
 * ``poc-figure NAIVE.txt ADVERSARIAL.txt OUT.png``: the README's proof-of-concept figure.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,23 +15,30 @@ def main(argv=None) -> int:
     parser = cli.make_parser("python -m gaussgan", "gaussgan tools that have no script of their own.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sample = commands.add_parser(
-        "sample", help="draw samples from a trained run's generator",
+        "sample",
+        help="draw samples from a trained run's generator",
         description="Write N samples of a run's generator: .h5 (the dataset layout, usable by train.py), .csv or .npy.",
     )
     sample.error = parser.error  # the project's one-line error format for the sub-command too
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train.py")
-    sample.add_argument("-n", "--n-samples", type=cli.positive_int, default=10000, help="number of samples (default: %(default)s)")
-    sample.add_argument("-o", "--out", default="generated.h5", help="output file, .h5, .csv or .npy (default: %(default)s)")
+    sample.add_argument(
+        "-n", "--n-samples", type=cli.positive_int, default=10000, help="number of samples (default: %(default)s)"
+    )
+    sample.add_argument(
+        "-o", "--out", default="generated.h5", help="output file, .h5, .csv or .npy (default: %(default)s)"
+    )
     sample.add_argument("--seed", type=cli.seed_value, help="random seed (default: drawn; either way shown on stderr)")
     figure = commands.add_parser(
-        "poc-figure", help="draw the README's naive vs adversarial figure",
+        "poc-figure",
+        help="draw the README's naive vs adversarial figure",
         description="Draw the output of `naive.py ... generate` and `adversarial.py ... generate` over the N(0, 1) "
-                    "density (used by `make poc-figure`).",
+        "density (used by `make poc-figure`).",
     )
     figure.error = parser.error
     figure.add_argument("naive_samples", type=Path, metavar="NAIVE.txt", help="output of `naive.py ... generate`")
-    figure.add_argument("adversarial_samples", type=Path, metavar="ADVERSARIAL.txt",
-                        help="output of `adversarial.py ... generate`")
+    figure.add_argument(
+        "adversarial_samples", type=Path, metavar="ADVERSARIAL.txt", help="output of `adversarial.py ... generate`"
+    )
     figure.add_argument("out", type=Path, metavar="OUT.png", help="PNG file to write")
     args = parser.parse_args(argv)
 

@@ -5,14 +5,15 @@ one core); a worker process draws them on another core while the next epoch trai
 At most ``max_pending`` epochs of figures wait in the queue, so memory stays bounded
 when drawing is slower than training.
 """
+
 from __future__ import annotations
 
 import signal
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
-from typing import Callable
 
 from gaussgan.errors import UserError
 from gaussgan.interrupt import Terminated
@@ -31,7 +32,9 @@ class FigureWorker:
     def __init__(self, background: bool = True, max_pending: int = 3):
         self.max_pending = max_pending
         self._executor = (
-            ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_ignore_interrupts) if background else None
+            ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_ignore_interrupts)
+            if background
+            else None
         )
         self._batches: deque[list[Future]] = deque()
 
@@ -51,8 +54,10 @@ class FigureWorker:
             try:
                 future.result()  # re-raises a plotting error here, in the main process (a UserError stays one)
             except BrokenProcessPool:
-                raise UserError("the figure worker process died (out of memory, or killed); the epochs saved so far "
-                                "are kept: continue with --resume, or draw figures inline with --inline-figures") from None
+                raise UserError(
+                    "the figure worker process died (out of memory, or killed); the epochs saved so far "
+                    "are kept: continue with --resume, or draw figures inline with --inline-figures"
+                ) from None
 
     def close(self, drop_pending: bool = False) -> None:
         """Wait for every figure asked for (unless ``drop_pending``), then stop the worker."""
@@ -74,7 +79,7 @@ class FigureWorker:
                 # so that no worker outlives the run and no temporary is left behind.
                 self._executor.shutdown(wait=True, cancel_futures=drop_pending)
 
-    def __enter__(self) -> "FigureWorker":
+    def __enter__(self) -> FigureWorker:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:

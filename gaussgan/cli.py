@@ -3,6 +3,7 @@
 Exit statuses: 0 done, 2 bad input (one ``error: ...`` line, no traceback),
 130 interrupted by Ctrl-C (SIGINT), 143 stopped by SIGTERM.
 """
+
 from __future__ import annotations
 
 import argparse  # noqa: F401  (re-exported for scripts: cli.argparse)

@@ -2,6 +2,7 @@
 
 Kept free of heavy imports so that ``train.py --help`` answers at once.
 """
+
 from __future__ import annotations
 
 import math
@@ -117,8 +118,11 @@ def record_problems(saved) -> list[str]:
     missing += [key for key in RECORD_KEYS if key not in saved]
     if missing:
         return [f"it has no {', '.join(missing)}"]
-    problems = [f"{option.name} is {saved[option.name]!r}, expected {_expected_type(option).__name__}"
-                for option in fields(TrainConfig) if not _has_type(saved[option.name], _expected_type(option))]
+    problems = [
+        f"{option.name} is {saved[option.name]!r}, expected {_expected_type(option).__name__}"
+        for option in fields(TrainConfig)
+        if not _has_type(saved[option.name], _expected_type(option))
+    ]
     if not isinstance(saved["parent"], dict):
         problems.append(f"parent is {saved['parent']!r}, expected an object")
     return problems

@@ -9,6 +9,7 @@ Layout (the original gaussGAN layout, so its files load here and its analysis ke
     /metadata/seed, version                   newer fields; files without them still load
     /metadata/source                          optional: where generated samples came from
 """
+
 from __future__ import annotations
 
 import math
@@ -84,10 +85,10 @@ class NormSummary:
         merged = self.counts.reshape(-1, 2).sum(axis=1)
         self.counts[:] = 0
         if downwards:
-            self.counts[self.BINS // 2:] = merged
+            self.counts[self.BINS // 2 :] = merged
             self.low -= self.BINS * self.width
         else:
-            self.counts[:self.BINS // 2] = merged
+            self.counts[: self.BINS // 2] = merged
         self.width *= 2
 
 
@@ -154,8 +155,10 @@ def write_file(
             batch_norm = batch_norms(batch)
             # NaN or inf anywhere in a row makes its squared norm NaN or inf: one check of n numbers, not n*d.
             if not np.all(np.isfinite(batch_norm)):
-                raise UserError(f"samples {start + 1:,} to {start + len(batch):,} hold NaN or infinite values, or "
-                                f"values whose squares overflow float64 ({parent.describe()}); nothing was written")
+                raise UserError(
+                    f"samples {start + 1:,} to {start + len(batch):,} hold NaN or infinite values, or "
+                    f"values whose squares overflow float64 ({parent.describe()}); nothing was written"
+                )
             stop = start + len(batch)
             data[start:stop] = batch
             norms.add(batch_norm)
@@ -224,8 +227,10 @@ def _object(group, key: str, path: Path, where: str):
 
     link = group.get(key, getlink=True)
     if isinstance(link, h5py.ExternalLink):
-        raise UserError(f"{path}: {where} is a link to {link.path!r} in another file, {link.filename!r}; "
-                        "expected the values stored in this file")
+        raise UserError(
+            f"{path}: {where} is a link to {link.path!r} in another file, {link.filename!r}; "
+            "expected the values stored in this file"
+        )
     if isinstance(link, h5py.SoftLink):
         raise UserError(f"{path}: {where} is a link to {link.path!r}; expected the values stored under its own name")
     try:
@@ -235,11 +240,15 @@ def _object(group, key: str, path: Path, where: str):
     if isinstance(item, h5py.Dataset):
         if item.is_virtual:
             sources = sorted({source.file_name for source in item.virtual_sources()})
-            raise UserError(f"{path}: {where} is a virtual dataset that reads {', '.join(map(repr, sources))}; "
-                            "expected the values stored in this file")
+            raise UserError(
+                f"{path}: {where} is a virtual dataset that reads {', '.join(map(repr, sources))}; "
+                "expected the values stored in this file"
+            )
         if item.external:
-            raise UserError(f"{path}: {where} keeps its values in another file, {item.external[0][0]!r}; "
-                            "expected the values stored in this file")
+            raise UserError(
+                f"{path}: {where} keeps its values in another file, {item.external[0][0]!r}; "
+                "expected the values stored in this file"
+            )
     return item
 
 
@@ -318,8 +327,14 @@ def _extra_field(group, key: str):
 
     try:
         item = group[key] if isinstance(group.get(key, getlink=True), h5py.HardLink) else None
-        if (not isinstance(item, h5py.Dataset) or item.is_virtual or item.external or item.shape is None
-                or item.size != 1 or item.dtype.kind not in "iufSO"):
+        if (
+            not isinstance(item, h5py.Dataset)
+            or item.is_virtual
+            or item.external
+            or item.shape is None
+            or item.size != 1
+            or item.dtype.kind not in "iufSO"
+        ):
             return None
         value = np.asarray(item[()]).reshape(-1)[0]
     except (KeyError, OSError, ValueError, TypeError, RuntimeError):
@@ -336,8 +351,9 @@ def _sigma(group, dim: int, path: Path) -> np.ndarray | None:
     item = _dataset(group, "sigma", path, where)
     size = 0 if item.shape is None else item.size
     if size != dim * dim:  # checked before reading: a declared shape can be absurd
-        raise UserError(f"{path}: metadata field 'sigma' has {size} entries (shape {item.shape}); "
-                        f"expected dim*dim = {dim * dim}")
+        raise UserError(
+            f"{path}: metadata field 'sigma' has {size} entries (shape {item.shape}); expected dim*dim = {dim * dim}"
+        )
     if item.dtype.kind not in "iuf":
         raise UserError(f"{path}: {where} has type {item.dtype}; expected numbers")
     sigma = _read(item, path, where).astype(np.float64).reshape(dim, dim)
@@ -376,8 +392,14 @@ def read_metadata(handle, path: Path, columns: int | None = None) -> tuple[Paren
     require_memory(parent_memory(dim), f"the parent of {path} (dimension {dim:,})")
     sigma = _sigma(group, dim, path)
     try:
-        parent = Parent(name=fields["dist"], dim=dim, mu=fields.get("mu", DEFAULTS["mu"]), sigma=sigma,
-                        xlo=fields.get("xlo", DEFAULTS["xlo"]), xhi=fields.get("xhi", DEFAULTS["xhi"]))
+        parent = Parent(
+            name=fields["dist"],
+            dim=dim,
+            mu=fields.get("mu", DEFAULTS["mu"]),
+            sigma=sigma,
+            xlo=fields.get("xlo", DEFAULTS["xlo"]),
+            xhi=fields.get("xhi", DEFAULTS["xhi"]),
+        )
     except UserError as error:
         raise UserError(f"{path}: metadata describes no valid parent: {error}") from None
     return parent, fields
@@ -396,8 +418,9 @@ def _open(path: str | os.PathLike):
 
 def _count_non_finite(values: np.ndarray, rows: int = 1 << 16) -> int:
     """NaN and infinite values, counted a block of rows at a time (no full-size boolean array)."""
-    return sum(int(np.count_nonzero(~np.isfinite(values[start:start + rows])))
-               for start in range(0, len(values), rows))
+    return sum(
+        int(np.count_nonzero(~np.isfinite(values[start : start + rows]))) for start in range(0, len(values), rows)
+    )
 
 
 def load_dataset(path: str | os.PathLike, dtype=np.float64) -> tuple[np.ndarray, Parent, dict]:
@@ -418,13 +441,17 @@ def load_dataset(path: str | os.PathLike, dtype=np.float64) -> tuple[np.ndarray,
         if data.ndim != 2:
             raise UserError(f"{path}: /data has rank {data.ndim} (shape {data.shape}); expected (samples, dimension)")
         if data.dtype.kind not in "iuf":  # strings, compound records, booleans, complex numbers, references...
-            raise UserError(f"{path}: /data has type {data.dtype}; "
-                            "expected real numbers (float64, as gen-samples.py writes)")
+            raise UserError(
+                f"{path}: /data has type {data.dtype}; expected real numbers (float64, as gen-samples.py writes)"
+            )
         rows, columns = data.shape
         parent, fields = read_metadata(handle, path, columns)
         # A declared shape costs nothing to write (a chunked dataset is allocated lazily): check it first.
-        require_memory(rows * columns * np.dtype(dtype).itemsize,
-                       f"reading {path} ({rows:,} samples of dimension {columns:,})", "use a smaller dataset")
+        require_memory(
+            rows * columns * np.dtype(dtype).itemsize,
+            f"reading {path} ({rows:,} samples of dimension {columns:,})",
+            "use a smaller dataset",
+        )
         try:
             values = data.astype(dtype)[()]
         except (OSError, TypeError, ValueError, RuntimeError) as error:

@@ -4,6 +4,7 @@ Each number comes with its noise floor: what two honest samples of the same size
 parent would show. A generator is indistinguishable from the parent at this sample size
 when its numbers sit at that floor.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -85,15 +86,21 @@ class Comparison:
     def summary(self) -> dict[str, float]:
         """The scalar numbers of one epoch, as in ``training_details.csv``."""
         return {
-            "norm_ks_parent_D": self.norm_ks_parent[0], "norm_ks_parent_p": self.norm_ks_parent[1],
-            "norm_ks_train_D": self.norm_ks_train[0], "norm_ks_train_p": self.norm_ks_train[1],
-            "rejected_raw": self.rejected_raw, "rejected_bh": self.rejected_bh,
-            "comp_ks_mean_D": float(self.ks_statistic.mean()), "comp_ks_max_D": float(self.ks_statistic.max()),
+            "norm_ks_parent_D": self.norm_ks_parent[0],
+            "norm_ks_parent_p": self.norm_ks_parent[1],
+            "norm_ks_train_D": self.norm_ks_train[0],
+            "norm_ks_train_p": self.norm_ks_train[1],
+            "rejected_raw": self.rejected_raw,
+            "rejected_bh": self.rejected_bh,
+            "comp_ks_mean_D": float(self.ks_statistic.mean()),
+            "comp_ks_max_D": float(self.ks_statistic.max()),
             "ks_floor_95": self.ks_floor,
             "offdiag_std_generated": off_diagonal_std(self.corr_generated),
             "offdiag_std_parent": off_diagonal_std(self.corr_parent),
-            "mean_min": float(self.mean.min()), "mean_max": float(self.mean.max()),
-            "std_min": float(self.std.min()), "std_max": float(self.std.max()),
+            "mean_min": float(self.mean.min()),
+            "mean_max": float(self.mean.max()),
+            "std_min": float(self.std.min()),
+            "std_max": float(self.std.max()),
         }
 
 
@@ -115,11 +122,17 @@ def _compare(generated: np.ndarray, parent_sample: np.ndarray, train_sample: np.
     vs_parent = stats.ks_2samp(norms_generated, norms_parent)
     vs_train = stats.ks_2samp(norms_generated, norms(train_sample))
     return Comparison(
-        ks_statistic=statistic, ks_pvalue=pvalue, rejected_raw=raw, rejected_bh=corrected,
+        ks_statistic=statistic,
+        ks_pvalue=pvalue,
+        rejected_raw=raw,
+        rejected_bh=corrected,
         norm_ks_parent=(float(vs_parent.statistic), float(vs_parent.pvalue)),
         norm_ks_train=(float(vs_train.statistic), float(vs_train.pvalue)),
-        norms_generated=norms_generated, norms_parent=norms_parent,
-        corr_generated=correlation(generated), corr_parent=correlation(parent_sample),
-        mean=generated.mean(axis=0), std=generated.std(axis=0, ddof=1),
+        norms_generated=norms_generated,
+        norms_parent=norms_parent,
+        corr_generated=correlation(generated),
+        corr_parent=correlation(parent_sample),
+        mean=generated.mean(axis=0),
+        std=generated.std(axis=0, ddof=1),
         ks_floor=ks_critical_value(len(generated), len(parent_sample)),
     )

@@ -11,6 +11,7 @@ Parents (``mu`` is a scalar broadcast to every component):
 ``cauchy``       independent components, Cauchy(loc=mu, scale=DIAG)
 ``uniform``      independent components, uniform on [xlo, xhi]
 """
+
 from __future__ import annotations
 
 import math
@@ -136,12 +137,16 @@ class Parent:
                 reach = abs(self.mu) + (CAUCHY_REACH if self.name == "cauchy" else GAUSS_REACH) * scale
                 change = "--mu or --sigma"
         if not reach <= MAX_MAGNITUDE:
-            raise UserError(f"{self.describe()} would give values up to about {reach:.3g}; expected values within "
-                            f"±{MAX_MAGNITUDE:g}, so that their squares (norms, variances) stay finite in float64: "
-                            f"use a smaller {change}")
+            raise UserError(
+                f"{self.describe()} would give values up to about {reach:.3g}; expected values within "
+                f"±{MAX_MAGNITUDE:g}, so that their squares (norms, variances) stay finite in float64: "
+                f"use a smaller {change}"
+            )
         if self.name == "trunc_gauss" and not distance <= MAX_MAGNITUDE:
-            raise UserError(f"{self.describe()}: the interval lies {distance:.3g} standard deviations from the mean; "
-                            f"expected at most {MAX_MAGNITUDE:g}: use bounds closer to --mu or a larger --sigma")
+            raise UserError(
+                f"{self.describe()}: the interval lies {distance:.3g} standard deviations from the mean; "
+                f"expected at most {MAX_MAGNITUDE:g}: use bounds closer to --mu or a larger --sigma"
+            )
 
     def _standard_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """trunc_gauss bounds in units of each component's standard deviation (inf where that overflows)."""
@@ -251,16 +256,27 @@ class Parent:
         ``array`` converts the covariance (e.g. ``torch.from_numpy`` for a torch file); the numpy
         array itself by default. :meth:`from_state` reads it back.
         """
-        return {"name": self.name, "dim": self.dim, "mu": self.mu, "xlo": self.xlo, "xhi": self.xhi,
-                "sigma": self.sigma if array is None else array(self.sigma)}
+        return {
+            "name": self.name,
+            "dim": self.dim,
+            "mu": self.mu,
+            "xlo": self.xlo,
+            "xhi": self.xhi,
+            "sigma": self.sigma if array is None else array(self.sigma),
+        }
 
     @classmethod
     def from_state(cls, state: dict, where: str = "saved parent") -> Parent:
         """The parent that :meth:`to_state` wrote; any array-like covariance (numpy, torch) is accepted."""
         try:
-            return cls(name=str(state["name"]), dim=int(state["dim"]), mu=float(state["mu"]),
-                       sigma=np.asarray(state["sigma"], dtype=np.float64),
-                       xlo=float(state["xlo"]), xhi=float(state["xhi"]))
+            return cls(
+                name=str(state["name"]),
+                dim=int(state["dim"]),
+                mu=float(state["mu"]),
+                sigma=np.asarray(state["sigma"], dtype=np.float64),
+                xlo=float(state["xlo"]),
+                xhi=float(state["xhi"]),
+            )
         except KeyError as error:
             raise UserError(f"{where} has no {error.args[0]!r} field") from None
         except (TypeError, ValueError) as error:
@@ -269,7 +285,11 @@ class Parent:
     def to_dict(self) -> dict:
         """Plain JSON-able values (the covariance summarised when it is diagonal and constant)."""
         return {
-            "dist": self.name, "dim": self.dim, "mu": self.mu, "xlo": self.xlo, "xhi": self.xhi,
+            "dist": self.name,
+            "dim": self.dim,
+            "mu": self.mu,
+            "xlo": self.xlo,
+            "xhi": self.xhi,
             "sigma_diag": float(self.sigma[0, 0]),
             "sigma_offdiag_max": float(np.max(np.abs(self.sigma - np.diag(np.diag(self.sigma))))),
         }
@@ -282,8 +302,12 @@ def parent_memory(dim: int) -> int:
 
 
 def make_parent(
-    name: str, dim: int, mu: float = 0.0, sigma: tuple[float, float, int] = (1.0, 0.0, 1),
-    xlo: float = DEFAULT_XLO, xhi: float = DEFAULT_XHI,
+    name: str,
+    dim: int,
+    mu: float = 0.0,
+    sigma: tuple[float, float, int] = (1.0, 0.0, 1),
+    xlo: float = DEFAULT_XLO,
+    xhi: float = DEFAULT_XHI,
 ) -> Parent:
     """Build a parent from the command-line description (``-c/--sigma DIAG OFFDIAG BLOCK``).
 

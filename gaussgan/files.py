@@ -6,6 +6,7 @@ final ``os.replace`` is atomic). The temporary's name carries the writer's PID, 
 behind by a ``kill -9`` is recognisable and removed by the next writer that finds its
 process dead (:func:`remove_stale_temporaries`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,9 +31,13 @@ def reason(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    for code, name in ((errno.ENOSPC, "No space left on device"), (errno.EFBIG, "File too large"),
-                       (errno.EDQUOT, "Disk quota exceeded"), (errno.EROFS, "Read-only file system"),
-                       (errno.EACCES, "Permission denied")):
+    for code, name in (
+        (errno.ENOSPC, "No space left on device"),
+        (errno.EFBIG, "File too large"),
+        (errno.EDQUOT, "Disk quota exceeded"),
+        (errno.EROFS, "Read-only file system"),
+        (errno.EACCES, "Permission denied"),
+    ):
         if f"errno = {code}," in text or name in text:
             return name
     return text

@@ -5,6 +5,7 @@ writer at a time (a lock), memory is checked before it is allocated and stays fl
 of batches, and Ctrl-C / SIGTERM stop at a safe point: completed dimensions are kept, the one
 being written leaves nothing behind.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -79,8 +80,10 @@ def check_names(config: GenerationConfig) -> None:
     longest = max(len(os.fsencode(histogram_name(config.dist, dim, config.postfix))) for dim in config.dims)
     longest += DERIVED_NAME_EXTRA
     if longest > name_max:
-        raise UserError(f"-p/--postfix is {len(config.postfix)} characters long: the file names it makes would have "
-                        f"up to {longest} bytes; expected at most {name_max} (use a shorter postfix)")
+        raise UserError(
+            f"-p/--postfix is {len(config.postfix)} characters long: the file names it makes would have "
+            f"up to {longest} bytes; expected at most {name_max} (use a shorter postfix)"
+        )
 
 
 def generate(config: GenerationConfig) -> list[Path]:
@@ -98,14 +101,18 @@ def generate(config: GenerationConfig) -> list[Path]:
 def checked_parents(config: GenerationConfig) -> list[Parent]:
     """Every dimension's parent, once names and memory are checked: bad input leaves no file behind."""
     check_names(config)
-    require_memory(sum(parent_memory(dim) for dim in config.dims),
-                   f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in config.dims)}",
-                   "ask for smaller dimensions, or fewer at a time")
+    require_memory(
+        sum(parent_memory(dim) for dim in config.dims),
+        f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in config.dims)}",
+        "ask for smaller dimensions, or fewer at a time",
+    )
     parents = [make_parent(config.dist, dim, config.mu, config.sigma, config.xlo, config.xhi) for dim in config.dims]
     largest = max(parents, key=lambda parent: batch_memory(parent, config.n_samples))
-    require_memory(batch_memory(largest, config.n_samples),
-                   f"a batch of {config.n_samples:,} samples of dimension {largest.dim:,}",
-                   "use a smaller -n (samples per batch) and more batches -b: the file holds n*b samples")
+    require_memory(
+        batch_memory(largest, config.n_samples),
+        f"a batch of {config.n_samples:,} samples of dimension {largest.dim:,}",
+        "use a smaller -n (samples per batch) and more batches -b: the file holds n*b samples",
+    )
     return parents
 
 
@@ -118,9 +125,13 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
     threading.Thread(target=_import_plotting, daemon=True).start()
     try:
         out_dir = check_writable_dir(config.out_dir)
-        outputs = [(output_path(out_dir, dataset_name(config.dist, parent.dim, config.postfix), "dataset"),
-                    output_path(out_dir, histogram_name(config.dist, parent.dim, config.postfix), "histogram"))
-                   for parent in parents]
+        outputs = [
+            (
+                output_path(out_dir, dataset_name(config.dist, parent.dim, config.postfix), "dataset"),
+                output_path(out_dir, histogram_name(config.dist, parent.dim, config.postfix), "histogram"),
+            )
+            for parent in parents
+        ]
         with contextlib.ExitStack() as held:
             # Every lock first: a second gen-samples on the same files stops before writing anything.
             for data_path, _ in outputs:
@@ -149,8 +160,10 @@ def output_path(out_dir: Path, name: str, what: str) -> Path:
     """``out_dir / name``, checked to stay inside ``out_dir`` and to be a file that can be replaced."""
     path = inside(out_dir / name, out_dir, what)
     if path.exists() and not path.is_file():  # found now, not after the batches are written
-        raise UserError(f"{what} {str(path)!r} exists and is not a file (a folder, pipe or device); "
-                        "expected a file to replace, or nothing")
+        raise UserError(
+            f"{what} {str(path)!r} exists and is not a file (a folder, pipe or device); "
+            "expected a file to replace, or nothing"
+        )
     return path
 
 
@@ -163,8 +176,9 @@ def missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def write_dimension(parent: Parent, data_path: Path, histogram_path: Path, config: GenerationConfig,
-                    stop: GracefulStop) -> None:
+def write_dimension(
+    parent: Parent, data_path: Path, histogram_path: Path, config: GenerationConfig, stop: GracefulStop
+) -> None:
     """Write one dataset and its histogram: both appear or, after an error or a stop while the batches or
     the figure are written, neither changes."""
     from tqdm import tqdm
@@ -172,8 +186,9 @@ def write_dimension(parent: Parent, data_path: Path, histogram_path: Path, confi
     from gaussgan import datasets, plots
 
     rng = np.random.default_rng(seed_for_dimension(config.seed, parent.dim))
-    progress = tqdm(range(config.n_batches), desc=f"dim {parent.dim}", unit="batch",
-                    disable=config.quiet or None, file=sys.stderr)
+    progress = tqdm(
+        range(config.n_batches), desc=f"dim {parent.dim}", unit="batch", disable=config.quiet or None, file=sys.stderr
+    )
 
     def batches():
         # The safe points: before each batch and after the last; raising here unwinds through
@@ -189,8 +204,9 @@ def write_dimension(parent: Parent, data_path: Path, histogram_path: Path, confi
         # dataset stays with its own histogram. A stop requested while it is drawn takes effect
         # once this dimension, complete by then, is saved.
         title = f"{parent.describe()}: norms of {norms.count:,} samples"
-        plots.norm_histogram(norms.counts, norms.edges, parent.dim, title, histogram_path,
-                             chi_density=parent.is_standard_normal)
+        plots.norm_histogram(
+            norms.counts, norms.edges, parent.dim, title, histogram_path, chi_density=parent.is_standard_normal
+        )
     expected = expected_norm(parent)
     reference = f" (expected {expected[0]:.4f} ± {expected[1]:.4f})" if expected else ""
     print(f"dim {parent.dim}: {data_path}  norm mean {norms.mean:.4f} ± std {norms.std:.4f}{reference}")

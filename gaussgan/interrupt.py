@@ -4,6 +4,7 @@ Long loops check :attr:`GracefulStop.requested` after each step, save what they 
 then raise :class:`KeyboardInterrupt` (exit 130) or :class:`Terminated` (exit 143).
 A second Ctrl-C stops at once; files are written atomically, so what was saved stays intact.
 """
+
 from __future__ import annotations
 
 import signal

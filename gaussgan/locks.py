@@ -4,6 +4,7 @@ The lock is ``flock`` on a hidden file next to the output (``.<name>.lock``), so
 its process, ``kill -9`` included, and never needs cleaning by hand. A second writer gets a
 clear error naming the holder's PID instead of mixing its output with the first one's.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,8 +40,10 @@ def exclusive(output: str | os.PathLike, what: str) -> Iterator[None]:
         except BlockingIOError:
             holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(handle)
-            raise UserError(f"{what} {str(output)!r} is being written by another process (PID {holder}); "
-                            "wait for it to finish or stop it") from None
+            raise UserError(
+                f"{what} {str(output)!r} is being written by another process (PID {holder}); "
+                "wait for it to finish or stop it"
+            ) from None
         try:
             same = os.fstat(handle).st_ino == os.stat(path).st_ino
         except FileNotFoundError:

@@ -3,11 +3,12 @@
 Kept small and plain (nn.Sequential of Linear + LeakyReLU) so a checkpoint holds only a
 state dict and the few integers needed to rebuild the network.
 """
+
 from __future__ import annotations
 
 import copy
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -46,7 +47,9 @@ def mlp(
 def hidden_sizes(base: tuple[int, ...], scale: float) -> list[int]:
     """Hidden widths multiplied by the ``-c/--scale`` factor (at least 1 unit each)."""
     if not math.isfinite(max(base) * scale):
-        raise UserError(f"-c/--scale {scale:g} makes layers of infinitely many units; expected a moderate factor such as 0.5 or 2")
+        raise UserError(
+            f"-c/--scale {scale:g} makes layers of infinitely many units; expected a moderate factor such as 0.5 or 2"
+        )
     return [max(1, round(width * scale)) for width in base]
 
 
@@ -99,15 +102,19 @@ def check_spec(spec, keys: tuple[str, ...], where: str) -> dict:
     if not isinstance(spec, dict) or set(spec) != set(keys):
         found = sorted(map(str, spec)) if isinstance(spec, dict) else type(spec).__name__
         raise UserError(f"{where}: the network spec is {found}; expected the keys {', '.join(keys)}")
-    problems = [f"{key} = {spec[key]!r}" for key in ("latent_dim", "data_dim") if key in spec and not _positive_int(spec[key])]
+    problems = [
+        f"{key} = {spec[key]!r}" for key in ("latent_dim", "data_dim") if key in spec and not _positive_int(spec[key])
+    ]
     hidden = spec["hidden"]
     if not isinstance(hidden, list) or not 0 < len(hidden) <= MAX_LAYERS or not all(map(_positive_int, hidden)):
         problems.append(f"hidden = {hidden!r}"[:100])
     if "batch_norm" in spec and not isinstance(spec["batch_norm"], bool):
         problems.append(f"batch_norm = {spec['batch_norm']!r}")
     if problems:
-        raise UserError(f"{where}: the network spec is not valid ({'; '.join(problems)}); expected positive integer "
-                        f"sizes, 1 to {MAX_LAYERS} hidden widths and batch_norm true or false")
+        raise UserError(
+            f"{where}: the network spec is not valid ({'; '.join(problems)}); expected positive integer "
+            f"sizes, 1 to {MAX_LAYERS} hidden widths and batch_norm true or false"
+        )
     return spec
 
 
@@ -117,8 +124,10 @@ def check_state_dict(state_dict, shapes: dict[str, tuple[int, ...]], where: str)
         raise UserError(f"{where}: the weights are a {type(state_dict).__name__}; expected a dictionary of tensors")
     missing, unexpected = sorted(set(shapes) - set(state_dict)), sorted(map(str, set(state_dict) - set(shapes)))
     if missing or unexpected:
-        raise UserError(f"{where}: the weights do not fit the network they claim (missing: {', '.join(missing) or '-'}; "
-                        f"unexpected: {', '.join(unexpected)[:200] or '-'})")
+        raise UserError(
+            f"{where}: the weights do not fit the network they claim (missing: {', '.join(missing) or '-'}; "
+            f"unexpected: {', '.join(unexpected)[:200] or '-'})"
+        )
     for name, shape in shapes.items():
         tensor = state_dict[name]
         if not isinstance(tensor, torch.Tensor):
@@ -127,11 +136,15 @@ def check_state_dict(state_dict, shapes: dict[str, tuple[int, ...]], where: str)
             raise UserError(f"{where}: {name} has shape {tuple(tensor.shape)}; the network it claims needs {shape}")
         # A crafted file can claim a huge tensor backed by a few bytes (zero strides); real weights hold their values.
         if tensor.numel() and tensor.untyped_storage().nbytes() < tensor.numel() * tensor.element_size():
-            raise UserError(f"{where}: {name} claims {tensor.numel():,} values but the file holds "
-                            f"{tensor.untyped_storage().nbytes():,} bytes for it; expected real weights")
+            raise UserError(
+                f"{where}: {name} claims {tensor.numel():,} values but the file holds "
+                f"{tensor.untyped_storage().nbytes():,} bytes for it; expected real weights"
+            )
         integral = name.endswith("num_batches_tracked")
         if tensor.is_complex() or tensor.dtype == torch.bool or (not integral and not tensor.is_floating_point()):
-            raise UserError(f"{where}: {name} holds {tensor.dtype}; expected {'an integer' if integral else 'floating point'} tensor")
+            raise UserError(
+                f"{where}: {name} holds {tensor.dtype}; expected {'an integer' if integral else 'floating point'} tensor"
+            )
 
 
 class Generator(nn.Module):
@@ -148,7 +161,12 @@ class Generator(nn.Module):
 
     def spec(self) -> dict:
         """Plain values that rebuild this network: ``Generator(**spec)``."""
-        return {"latent_dim": self.latent_dim, "data_dim": self.data_dim, "hidden": self.hidden, "batch_norm": self.batch_norm}
+        return {
+            "latent_dim": self.latent_dim,
+            "data_dim": self.data_dim,
+            "hidden": self.hidden,
+            "batch_norm": self.batch_norm,
+        }
 
 
 class Discriminator(nn.Module):
@@ -186,7 +204,9 @@ class EMA:
 
 
 @torch.no_grad()
-def recalibrate_batch_norm(model: nn.Module, latent: Callable[[int], torch.Tensor], batches: int = 8, batch_size: int = 1024) -> None:
+def recalibrate_batch_norm(
+    model: nn.Module, latent: Callable[[int], torch.Tensor], batches: int = 8, batch_size: int = 1024
+) -> None:
     """Set every BatchNorm's running mean and variance to their average over ``batches`` fresh batches.
 
     After this the model can be used in eval mode with any batch size, one sample included.

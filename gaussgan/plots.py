@@ -4,6 +4,7 @@ Nothing here knows about training or files beyond the path it writes (atomically
 Matplotlib is imported on first use with the Agg backend. One-off figures are closed once
 saved; the per-epoch training figures are built once and reused (:func:`close_reused` closes them).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,15 @@ def save(figure, path: str | os.PathLike, dpi: int = 80) -> None:
     pyplot().close(figure)
 
 
-def norm_histogram(counts: np.ndarray, edges: np.ndarray, dim: int, title: str, path: str | os.PathLike,
-                   chi_density: bool, bars: int = 60) -> None:
+def norm_histogram(
+    counts: np.ndarray,
+    edges: np.ndarray,
+    dim: int,
+    title: str,
+    path: str | os.PathLike,
+    chi_density: bool,
+    bars: int = 60,
+) -> None:
     """Normalised histogram of Euclidean norms, with the chi(dim) density over it when it applies.
 
     Takes counts in fine equal bins (``edges``), as gen-samples accumulates them batch by batch,
@@ -45,7 +53,7 @@ def norm_histogram(counts: np.ndarray, edges: np.ndarray, dim: int, title: str, 
     group = -(-(last - first) // bars)  # fine bins per bar, rounded up
     n_bars = -(-(last - first) // group)
     merged = np.zeros(n_bars * group, dtype=np.int64)
-    merged[:last - first] = counts[first:last]
+    merged[: last - first] = counts[first:last]
     merged = merged.reshape(n_bars, group).sum(axis=1)
     bar_width = (edges[1] - edges[0]) * group
     bar_edges = edges[first] + bar_width * np.arange(n_bars + 1)
@@ -53,8 +61,14 @@ def norm_histogram(counts: np.ndarray, edges: np.ndarray, dim: int, title: str, 
 
     plt = pyplot()
     figure, axes = plt.subplots(figsize=(6, 4), layout="constrained")
-    axes.stairs(merged / (total * bar_width), bar_edges, fill=True, color="tab:blue", alpha=0.6,
-                label=f"samples (n = {total:,})")
+    axes.stairs(
+        merged / (total * bar_width),
+        bar_edges,
+        fill=True,
+        color="tab:blue",
+        alpha=0.6,
+        label=f"samples (n = {total:,})",
+    )
     if chi_density:
         from gaussgan.distributions import chi_pdf
 
@@ -99,7 +113,9 @@ def _finite_max(values: np.ndarray, default: float) -> float:
     return float(finite.max()) if finite.size else default
 
 
-def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, path, max_components: int = 100) -> None:
+def component_histograms(
+    generated: np.ndarray, parent: np.ndarray, epoch: int, path, max_components: int = 100
+) -> None:
     """Per-component histograms, parent (black) vs generated (red), for up to ``max_components`` components."""
     shown = min(generated.shape[1], max_components)
     columns = min(shown, 10)
@@ -124,19 +140,30 @@ def component_histograms(generated: np.ndarray, parent: np.ndarray, epoch: int, 
         figure.legend(handles=[panels[0][1], panels[0][2]], loc="upper right", ncols=2, fontsize=8)
         figure.supxlabel("component value (each panel: one component; central 99% of the parent)", fontsize=9)
         figure.supylabel("density", fontsize=9)
-        figure.subplots_adjust(left=0.4 / width, right=1 - 0.1 / width, bottom=0.45 / height, top=1 - 0.55 / height,
-                               wspace=0.08, hspace=0.12)
+        figure.subplots_adjust(
+            left=0.4 / width,
+            right=1 - 0.1 / width,
+            bottom=0.45 / height,
+            top=1 - 0.55 / height,
+            wspace=0.08,
+            hspace=0.12,
+        )
         _figure_cache[key] = (figure, panels)
     figure, panels = _figure_cache[key]
     for component, (ax, parent_step, generated_step) in enumerate(panels):
         edges = _histogram_edges(parent[:, component])
-        parent_density, generated_density = _density(parent[:, component], edges), _density(generated[:, component], edges)
+        parent_density, generated_density = (
+            _density(parent[:, component], edges),
+            _density(generated[:, component], edges),
+        )
         parent_step.set_data(parent_density, edges)
         generated_step.set_data(generated_density, edges)
         ax.set_xlim(edges[0], edges[-1])
         ax.set_ylim(0, 1.15 * max(parent_density.max(), generated_density.max(), 1e-12))
     more = f" (first {shown} of {generated.shape[1]})" if shown < generated.shape[1] else ""
-    figure.suptitle(f"Epoch {epoch}: component histograms{more}", x=0.02, y=1 - 0.1 / figure.get_figheight(), ha="left", va="top")
+    figure.suptitle(
+        f"Epoch {epoch}: component histograms{more}", x=0.02, y=1 - 0.1 / figure.get_figheight(), ha="left", va="top"
+    )
     _write(figure, path, dpi=60)
 
 
@@ -170,16 +197,17 @@ def _rescale(*axes_list) -> None:
 
 def ks_per_component(statistic: np.ndarray, pvalue: np.ndarray, floor: float, epoch: int, path) -> None:
     """KS statistic and p-value of every component (generated vs fresh parent), with the noise floor."""
+
     def build():
         plt = pyplot()
         figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
         figure.subplots_adjust(left=0.11, right=0.97, bottom=0.1, top=0.92, hspace=0.08)
-        statistics, = top.plot([], [], "o", color=GENERATED_COLOUR, markersize=3, label="generated vs parent")
+        (statistics,) = top.plot([], [], "o", color=GENERATED_COLOUR, markersize=3, label="generated vs parent")
         floor_line = top.axhline(0, color=PARENT_COLOUR, linestyle="--", label="95% of two parent samples")
         top.set_ylabel("KS statistic D")
         top.legend(fontsize=8, loc="upper right")
         bottom.set_yscale("log")
-        pvalues_, = bottom.plot([], [], "o", color=GENERATED_COLOUR, markersize=3, label="p-value")
+        (pvalues_,) = bottom.plot([], [], "o", color=GENERATED_COLOUR, markersize=3, label="p-value")
         bottom.axhline(0.05, color=PARENT_COLOUR, linestyle="--", label="0.05")
         bottom.set_xlabel("component")
         bottom.set_ylabel("p-value (log scale)")
@@ -195,13 +223,19 @@ def ks_per_component(statistic: np.ndarray, pvalue: np.ndarray, floor: float, ep
     top.set_ylim(0, 1.1 * max(_finite_max(statistic, 0.0), floor))
     bottom.set_ylim(min(0.01, -_finite_max(-shown_pvalues, -1.0) / 2), 1.5)
     top.set_xlim(-0.5, len(statistic) - 0.5)
-    top.set_title(f"Epoch {epoch}: per-component KS test, {np.count_nonzero(pvalue < 0.05)} of {len(pvalue)} "
-                  f"rejected at 0.05 (floor D = {floor:.3f})", fontsize=10)
+    top.set_title(
+        f"Epoch {epoch}: per-component KS test, {np.count_nonzero(pvalue < 0.05)} of {len(pvalue)} "
+        f"rejected at 0.05 (floor D = {floor:.3f})",
+        fontsize=10,
+    )
     _write(figure, path, dpi=70)
 
 
-def norm_distributions(norms_generated: np.ndarray, norms_parent: np.ndarray, ks: tuple[float, float], epoch: int, path) -> None:
+def norm_distributions(
+    norms_generated: np.ndarray, norms_parent: np.ndarray, ks: tuple[float, float], epoch: int, path
+) -> None:
     """Distribution of ||x||, parent vs generated, with the two-sample KS result."""
+
     def build():
         plt = pyplot()
         figure, axes = plt.subplots(figsize=(6, 4))
@@ -243,8 +277,12 @@ def correlations(corr_generated: np.ndarray, corr_parent: np.ndarray, epoch: int
     generated, parent = off_diagonal(corr_generated), off_diagonal(corr_parent)
     if generated.size:
         edges = _histogram_edges(np.concatenate([generated, parent]), bins=40)
-        right.stairs(_density(parent, edges), edges, color=PARENT_COLOUR, label=f"parent sample (std {parent.std():.3f})")
-        right.stairs(_density(generated, edges), edges, color=GENERATED_COLOUR, label=f"generated (std {generated.std():.3f})")
+        right.stairs(
+            _density(parent, edges), edges, color=PARENT_COLOUR, label=f"parent sample (std {parent.std():.3f})"
+        )
+        right.stairs(
+            _density(generated, edges), edges, color=GENERATED_COLOUR, label=f"generated (std {generated.std():.3f})"
+        )
         right.legend(fontsize=8)
     right.set_xlabel("off-diagonal correlation")
     right.set_ylabel("density")
@@ -264,6 +302,7 @@ def losses(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g
 
     Positions are fractional epochs, so both curves share the x axis whatever ``critic_steps`` is.
     """
+
     def build():
         plt = pyplot()
         figure, axes = plt.subplots(figsize=(8, 4.5))
@@ -284,25 +323,28 @@ def losses(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g
         raw.set_data(position[::thin], values[::thin])
         window = max(1, int(np.count_nonzero(position <= 1)))
         if len(values) >= window:
-            smooth.set_data(position[window - 1:], np.convolve(values, np.ones(window) / window, mode="valid"))
+            smooth.set_data(position[window - 1 :], np.convolve(values, np.ones(window) / window, mode="valid"))
     _rescale(axes)
     _write(figure, path, dpi=80)
 
 
-def pvalues(epochs: np.ndarray, p_parent: np.ndarray, p_train: np.ndarray, rejected: np.ndarray, n_components: int, path) -> None:
+def pvalues(
+    epochs: np.ndarray, p_parent: np.ndarray, p_train: np.ndarray, rejected: np.ndarray, n_components: int, path
+) -> None:
     """Norm-KS p-values per epoch (vs parent, vs train) and the share of rejected components."""
+
     def build():
         plt = pyplot()
         figure, axes = plt.subplots(figsize=(8, 4.5))
         figure.subplots_adjust(left=0.09, right=0.9, bottom=0.12, top=0.92)
         axes.set_yscale("log")
-        parent, = axes.plot([], [], "o-", markersize=3, label="norm KS p, vs fresh parent sample")
-        train, = axes.plot([], [], "s-", markersize=3, label="norm KS p, vs training subset")
+        (parent,) = axes.plot([], [], "o-", markersize=3, label="norm KS p, vs fresh parent sample")
+        (train,) = axes.plot([], [], "s-", markersize=3, label="norm KS p, vs training subset")
         axes.axhline(0.05, color=PARENT_COLOUR, linestyle="--", linewidth=1, label="0.05")
         axes.set_xlabel("epoch")
         axes.set_ylabel("p-value (log scale; below 1e-20 drawn at 1e-20)")
         share = axes.twinx()
-        share_line, = share.plot([], [], color=GENERATED_COLOUR, linewidth=1, label="components rejected (raw), %")
+        (share_line,) = share.plot([], [], color=GENERATED_COLOUR, linewidth=1, label="components rejected (raw), %")
         share.axhline(5, color=GENERATED_COLOUR, linestyle=":", linewidth=1)
         share.set_ylabel("components rejected at 0.05 (%)", color=GENERATED_COLOUR)
         share.set_ylim(0, 100)
@@ -347,8 +389,10 @@ def poc_comparison(naive_samples: np.ndarray, adversarial_samples: np.ndarray, p
         if heights.max() > top:
             axis.annotate(
                 f"clipped: peak density {heights.max():.0f}",
-                xy=(bins[heights.argmax()], top), xytext=(0.8, 0.52),
-                arrowprops={"arrowstyle": "->"}, fontsize=8,
+                xy=(bins[heights.argmax()], top),
+                xytext=(0.8, 0.52),
+                arrowprops={"arrowstyle": "->"},
+                fontsize=8,
             )
         axis.set_title(f"{title}\nstd {samples.std():.3f}, KS D {test.statistic:.3f}", fontsize=10)
         axis.set_xlabel("sample value")
@@ -356,6 +400,8 @@ def poc_comparison(naive_samples: np.ndarray, adversarial_samples: np.ndarray, p
         axis.set_ylim(0, top)
         axis.legend(loc="upper left", fontsize=8)
     axes[0].set_ylabel("density")
-    figure.suptitle("Target N(0, 1): MSE training collapses to the mean, adversarial training learns the bell", fontsize=11)
+    figure.suptitle(
+        "Target N(0, 1): MSE training collapses to the mean, adversarial training learns the bell", fontsize=11
+    )
     figure.tight_layout()
     save(figure, path, dpi=90)

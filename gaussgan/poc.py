@@ -14,6 +14,7 @@ This module holds the options (:class:`PocConfig`), the parser and ``main``; the
 file) and :mod:`gaussgan.poc_verdict`. It imports nothing heavy, so ``--help`` answers at once
 and bad paths are refused before torch is loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -100,7 +101,9 @@ def build_parser(rule: str) -> ArgumentParser:
     parser.add_argument(
         "--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, help="samples per step (default %(default)s)"
     )
-    parser.add_argument("--epochs", type=positive_int, default=DEFAULT_EPOCHS, help="epochs to train (default %(default)s)")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=DEFAULT_EPOCHS, help="epochs to train (default %(default)s)"
+    )
     parser.add_argument(
         "--learning-rate",
         type=positive_float,
@@ -158,8 +161,9 @@ def check_destination(path: Path, what: str = "--model-path") -> None:
     if mode is not None and stat.S_ISDIR(mode):
         raise UserError(f"{what} {str(path)!r} is a folder; expected a file name")
     if mode is not None and not stat.S_ISREG(mode):
-        raise UserError(f"{what} {str(path)!r} exists and is not a regular file (a pipe, socket or device); "
-                        "expected a file name")
+        raise UserError(
+            f"{what} {str(path)!r} exists and is not a regular file (a pipe, socket or device); expected a file name"
+        )
     if not folder.is_dir():
         raise UserError(f"the folder of {what} {str(path)!r} does not exist; create {str(folder)!r} first")
     if not os.access(folder, os.W_OK | os.X_OK):

@@ -7,6 +7,7 @@ adversarial losses and Adam are the package's own (:mod:`gaussgan.rules`), the s
 :class:`gaussgan.interrupt.GracefulStop`: training stops after the current step, saves the
 model trained so far (once at least one epoch ended), and exits 130 / 143.
 """
+
 from __future__ import annotations
 
 import os
@@ -194,7 +195,8 @@ def train(config: PocConfig) -> None:
         if epochs_done < config.epochs:
             print(
                 f"stopped after {epochs_done} of {config.epochs} epochs; model so far saved to {config.model_path}"
-                if epochs_done else "stopped before the first epoch ended; no model saved",
+                if epochs_done
+                else "stopped before the first epoch ended; no model saved",
                 file=sys.stderr,
             )
         else:
@@ -219,12 +221,19 @@ def train_epochs(
     The stop flag is read before every step: an epoch of many samples can take minutes.
     """
     progress = tqdm(
-        total=config.epochs, desc=f"{config.rule} training", unit="epoch", file=sys.stderr,
+        total=config.epochs,
+        desc=f"{config.rule} training",
+        unit="epoch",
+        file=sys.stderr,
         disable=config.quiet or not sys.stderr.isatty(),
     )
     if progress.disable and not config.quiet:  # a log still says when the work began, and how to stop it
-        print(f"training the {config.rule} generator: {config.epochs} epochs of {config.number} samples "
-              "(Ctrl-C stops and keeps the model so far)", file=sys.stderr, flush=True)
+        print(
+            f"training the {config.rule} generator: {config.epochs} epochs of {config.number} samples "
+            "(Ctrl-C stops and keeps the model so far)",
+            file=sys.stderr,
+            flush=True,
+        )
     fixed_target = None if config.dynamic_sample else target_samples(config.number, out_shape, rng)
     epochs_done = 0
     with progress:

@@ -7,6 +7,7 @@ crafted file cannot run code). Before a network is built from a file, every reco
 checked and every tensor is compared with the shape the recorded sizes imply and shown to hold
 its own data, so a small file cannot make the reader allocate a huge network.
 """
+
 from __future__ import annotations
 
 import math

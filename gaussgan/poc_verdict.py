@@ -1,4 +1,5 @@
 """What the proof of concept's samples say: the verdict printed after training, and the README figure."""
+
 from __future__ import annotations
 
 import warnings

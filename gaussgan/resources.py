@@ -3,6 +3,7 @@
 A request that cannot fit fails in a second with the estimate and what is available, rather
 than after minutes of swapping, or with the kernel's OOM killer taking the machine down.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,5 +62,6 @@ def require_memory(nbytes: float, what: str, hint: str = "") -> None:
     available = available_memory()
     if nbytes > available:
         advice = f"; {hint}" if hint else ""
-        raise UserError(f"{what} needs about {describe(nbytes)} of memory, but only {describe(available)} "
-                        f"is available{advice}")
+        raise UserError(
+            f"{what} needs about {describe(nbytes)} of memory, but only {describe(available)} is available{advice}"
+        )

@@ -4,6 +4,7 @@ Both rules share one training loop: every batch trains the discriminator (critic
 the generator trains once every ``critic_steps`` batches (1 for vanilla, 5 for WGAN-GP as in
 Gulrajani et al. 2017). Every function works for any batch size, the last smaller batch included.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -40,7 +41,9 @@ def vanilla_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-d_fake).mean()
 
 
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """E[(||grad_x critic(x_hat)||_2 - 1)^2] at x_hat = e*real + (1-e)*fake, one e ~ U(0,1) per sample."""
     weight = torch.rand(len(real), 1, device=real.device, dtype=real.dtype, generator=generator)
     mixed = (weight * real + (1 - weight) * fake).requires_grad_(True)
@@ -58,8 +61,14 @@ def wgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_step(
-    rule: str, generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer,
-    real: torch.Tensor, latent: Callable[[int], torch.Tensor], *, gp_weight: float = 10.0,
+    rule: str,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    real: torch.Tensor,
+    latent: Callable[[int], torch.Tensor],
+    *,
+    gp_weight: float = 10.0,
     rng: torch.Generator | None = None,
 ) -> torch.Tensor:
     """One optimiser step of the discriminator (critic) on ``real`` and as many generated samples.
@@ -82,8 +91,12 @@ def discriminator_step(
 
 
 def generator_step(
-    rule: str, generator: nn.Module, discriminator: nn.Module, optimizer: torch.optim.Optimizer,
-    batch_size: int, latent: Callable[[int], torch.Tensor],
+    rule: str,
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    latent: Callable[[int], torch.Tensor],
 ) -> torch.Tensor:
     """One optimiser step of the generator against the current discriminator (whose weights stay put)."""
     check_rule(rule)

@@ -15,6 +15,7 @@ resumable. One process at a time writes it (a lock next to it, held for the whol
 ``--force`` replaces only a folder that is recognisably a run, never a link, never one that
 holds the input dataset, never anything outside the runs directory.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,13 +25,21 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from gaussgan.config import check_record, record_problems
 from gaussgan.errors import UserError
-from gaussgan.files import (atomic_path, check_regular_file, check_writable_dir, inside, load_torch_file, reason,
-                            safe_name, save_torch_file)
+from gaussgan.files import (
+    atomic_path,
+    check_regular_file,
+    check_writable_dir,
+    inside,
+    load_torch_file,
+    reason,
+    safe_name,
+    save_torch_file,
+)
 from gaussgan.locks import exclusive
 
 CONFIG, CSV, CHECKPOINT = "config.json", "training_details.csv", "checkpoint.pth.tar"
@@ -80,7 +89,7 @@ class RunDirectory:
         self.path = Path(path)
 
     @classmethod
-    def named(cls, runs_dir: str | os.PathLike, name: str) -> "RunDirectory":
+    def named(cls, runs_dir: str | os.PathLike, name: str) -> RunDirectory:
         """``runs_dir/name``, checked to stay inside ``runs_dir`` (links included)."""
         return cls(inside(Path(runs_dir) / safe_name(name, "run name"), runs_dir, "run directory"))
 
@@ -98,7 +107,7 @@ class RunDirectory:
 
     # --- Claiming, creating, replacing -------------------------------------------------------
     @contextlib.contextmanager
-    def claimed(self) -> Iterator["RunDirectory"]:
+    def claimed(self) -> Iterator[RunDirectory]:
         """The runs directory made (and removed again if the command leaves it empty), and this run's
         lock held: a second train.py on the same run gets an error naming this process."""
         with folder_for_the_block(self.path.parent, "runs directory"), exclusive(self.path, "run directory"):
@@ -111,17 +120,23 @@ class RunDirectory:
         with ``record`` as its config.json, replacing a previous run only with ``force`` and only when it may go."""
         if resume:
             if not self.exists():
-                raise UserError(f"--resume: there is no run to resume in {self.path} (no {CONFIG}); "
-                                "expected the same options as the run you want to continue")
+                raise UserError(
+                    f"--resume: there is no run to resume in {self.path} (no {CONFIG}); "
+                    "expected the same options as the run you want to continue"
+                )
             for name in SUBFOLDERS:  # removed by hand since: the figures and models need them
                 (self.path / name).mkdir(exist_ok=True)
             return
         replace_old = False
         if self.path.is_symlink():
-            raise UserError(f"run directory {self.path} is a symbolic link; train.py neither writes through nor "
-                            "replaces a link: remove it or choose another name with -p")
+            raise UserError(
+                f"run directory {self.path} is a symbolic link; train.py neither writes through nor "
+                "replaces a link: remove it or choose another name with -p"
+            )
         if self.path.exists() and not self.path.is_dir():
-            raise UserError(f"run directory {self.path} is a file; expected a folder: move it or choose another name with -p")
+            raise UserError(
+                f"run directory {self.path} is a file; expected a folder: move it or choose another name with -p"
+            )
         if self.path.exists() and holds_files(self.path):
             self.check_replaceable(force, protected)
             replace_old = True
@@ -131,15 +146,19 @@ class RunDirectory:
         """Refuse unless ``--force`` was given and the folder is a run train.py wrote, holding no input."""
         problems = self.not_a_run()
         if problems:
-            raise UserError(f"{self.path} exists and is not a gaussgan run ({problems}); train.py neither continues nor "
-                            "replaces it (even with --force): move it away or choose another name with -p")
+            raise UserError(
+                f"{self.path} exists and is not a gaussgan run ({problems}); train.py neither continues nor "
+                "replaces it (even with --force): move it away or choose another name with -p"
+            )
         if not force:
             raise UserError(f"run {self.path} exists already; use --resume to continue it or --force to replace it")
         resolved = self.path.resolve()
         for path in protected:
             if resolved in Path(path).resolve().parents:
-                raise UserError(f"--force would delete the input dataset {path}, which lies inside the run directory "
-                                f"{self.path}: move the dataset out of it first, or choose another run name with -p")
+                raise UserError(
+                    f"--force would delete the input dataset {path}, which lies inside the run directory "
+                    f"{self.path}: move the dataset out of it first, or choose another run name with -p"
+                )
 
     def not_a_run(self) -> str:
         """Why this folder is not recognisably a gaussgan run; '' when it is."""
@@ -207,8 +226,10 @@ class RunDirectory:
         try:
             saved = json.loads(path.read_text())
         except (OSError, ValueError) as error:
-            raise UserError(f"cannot read {path}: {reason(error) if isinstance(error, OSError) else 'not valid JSON'}"
-                            f" ({str(error)[:80]})") from None
+            raise UserError(
+                f"cannot read {path}: {reason(error) if isinstance(error, OSError) else 'not valid JSON'}"
+                f" ({str(error)[:80]})"
+            ) from None
         return check_record(saved, str(path))
 
     def write_csv(self, rows: list[dict]) -> None:
@@ -227,7 +248,9 @@ class RunDirectory:
         try:
             table = pd.read_csv(path)
         except (OSError, ValueError, pd.errors.ParserError) as error:
-            raise UserError(f"cannot read {path}: {str(error).strip().splitlines()[0][:100] if str(error).strip() else 'damaged'}") from None
+            raise UserError(
+                f"cannot read {path}: {str(error).strip().splitlines()[0][:100] if str(error).strip() else 'damaged'}"
+            ) from None
         if "epoch" not in table or not pd.api.types.is_integer_dtype(table["epoch"]):
             raise UserError(f"{path} is damaged: expected an integer 'epoch' column")
         return table.to_dict("records")
@@ -262,9 +285,12 @@ def data_fingerprint(data, parent, metadata: dict) -> dict:
     parent_hash.update(np.ascontiguousarray(parent.sigma, dtype="<f8").tobytes())
     seed = metadata.get("seed")
     return {
-        "samples": int(values.shape[0]), "dim": int(values.shape[1]), "dtype": str(values.dtype),
+        "samples": int(values.shape[0]),
+        "dim": int(values.shape[1]),
+        "dtype": str(values.dtype),
         "data_sha256": hashlib.sha256(values.data).hexdigest(),
-        "parent_sha256": parent_hash.hexdigest(), "parent": parent.describe(),
+        "parent_sha256": parent_hash.hexdigest(),
+        "parent": parent.describe(),
         "seed": None if seed is None else int(seed),
     }
 
@@ -275,8 +301,10 @@ def data_changes(saved, current: dict) -> list[str]:
         return [f"the saved fingerprint is damaged ({type(saved).__name__})"]
     changes = []
     if saved.get("data_sha256") != current["data_sha256"] or saved.get("samples") != current["samples"]:
-        changes.append(f"data: {saved.get('samples')} samples (sha256 {str(saved.get('data_sha256'))[:12]}) -> "
-                       f"{current['samples']} samples (sha256 {current['data_sha256'][:12]})")
+        changes.append(
+            f"data: {saved.get('samples')} samples (sha256 {str(saved.get('data_sha256'))[:12]}) -> "
+            f"{current['samples']} samples (sha256 {current['data_sha256'][:12]})"
+        )
     if saved.get("parent_sha256") != current["parent_sha256"]:
         changes.append(f"parent: {saved.get('parent')} -> {current['parent']}")
     if saved.get("seed") != current["seed"]:

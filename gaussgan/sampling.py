@@ -3,6 +3,7 @@
 Every format is written chunk by chunk into a temporary file, so memory stays flat in the
 number of samples; the file appears under its name only once it is complete.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,9 +45,10 @@ def load_generator(run_dir: str | Path, batch: int = CHUNK):
     check_saved_values(saved, path)
     sizes = [spec["latent_dim"], *spec["hidden"], spec["data_dim"]]
     # The network, a batch through it, and the float64 copy of its output that is written.
-    require_memory(mlp_bytes(sizes, batch) + 2 * batch * spec["data_dim"] * FLOAT_BYTES * 2,
-                   f"the generator in {path} (widths {sizes[:4]}{'...' if len(sizes) > 4 else ''}) on {batch:,} samples "
-                   "at a time")
+    require_memory(
+        mlp_bytes(sizes, batch) + 2 * batch * spec["data_dim"] * FLOAT_BYTES * 2,
+        f"the generator in {path} (widths {sizes[:4]}{'...' if len(sizes) > 4 else ''}) on {batch:,} samples at a time",
+    )
     generator = Generator(**spec)
     try:
         generator.load_state_dict(saved["state_dict"])
@@ -82,10 +84,14 @@ def parent_of(saved: dict, path: Path):
     except UserError as error:
         raise UserError(f"{path}: the parent saved with the generator is not valid: {error}") from None
     except (KeyError, TypeError, ValueError, OverflowError):
-        raise UserError(f"{path}: the parent saved with the generator is missing or damaged; "
-                        "expected name, dim, mu, sigma, xlo and xhi") from None
+        raise UserError(
+            f"{path}: the parent saved with the generator is missing or damaged; "
+            "expected name, dim, mu, sigma, xlo and xhi"
+        ) from None
     if parent.dim != saved["spec"]["data_dim"]:
-        raise UserError(f"{path}: the parent has dimension {parent.dim} but the generator makes {saved['spec']['data_dim']}")
+        raise UserError(
+            f"{path}: the parent has dimension {parent.dim} but the generator makes {saved['spec']['data_dim']}"
+        )
     return parent
 
 
@@ -104,15 +110,19 @@ def check_room(out: Path, nbytes: int) -> None:
     system), instead of failing after minutes of writing."""
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     if limit != resource.RLIM_INFINITY and nbytes > limit:
-        raise UserError(f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but the file-size limit "
-                        f"(ulimit -f) is {limit:,} bytes; ask for fewer samples (-n)")
+        raise UserError(
+            f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but the file-size limit "
+            f"(ulimit -f) is {limit:,} bytes; ask for fewer samples (-n)"
+        )
     try:
         status = os.statvfs(out.parent)
     except OSError:
         return
     if nbytes > status.f_bavail * status.f_frsize:
-        raise UserError(f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but its file system has "
-                        f"{status.f_bavail * status.f_frsize:,} bytes free; ask for fewer samples (-n) or write elsewhere")
+        raise UserError(
+            f"cannot write {str(out)!r}: it needs at least {nbytes:,} bytes but its file system has "
+            f"{status.f_bavail * status.f_frsize:,} bytes free; ask for fewer samples (-n) or write elsewhere"
+        )
 
 
 def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
@@ -130,8 +140,11 @@ def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
     if out.is_dir():
         raise UserError(f"output {str(out)!r} is a folder; expected a file name ending in {out.suffix}")
     generator, saved = load_generator(run_dir, batch=min(n, CHUNK))
-    require_memory(memory_needed(n, generator.data_dim, out.suffix), f"{n:,} samples written as {out.suffix}",
-                   "ask for fewer samples (-n), or write .csv or .npy, which are streamed")
+    require_memory(
+        memory_needed(n, generator.data_dim, out.suffix),
+        f"{n:,} samples written as {out.suffix}",
+        "ask for fewer samples (-n), or write .csv or .npy, which are streamed",
+    )
     check_room(out, smallest_file_size(n, generator.data_dim, out.suffix))
     rng = torch.Generator().manual_seed(seed)
 
@@ -150,8 +163,15 @@ def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
         chunk_sizes = [min(CHUNK, n - start) for start in range(0, n, CHUNK)]
         # One "batch" per chunk keeps the layout's n_batches * n_samples = n_total when n divides evenly.
         n_batches, n_samples = (len(chunk_sizes), chunk_sizes[0]) if len(set(chunk_sizes)) == 1 else (1, n)
-        write_batches(out, parent, chunks(), n_batches, n_samples, seed=seed,
-                      extra_metadata={"source": f"generator of run {Path(run_dir).resolve().name}, epoch {saved['epoch']}"})
+        write_batches(
+            out,
+            parent,
+            chunks(),
+            n_batches,
+            n_samples,
+            seed=seed,
+            extra_metadata={"source": f"generator of run {Path(run_dir).resolve().name}, epoch {saved['epoch']}"},
+        )
     elif out.suffix == ".csv":
         with atomic_path(out) as temporary, open(temporary, "w") as handle:
             for chunk in chunks():

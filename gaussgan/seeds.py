@@ -8,6 +8,7 @@ Seeds lie in [0, 2**63), the range ``--seed`` accepts (:func:`gaussgan.cli.seed_
 value there is a valid ``numpy.random.SeedSequence`` entropy and ``torch.Generator.manual_seed``
 argument, and fits the signed 64-bit integers that HDF5 attributes and JSON readers expect.
 """
+
 from __future__ import annotations
 
 import secrets

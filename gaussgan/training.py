@@ -6,6 +6,7 @@ Read top to bottom: :func:`train` sets the run up, then each epoch is
 generators, and all of their states are in the checkpoint, so a resumed run continues
 exactly where an uninterrupted one would be.
 """
+
 from __future__ import annotations
 
 import shlex
@@ -24,16 +25,41 @@ from gaussgan.config import DISCRIMINATOR_WIDTHS, GENERATOR_WIDTHS, TrainConfig,
 from gaussgan.datasets import load_dataset
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
-from gaussgan.interrupt import GracefulStop
-from gaussgan.models import (EMA, Discriminator, Generator, check_state_dict, hidden_sizes, mlp_bytes,
-                             recalibrate_batch_norm, resolve_device)
 from gaussgan.files import save_torch_file
+from gaussgan.interrupt import GracefulStop
+from gaussgan.models import (
+    EMA,
+    Discriminator,
+    Generator,
+    check_state_dict,
+    hidden_sizes,
+    mlp_bytes,
+    recalibrate_batch_norm,
+    resolve_device,
+)
 from gaussgan.resources import require_memory
-from gaussgan.seeds import choose_seed
 from gaussgan.runs import CHECKPOINT, DISCRIMINATOR, GENERATOR, RunDirectory, data_changes, data_fingerprint, run_name
+from gaussgan.seeds import choose_seed
 
-CHECKPOINT_KEYS = ("config", "epoch", "step", "permutation", "generator", "ema_generator", "discriminator", "optimizer_g",
-                   "optimizer_d", "rng", "eval_torch_rng", "eval_rng", "d_losses", "g_losses", "d_epoch", "g_epoch")
+CHECKPOINT_KEYS = (
+    "config",
+    "epoch",
+    "step",
+    "permutation",
+    "generator",
+    "ema_generator",
+    "discriminator",
+    "optimizer_g",
+    "optimizer_d",
+    "rng",
+    "eval_torch_rng",
+    "eval_rng",
+    "d_losses",
+    "g_losses",
+    "d_epoch",
+    "g_epoch",
+)
+
 
 @dataclass
 class State:
@@ -58,16 +84,25 @@ class State:
     def checkpoint(self, config: TrainConfig, data: dict | None = None) -> dict:
         """Everything needed to continue exactly, and the fingerprint of the ``data`` it was trained on."""
         return {
-            "config": asdict(config), "data": data, "version": __version__, "epoch": self.epoch, "step": self.step,
+            "config": asdict(config),
+            "data": data,
+            "version": __version__,
+            "epoch": self.epoch,
+            "step": self.step,
             "permutation": self.permutation.cpu() if self.permutation is not None else None,
-            "generator": self.generator.state_dict(), "ema_generator": self.ema.model.state_dict(),
+            "generator": self.generator.state_dict(),
+            "ema_generator": self.ema.model.state_dict(),
             "discriminator": self.discriminator.state_dict(),
-            "optimizer_g": self.optimizer_g.state_dict(), "optimizer_d": self.optimizer_d.state_dict(),
-            "rng": self.rng.get_state(), "rng_device": self.rng.device.type,
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict(),
+            "rng": self.rng.get_state(),
+            "rng_device": self.rng.device.type,
             "eval_torch_rng": self.eval_torch_rng.get_state(),
             "eval_rng": self.eval_rng.bit_generator.state,
-            "d_losses": torch.tensor(self.d_losses), "g_losses": torch.tensor(self.g_losses),
-            "d_epoch": torch.tensor(self.d_epoch), "g_epoch": torch.tensor(self.g_epoch),
+            "d_losses": torch.tensor(self.d_losses),
+            "g_losses": torch.tensor(self.g_losses),
+            "d_epoch": torch.tensor(self.d_epoch),
+            "g_epoch": torch.tensor(self.g_epoch),
         }
 
     def restore(self, saved: dict, device: torch.device) -> None:
@@ -80,9 +115,14 @@ class State:
         if saved.get("rng_device", "cpu") == self.rng.device.type:
             self.rng.set_state(saved["rng"])
         else:  # a CPU and a CUDA generator keep different states: continue from a fresh, seeded one
-            self.rng.manual_seed(int(np.random.SeedSequence([int(saved["config"]["seed"]), int(saved["epoch"])]).generate_state(1)[0]))
-            print(f"note: resumed on {self.rng.device.type} from a {saved.get('rng_device', 'cpu')} checkpoint: "
-                  "the random stream continues from a new seed, so the run is not bit-identical", file=sys.stderr)
+            self.rng.manual_seed(
+                int(np.random.SeedSequence([int(saved["config"]["seed"]), int(saved["epoch"])]).generate_state(1)[0])
+            )
+            print(
+                f"note: resumed on {self.rng.device.type} from a {saved.get('rng_device', 'cpu')} checkpoint: "
+                "the random stream continues from a new seed, so the run is not bit-identical",
+                file=sys.stderr,
+            )
         self.eval_torch_rng.set_state(saved["eval_torch_rng"])
         self.eval_rng.bit_generator.state = saved["eval_rng"]
         self.epoch, self.step = int(saved["epoch"]), int(saved["step"])
@@ -95,8 +135,9 @@ def build_state(config: TrainConfig, dim: int, device: torch.device) -> State:
     """Fresh networks and optimisers; every random generator seeded from ``config.seed``."""
     seeds = np.random.SeedSequence(config.seed).generate_state(4)
     torch.manual_seed(int(seeds[0]))  # weight initialisation
-    generator = Generator(config.latent_dim, dim, hidden_sizes(GENERATOR_WIDTHS, config.scale),
-                          batch_norm=config.batch_norm).to(device)
+    generator = Generator(
+        config.latent_dim, dim, hidden_sizes(GENERATOR_WIDTHS, config.scale), batch_norm=config.batch_norm
+    ).to(device)
     discriminator = Discriminator(dim, hidden_sizes(DISCRIMINATOR_WIDTHS, config.scale)).to(device)
     betas = (config.beta1, config.beta2)
     rng = torch.Generator(device=device)
@@ -104,10 +145,14 @@ def build_state(config: TrainConfig, dim: int, device: torch.device) -> State:
     eval_torch_rng = torch.Generator()
     eval_torch_rng.manual_seed(int(seeds[2]))
     return State(
-        generator=generator, discriminator=discriminator, ema=EMA(generator, config.ema_decay),
+        generator=generator,
+        discriminator=discriminator,
+        ema=EMA(generator, config.ema_decay),
         optimizer_g=rules.adam(generator.parameters(), config.lr, betas, device),
         optimizer_d=rules.adam(discriminator.parameters(), config.lr, betas, device),
-        rng=rng, eval_rng=np.random.default_rng(seeds[3]), eval_torch_rng=eval_torch_rng,
+        rng=rng,
+        eval_rng=np.random.default_rng(seeds[3]),
+        eval_torch_rng=eval_torch_rng,
     )
 
 
@@ -132,16 +177,29 @@ def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: Gra
 
     d_losses, g_losses = [], []
     bounds = batch_bounds(n, batch_size)
-    for begin, end in bounds[state.step:]:
+    for begin, end in bounds[state.step :]:
         real = data[state.permutation[begin:end]]
-        d_losses.append(rules.discriminator_step(config.rule, state.generator, state.discriminator, state.optimizer_d,
-                                                 real, latent, gp_weight=config.gp_weight, rng=state.rng))
+        d_losses.append(
+            rules.discriminator_step(
+                config.rule,
+                state.generator,
+                state.discriminator,
+                state.optimizer_d,
+                real,
+                latent,
+                gp_weight=config.gp_weight,
+                rng=state.rng,
+            )
+        )
         state.step += 1
         state.d_epoch.append(state.epoch + state.step / len(bounds))
         # Counted over the whole run, not per epoch: an epoch shorter than critic_steps still trains G.
         if len(state.d_epoch) % config.critic_steps == 0:
-            g_losses.append(rules.generator_step(config.rule, state.generator, state.discriminator,
-                                                 state.optimizer_g, len(real), latent))
+            g_losses.append(
+                rules.generator_step(
+                    config.rule, state.generator, state.discriminator, state.optimizer_g, len(real), latent
+                )
+            )
             state.ema.update(state.generator)
             state.g_epoch.append(state.epoch + state.step / len(bounds))
         progress.update(1)
@@ -176,13 +234,25 @@ def epoch_figures(run: RunDirectory, comparison, generated, fresh, epoch: int, l
     """The figures of one epoch, as (function, arguments) jobs for the figure worker."""
     jobs = [
         (plots.component_histograms, (generated, fresh, epoch, run.figure("comp_hist", epoch))),
-        (plots.norm_distributions, (comparison.norms_generated, comparison.norms_parent, comparison.norm_ks_parent,
-                                    epoch, run.figure("rhist", epoch))),
-        (plots.ks_per_component, (comparison.ks_statistic, comparison.ks_pvalue, comparison.ks_floor, epoch,
-                                  run.figure("ks", epoch))),
+        (
+            plots.norm_distributions,
+            (
+                comparison.norms_generated,
+                comparison.norms_parent,
+                comparison.norm_ks_parent,
+                epoch,
+                run.figure("rhist", epoch),
+            ),
+        ),
+        (
+            plots.ks_per_component,
+            (comparison.ks_statistic, comparison.ks_pvalue, comparison.ks_floor, epoch, run.figure("ks", epoch)),
+        ),
     ]
     if epoch % config.corr_every == 0 or last:
-        jobs.append((plots.correlations, (comparison.corr_generated, comparison.corr_parent, epoch, run.figure("corr", epoch))))
+        jobs.append(
+            (plots.correlations, (comparison.corr_generated, comparison.corr_parent, epoch, run.figure("corr", epoch)))
+        )
     return jobs
 
 
@@ -190,22 +260,46 @@ def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int)
     """Loss curves and p-values over the whole run so far."""
     column = lambda name: np.array([row[name] for row in rows], dtype=float)
     return [
-        (plots.losses, (np.array(state.d_epoch), np.array(state.d_losses), np.array(state.g_epoch),
-                        np.array(state.g_losses), run.file("training_model_losses.png"))),
-        (plots.pvalues, (column("epoch"), column("norm_ks_parent_p"), column("norm_ks_train_p"),
-                         column("rejected_raw"), dim, run.file("training_pvalues.png"))),
+        (
+            plots.losses,
+            (
+                np.array(state.d_epoch),
+                np.array(state.d_losses),
+                np.array(state.g_epoch),
+                np.array(state.g_losses),
+                run.file("training_model_losses.png"),
+            ),
+        ),
+        (
+            plots.pvalues,
+            (
+                column("epoch"),
+                column("norm_ks_parent_p"),
+                column("norm_ks_train_p"),
+                column("rejected_raw"),
+                dim,
+                run.file("training_pvalues.png"),
+            ),
+        ),
     ]
 
 
 def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Parent) -> None:
     """The EMA generator (the one evaluated) and the discriminator, each rebuildable from its file alone."""
-    common = {"epoch": state.epoch, "version": __version__, "run": run.path.name,
-              "parent": parent.to_state(array=torch.from_numpy),
-              "latent_sigma": config.latent_sigma}
-    save_torch_file({**common, "spec": state.ema.model.spec(), "state_dict": state.ema.model.state_dict()},
-                    run.file(GENERATOR))
-    save_torch_file({**common, "spec": state.discriminator.spec(), "state_dict": state.discriminator.state_dict()},
-                    run.file(DISCRIMINATOR))
+    common = {
+        "epoch": state.epoch,
+        "version": __version__,
+        "run": run.path.name,
+        "parent": parent.to_state(array=torch.from_numpy),
+        "latent_sigma": config.latent_sigma,
+    }
+    save_torch_file(
+        {**common, "spec": state.ema.model.spec(), "state_dict": state.ema.model.state_dict()}, run.file(GENERATOR)
+    )
+    save_torch_file(
+        {**common, "spec": state.discriminator.spec(), "state_dict": state.discriminator.state_dict()},
+        run.file(DISCRIMINATOR),
+    )
 
 
 def epoch_mean(losses: list, positions: list, epoch: int) -> float:
@@ -217,7 +311,9 @@ def epoch_mean(losses: list, positions: list, epoch: int) -> float:
 
 def resume_command(config: TrainConfig) -> str:
     """The command that continues this run: the original one without --force, with --resume."""
-    words = [word for word in shlex.split(config.command or "python train.py ...") if word not in ("--force", "--resume")]
+    words = [
+        word for word in shlex.split(config.command or "python train.py ...") if word not in ("--force", "--resume")
+    ]
     return shlex.join(words + ["--resume"])
 
 
@@ -229,19 +325,26 @@ def check_optimizer(saved, model: torch.nn.Module, where: str) -> None:
     """An optimiser's saved state fits ``model``: one entry per parameter, moments of the parameter's shape."""
     parameters = list(model.parameters())
     groups = saved.get("param_groups") if isinstance(saved, dict) else None
-    if not isinstance(groups, list) or not all(isinstance(group, dict) and isinstance(group.get("params"), list)
-                                               for group in groups) or not isinstance(saved.get("state"), dict):
+    if (
+        not isinstance(groups, list)
+        or not all(isinstance(group, dict) and isinstance(group.get("params"), list) for group in groups)
+        or not isinstance(saved.get("state"), dict)
+    ):
         raise UserError(f"{where}: the optimiser state is damaged; expected param_groups and state")
     if sum(len(group["params"]) for group in groups) != len(parameters):
-        raise UserError(f"{where}: the optimiser state is for {sum(len(g['params']) for g in groups)} parameter tensors; "
-                        f"the network has {len(parameters)}")
+        raise UserError(
+            f"{where}: the optimiser state is for {sum(len(g['params']) for g in groups)} parameter tensors; "
+            f"the network has {len(parameters)}"
+        )
     for index, values in saved["state"].items():
         if not isinstance(index, int) or not 0 <= index < len(parameters) or not isinstance(values, dict):
             raise UserError(f"{where}: the optimiser state names parameter {index!r}, which the network does not have")
         for name, value in values.items():
             if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != parameters[index].shape:
-                raise UserError(f"{where}: the optimiser's {name} of parameter {index} has shape {tuple(value.shape)}; "
-                                f"expected {tuple(parameters[index].shape)}")
+                raise UserError(
+                    f"{where}: the optimiser's {name} of parameter {index} has shape {tuple(value.shape)}; "
+                    f"expected {tuple(parameters[index].shape)}"
+                )
 
 
 def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch: int, where: str) -> None:
@@ -249,27 +352,38 @@ def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch:
     missing = [key for key in CHECKPOINT_KEYS if key not in saved]
     if missing:
         raise UserError(f"{where} is not a checkpoint of a gaussgan run: it has no {', '.join(missing)}")
-    for key, model in (("generator", state.generator), ("ema_generator", state.ema.model),
-                       ("discriminator", state.discriminator)):
-        check_state_dict(saved[key], {name: tuple(value.shape) for name, value in model.state_dict().items()},
-                         f"{where} ({key})")
+    for key, model in (
+        ("generator", state.generator),
+        ("ema_generator", state.ema.model),
+        ("discriminator", state.discriminator),
+    ):
+        check_state_dict(
+            saved[key], {name: tuple(value.shape) for name, value in model.state_dict().items()}, f"{where} ({key})"
+        )
         if not all(torch.isfinite(tensor).all() for tensor in saved[key].values() if tensor.is_floating_point()):
-            raise UserError(f"{where}: the {key} weights hold NaN or infinite values; expected a checkpoint of a stable run")
+            raise UserError(
+                f"{where}: the {key} weights hold NaN or infinite values; expected a checkpoint of a stable run"
+            )
     for key, model in (("optimizer_g", state.generator), ("optimizer_d", state.discriminator)):
         check_optimizer(saved[key], model, f"{where} ({key})")
     epoch, step, permutation = saved["epoch"], saved["step"], saved["permutation"]
     if not _whole_number(epoch) or not _whole_number(step) or step >= steps_per_epoch:
-        raise UserError(f"{where}: epoch {epoch!r}, batch {step!r}; expected whole numbers, the batch below {steps_per_epoch}")
+        raise UserError(
+            f"{where}: epoch {epoch!r}, batch {step!r}; expected whole numbers, the batch below {steps_per_epoch}"
+        )
     if permutation is not None:
         if not isinstance(permutation, torch.Tensor) or permutation.dim() != 1 or permutation.dtype != torch.int64:
             raise UserError(f"{where}: the epoch's sample order is damaged; expected a vector of sample indices")
         if len(permutation) != n_samples or not torch.equal(permutation.sort().values, torch.arange(n_samples)):
-            raise UserError(f"{where}: the checkpoint's epoch runs over {len(permutation)} samples but the dataset holds "
-                            f"{n_samples}; expected the dataset the run was trained on")
+            raise UserError(
+                f"{where}: the checkpoint's epoch runs over {len(permutation)} samples but the dataset holds "
+                f"{n_samples}; expected the dataset the run was trained on"
+            )
     for values, positions in (("d_losses", "d_epoch"), ("g_losses", "g_epoch")):
         tensors = saved[values], saved[positions]
-        if not all(isinstance(t, torch.Tensor) and t.dim() == 1 and t.is_floating_point() for t in tensors) \
-                or len(tensors[0]) != len(tensors[1]):
+        if not all(isinstance(t, torch.Tensor) and t.dim() == 1 and t.is_floating_point() for t in tensors) or len(
+            tensors[0]
+        ) != len(tensors[1]):
             raise UserError(f"{where}: the loss history {values} is damaged; expected two vectors of one length")
 
 
@@ -304,13 +418,17 @@ def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
     if n_samples < 2:
         raise UserError(f"{config.dataset} holds {n_samples} sample; training needs at least 2")
     if config.batch_norm and config.batch_size == 1:
-        raise UserError("-b/--batch-size 1 with BatchNorm: BatchNorm cannot normalise a batch of one sample; "
-                        "expected -b 2 or more, or --no-batch-norm")
+        raise UserError(
+            "-b/--batch-size 1 with BatchNorm: BatchNorm cannot normalise a batch of one sample; "
+            "expected -b 2 or more, or --no-batch-norm"
+        )
     widths = hidden_sizes(GENERATOR_WIDTHS, config.scale)
-    require_memory(memory_estimate(config, n_samples, dim),
-                   f"training with latent dimension {config.latent_dim}, hidden widths {widths}, --n-eval {config.n_eval} "
-                   f"and {n_samples:,} samples of dimension {dim}",
-                   "ask for less: smaller -d/--latent-dim, -c/--scale or --n-eval")
+    require_memory(
+        memory_estimate(config, n_samples, dim),
+        f"training with latent dimension {config.latent_dim}, hidden widths {widths}, --n-eval {config.n_eval} "
+        f"and {n_samples:,} samples of dimension {dim}",
+        "ask for less: smaller -d/--latent-dim, -c/--scale or --n-eval",
+    )
 
 
 def open_run(config: TrainConfig, run: RunDirectory, record: dict, fingerprint: dict) -> tuple[TrainConfig, dict]:
@@ -332,17 +450,28 @@ def open_run(config: TrainConfig, run: RunDirectory, record: dict, fingerprint: 
 def check_same_data(saved, fingerprint: dict, where) -> None:
     """``--resume`` continues on the data the run was trained on, or not at all."""
     if saved is None:
-        print(f"note: {where} has no fingerprint of its training data (written by an older gaussgan); "
-              "cannot check that the dataset is the same", file=sys.stderr)
+        print(
+            f"note: {where} has no fingerprint of its training data (written by an older gaussgan); "
+            "cannot check that the dataset is the same",
+            file=sys.stderr,
+        )
         return
     changes = data_changes(saved, fingerprint)
     if changes:
-        raise UserError(f"cannot resume: the dataset is not the one the run was trained on ({'; '.join(changes)}); "
-                        "expected the same data, or a new run (--force to replace it, -p to name another)")
+        raise UserError(
+            f"cannot resume: the dataset is not the one the run was trained on ({'; '.join(changes)}); "
+            "expected the same data, or a new run (--force to replace it, -p to name another)"
+        )
 
 
-def start_state(config: TrainConfig, run: RunDirectory, parent: Parent, device: torch.device, n_samples: int,
-                fingerprint: dict | None = None) -> tuple[State, list[dict]]:
+def start_state(
+    config: TrainConfig,
+    run: RunDirectory,
+    parent: Parent,
+    device: torch.device,
+    n_samples: int,
+    fingerprint: dict | None = None,
+) -> tuple[State, list[dict]]:
     """A fresh state, or the one in the run's checkpoint with the CSV rows up to it (``--resume``)."""
     state = build_state(config, parent.dim, device)
     saved = run.load_checkpoint() if config.resume else None
@@ -361,18 +490,25 @@ def divergence(state: State, d_from: int, g_from: int) -> str:
     for name, losses in (("discriminator loss", state.d_losses[d_from:]), ("generator loss", state.g_losses[g_from:])):
         if not np.all(np.isfinite(losses)):
             return f"the {name}"
-    for name, model in (("generator", state.generator), ("discriminator", state.discriminator),
-                        ("averaged generator", state.ema.model)):
-        if not all(torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()):
+    for name, model in (
+        ("generator", state.generator),
+        ("discriminator", state.discriminator),
+        ("averaged generator", state.ema.model),
+    ):
+        if not all(
+            torch.isfinite(tensor).all() for tensor in model.state_dict().values() if tensor.is_floating_point()
+        ):
             return f"the {name}'s weights"
     return ""
 
 
 def diverged(config: TrainConfig, epoch: int, what: str, last_saved: int) -> UserError:
     kept = f"the run keeps its last good checkpoint (epoch {last_saved})" if last_saved else "no epoch was saved"
-    return UserError(f"training diverged in epoch {epoch}: {what} became NaN or infinite; {kept}. Expected finite "
-                     f"numbers: a smaller --lr (now {config.lr:g}) or -s/--latent-sigma (now {config.latent_sigma:g}) "
-                     "usually helps, in a new run (-p NAME or --force)")
+    return UserError(
+        f"training diverged in epoch {epoch}: {what} became NaN or infinite; {kept}. Expected finite "
+        f"numbers: a smaller --lr (now {config.lr:g}) or -s/--latent-sigma (now {config.latent_sigma:g}) "
+        "usually helps, in a new run (-p NAME or --force)"
+    )
 
 
 def stop_here(stop: GracefulStop, config: TrainConfig, where: str) -> None:
@@ -389,23 +525,36 @@ def train(config: TrainConfig) -> RunDirectory:
     # Small matrices: a second thread costs more in synchronisation than it gains, and the
     # figure worker needs a core of its own.
     torch.set_num_threads(config.threads)
-    run = RunDirectory.named(config.runs_dir, run_name(parent.name, parent.dim, config.latent_dim, config.latent_sigma,
-                                                       config.rule, config.postfix))
+    run = RunDirectory.named(
+        config.runs_dir,
+        run_name(parent.name, parent.dim, config.latent_dim, config.latent_sigma, config.rule, config.postfix),
+    )
     fingerprint = data_fingerprint(data_np, parent, metadata)
-    record = {"parent": parent.to_dict(), "torch": torch.__version__, "gaussgan": __version__, "device_used": str(device)}
+    record = {
+        "parent": parent.to_dict(),
+        "torch": torch.__version__,
+        "gaussgan": __version__,
+        "device_used": str(device),
+    }
     with run.claimed():
         config, record = open_run(config, run, record, fingerprint)
         print(f"run directory {run}", flush=True)
         state, rows = start_state(config, run, parent, device, len(data_np), fingerprint)
         if config.resume:
             if state.epoch > config.epochs:
-                raise UserError(f"cannot resume with -n {config.epochs}: the run has {state.epoch} epochs done already; "
-                                f"-n can only extend a run: expected -n {state.epoch + 1} or more")
+                raise UserError(
+                    f"cannot resume with -n {config.epochs}: the run has {state.epoch} epochs done already; "
+                    f"-n can only extend a run: expected -n {state.epoch + 1} or more"
+                )
             if state.epoch == config.epochs:
-                print(f"the run has its {state.epoch} epochs already; nothing to do (a larger -n extends it)", flush=True)
+                print(
+                    f"the run has its {state.epoch} epochs already; nothing to do (a larger -n extends it)", flush=True
+                )
                 return run
             if state.epoch or state.step:
-                print(f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True)
+                print(
+                    f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True
+                )
             else:
                 print("resuming: no epoch was saved yet, training from the start", flush=True)
             run.write_config(record)
@@ -414,8 +563,16 @@ def train(config: TrainConfig) -> RunDirectory:
     return run
 
 
-def train_epochs(config: TrainConfig, run: RunDirectory, state: State, rows: list[dict], parent: Parent,
-                 data_np: np.ndarray, fingerprint: dict, device: torch.device) -> None:
+def train_epochs(
+    config: TrainConfig,
+    run: RunDirectory,
+    state: State,
+    rows: list[dict],
+    parent: Parent,
+    data_np: np.ndarray,
+    fingerprint: dict,
+    device: torch.device,
+) -> None:
     """The epoch loop: train, check the numbers are finite, evaluate, then CSV, models and checkpoint."""
     from tqdm import tqdm
 
@@ -426,14 +583,31 @@ def train_epochs(config: TrainConfig, run: RunDirectory, state: State, rows: lis
     with FigureWorker(background=config.background_figures) as figures, GracefulStop() as stop:
         if not run.file("test_corr.png").exists():
             reference = parent.sample(config.n_eval, np.random.default_rng(config.seed))
-            figures.submit([(plots.correlation_matrix, (diagnostics.correlation(reference),
-                             f"Correlation matrix of a parent sample (n = {config.n_eval})", run.file("test_corr.png")))])
+            figures.submit(
+                [
+                    (
+                        plots.correlation_matrix,
+                        (
+                            diagnostics.correlation(reference),
+                            f"Correlation matrix of a parent sample (n = {config.n_eval})",
+                            run.file("test_corr.png"),
+                        ),
+                    )
+                ]
+            )
         while state.epoch < config.epochs:
             epoch = state.epoch + 1
             started = time.perf_counter()
             d_from, g_from = len(state.d_losses), len(state.g_losses)
-            with tqdm(total=steps_per_epoch, initial=state.step, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
-                      leave=False, disable=config.quiet or None, file=sys.stderr) as progress:
+            with tqdm(
+                total=steps_per_epoch,
+                initial=state.step,
+                desc=f"epoch {epoch}/{config.epochs}",
+                unit="batch",
+                leave=False,
+                disable=config.quiet or None,
+                file=sys.stderr,
+            ) as progress:
                 train_epoch(state, config, data, stop, progress)
             # Checked before anything is saved: NaN weights must never replace the last good ones.
             what = divergence(state, d_from, g_from)
@@ -447,11 +621,19 @@ def train_epochs(config: TrainConfig, run: RunDirectory, state: State, rows: lis
             comparison, generated, fresh = evaluate(state, config, parent, data_np)
             if not np.all(np.isfinite(generated)):
                 raise diverged(config, epoch, "the generated samples", last_saved)
-            rows.append({"epoch": epoch, "d_loss": epoch_mean(state.d_losses, state.d_epoch, epoch),
-                         "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch), **comparison.summary(),
-                         "seconds_train": train_seconds})
-            figures.submit(epoch_figures(run, comparison, generated, fresh, epoch, epoch == config.epochs, config)
-                           + history_figures(run, state, rows, parent.dim))
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "d_loss": epoch_mean(state.d_losses, state.d_epoch, epoch),
+                    "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch),
+                    **comparison.summary(),
+                    "seconds_train": train_seconds,
+                }
+            )
+            figures.submit(
+                epoch_figures(run, comparison, generated, fresh, epoch, epoch == config.epochs, config)
+                + history_figures(run, state, rows, parent.dim)
+            )
             save_models(run, state, config, parent)
             # The whole epoch as it costs: steps, diagnostics, waiting for the figure worker, saving.
             rows[-1]["seconds_total"] = time.perf_counter() - started
@@ -466,6 +648,9 @@ def train_epochs(config: TrainConfig, run: RunDirectory, state: State, rows: lis
 
 
 def print_epoch(row: dict, dim: int) -> None:
-    print(f"epoch {row['epoch']}: D {row['d_loss']:.3f} G {row['g_loss']:.3f}  norm KS D {row['norm_ks_parent_D']:.3f} "
-          f"p {row['norm_ks_parent_p']:.3g}  rejected {row['rejected_raw']}/{dim} (BH {row['rejected_bh']})",
-          file=sys.stderr, flush=True)
+    print(
+        f"epoch {row['epoch']}: D {row['d_loss']:.3f} G {row['g_loss']:.3f}  norm KS D {row['norm_ks_parent_D']:.3f} "
+        f"p {row['norm_ks_parent_p']:.3g}  rejected {row['rejected_raw']}/{dim} (BH {row['rejected_bh']})",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -1,4 +1,5 @@
 """pytest fixtures shared by the test files; the helpers they use are in helpers.py."""
+
 from __future__ import annotations
 
 from pathlib import Path

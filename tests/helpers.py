@@ -1,4 +1,5 @@
 """Test helpers: run the real scripts as a user would, and watch the folder they run in."""
+
 from __future__ import annotations
 
 import os
@@ -9,12 +10,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_script(script: str, *args: str, cwd: Path, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_script(
+    script: str, *args: str, cwd: Path, timeout: float = 240, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python <repo>/<script> args...`` in ``cwd`` and return the finished process."""
     environment = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     return subprocess.run(
         [sys.executable, str(REPO / script), *map(str, args)],
-        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=environment,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
     )
 
 
@@ -22,7 +29,8 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` with its size and modification time, to see what a command changed."""
     return {
         str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
-        for path in folder.rglob("*") if path.is_file()
+        for path in folder.rglob("*")
+        if path.is_file()
     }
 
 

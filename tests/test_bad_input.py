@@ -3,6 +3,7 @@
 Each case expects exit status 2, one ``error: ...`` line naming the problem, no traceback,
 and no new or changed file in the folder the command ran in.
 """
+
 import importlib.util
 import pickle
 
@@ -29,22 +30,39 @@ def folder(tmp_path_factory):
     assert run_script("gen-samples.py", "-n", 50, "-b", 2, "-d", 3, "--seed", 1, "-q", cwd=folder).returncode == 0
     (folder / "notes.txt").write_text("a text file")
     (folder / "bad").mkdir()
-    for kind in ("directory", "empty", "not_hdf5", "truncated", "no_data", "rank", "width", "nan", "inf", "no_metadata"):
+    for kind in (
+        "directory",
+        "empty",
+        "not_hdf5",
+        "truncated",
+        "no_data",
+        "rank",
+        "width",
+        "nan",
+        "inf",
+        "no_metadata",
+    ):
         make_bad(folder / "bad", kind)
     with h5py.File(folder / "bad/not_pd.h5", "w") as handle:  # metadata whose covariance is not positive definite
         handle["data"] = np.zeros((10, 2))
         handle["metadata/dist"], handle["metadata/dim"] = [b"gauss"], [2]
         handle["metadata/sigma"] = np.array([[[1.0, 2.0], [2.0, 1.0]]])
     # A finished run whose generator file is a pickle that runs code, and a run whose checkpoint does.
-    assert run_script("train.py", "-f", DATA, "-d", "4", "-n", "1", "-c", "0.1", "--n-eval", "50", "--seed", "1", "-q",
-                      cwd=folder).returncode == 0
+    assert (
+        run_script(
+            "train.py", "-f", DATA, "-d", "4", "-n", "1", "-c", "0.1", "--n-eval", "50", "--seed", "1", "-q", cwd=folder
+        ).returncode
+        == 0
+    )
     run = folder / "runs/gauss_dim3_4_1_van"
     (folder / "evil_run").mkdir()
     (folder / "evil_run/models").mkdir()
     (folder / "evil_run/models/generator.pth.tar").write_bytes(pickle.dumps({"spec": RunsCode()}))
     (folder / "evil_run/config.json").write_text("{}")
-    torch.save({"spec": {"latent_dim": 4, "data_dim": 7, "hidden": [3], "batch_norm": False}, "state_dict": {}},
-               folder / "wrong_shapes.pt")
+    torch.save(
+        {"spec": {"latent_dim": 4, "data_dim": 7, "hidden": [3], "batch_norm": False}, "state_dict": {}},
+        folder / "wrong_shapes.pt",
+    )
     (run / "checkpoint.pth.tar").write_bytes(pickle.dumps({"epoch": RunsCode()}))
     return folder
 
@@ -128,8 +146,9 @@ def run_module(command, folder):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, *command], cwd=folder, capture_output=True, text=True, timeout=120,
-                          env={**os.environ})
+    return subprocess.run(
+        [sys.executable, *command], cwd=folder, capture_output=True, text=True, timeout=120, env={**os.environ}
+    )
 
 
 def script_parser(script: str):
@@ -149,7 +168,10 @@ def test_every_checked_option_has_a_bad_input_case(script):
     """A new option with a type or choices must come with a case here: this test fails until it does."""
     parser = script_parser(script)
     tried = {word for command, _ in CASES if command[0] == script for word in command}
-    checked = [action.option_strings for action in parser._actions
-               if action.option_strings and (action.type is not None or action.choices) and action.nargs != 0]
+    checked = [
+        action.option_strings
+        for action in parser._actions
+        if action.option_strings and (action.type is not None or action.choices) and action.nargs != 0
+    ]
     missing = [strings for strings in checked if not set(strings) & (tried | UNCHECKED)]
     assert checked and not missing, f"{script}: no bad-input case for {missing}"

@@ -1,4 +1,5 @@
 """HDF5 datasets: metadata round trip, the original layout, atomic writing, and every unusable file."""
+
 import os
 from pathlib import Path
 
@@ -36,8 +37,12 @@ def test_round_trip_rebuilds_the_parent(tmp_path):
 def test_norm_summary_counts_every_sample_in_flat_memory(scale):
     """Batches that reach beyond the first one's range, above and below: every norm counted, exact moments."""
     rng = np.random.default_rng(2)
-    batches = [scale * (5 + rng.standard_normal(50)), scale * (5 + 40 * rng.random(1000)), scale * rng.random(3) / 100,
-               np.full(7, scale * 5.0)]
+    batches = [
+        scale * (5 + rng.standard_normal(50)),
+        scale * (5 + 40 * rng.random(1000)),
+        scale * rng.random(3) / 100,
+        np.full(7, scale * 5.0),
+    ]
     summary = datasets.NormSummary()
     for batch in batches:
         summary.add(batch)
@@ -158,10 +163,18 @@ def make_bad(tmp_path: Path, kind: str) -> Path:
 @pytest.mark.parametrize(
     "kind, words",
     [
-        ("missing", ["does not exist"]), ("directory", ["folder"]), ("empty", ["not a readable HDF5"]),
-        ("not_hdf5", ["not a readable HDF5"]), ("truncated", ["HDF5"]), ("no_data", ["no /data"]),
-        ("rank", ["rank 3"]), ("width", ["3 columns", "dim = 5"]), ("nan", ["NaN"]), ("inf", ["infinite"]),
-        ("no_metadata", ["metadata"]), ("unknown_parent", ["poisson"]),
+        ("missing", ["does not exist"]),
+        ("directory", ["folder"]),
+        ("empty", ["not a readable HDF5"]),
+        ("not_hdf5", ["not a readable HDF5"]),
+        ("truncated", ["HDF5"]),
+        ("no_data", ["no /data"]),
+        ("rank", ["rank 3"]),
+        ("width", ["3 columns", "dim = 5"]),
+        ("nan", ["NaN"]),
+        ("inf", ["infinite"]),
+        ("no_metadata", ["metadata"]),
+        ("unknown_parent", ["poisson"]),
     ],
 )
 def test_unusable_files_are_clear_errors(tmp_path, kind, words):
@@ -183,12 +196,21 @@ def make_hostile(folder: Path, kind: str) -> Path:
     with h5py.File(path, "a") as handle:
         meta = handle["metadata"]
         field, value = {
-            "dim_text": ("dim", [b"three"]), "dim_zero": ("dim", [0]), "dim_fraction": ("dim", [2.5]),
-            "dim_negative": ("dim", [-3]), "dim_huge": ("dim", [10**12]), "mu_text": ("mu", [b"zero"]),
-            "mu_array": ("mu", [0.0, 0.0, 0.0]), "mu_empty": ("mu", np.zeros(0)), "xlo_inf": ("xlo", [-np.inf]),
-            "xhi_nan": ("xhi", [np.nan]), "sigma_size": ("sigma", np.eye(2)[np.newaxis]),
-            "sigma_text": ("sigma", np.array([[[b"1", b"0", b"0"]] * 3])), "dist_number": ("dist", [7]),
-            "seed_negative": ("seed", np.array([-1])), "dim_bool": ("dim", [True]),
+            "dim_text": ("dim", [b"three"]),
+            "dim_zero": ("dim", [0]),
+            "dim_fraction": ("dim", [2.5]),
+            "dim_negative": ("dim", [-3]),
+            "dim_huge": ("dim", [10**12]),
+            "mu_text": ("mu", [b"zero"]),
+            "mu_array": ("mu", [0.0, 0.0, 0.0]),
+            "mu_empty": ("mu", np.zeros(0)),
+            "xlo_inf": ("xlo", [-np.inf]),
+            "xhi_nan": ("xhi", [np.nan]),
+            "sigma_size": ("sigma", np.eye(2)[np.newaxis]),
+            "sigma_text": ("sigma", np.array([[[b"1", b"0", b"0"]] * 3])),
+            "dist_number": ("dist", [7]),
+            "seed_negative": ("seed", np.array([-1])),
+            "dim_bool": ("dim", [True]),
         }.get(kind, (None, None))
         if field is not None:
             if field in meta:
@@ -246,18 +268,33 @@ def make_hostile(folder: Path, kind: str) -> Path:
 
 # kind -> words the one-line error must hold (besides the file name)
 HOSTILE = {
-    "fifo": ["not a regular file"], "dim_text": ["'dim'", "integer"], "dim_zero": ["'dim'", "integer >= 1"],
-    "dim_fraction": ["'dim'", "2.5"], "dim_negative": ["'dim'", "-3"], "dim_bool": ["'dim'", "integer"],
-    "dim_huge": ["3 columns", "dim = 1000000000000"], "mu_text": ["'mu'", "finite number"],
-    "mu_array": ["'mu'", "3 values"], "mu_empty": ["'mu'", "0 values"], "xlo_inf": ["'xlo'", "finite number"],
-    "xhi_nan": ["'xhi'", "finite number"], "sigma_size": ["sigma", "expected dim*dim = 9"],
-    "sigma_text": ["'sigma'", "numbers"], "sigma_declared_huge": ["sigma", "1000000000000 entries"],
-    "dist_number": ["'dist'", "text"], "seed_negative": ["'seed'", "integer >= 0"],
-    "field_is_group": ["'mu'", "group"], "metadata_is_array": ["/metadata", "group"],
-    "data_external_link": ["/data", "another file", "elsewhere.h5"], "field_external_link": ["'dist'", "other.h5"],
-    "data_soft_link": ["/data", "link", "/nowhere"], "data_virtual": ["/data", "virtual", "missing_source.h5"],
-    "data_external_storage": ["/data", "raw.bin"], "data_strings": ["/data", "type", "real numbers"],
-    "data_compound": ["/data", "real numbers"], "data_complex": ["/data", "complex", "real numbers"],
+    "fifo": ["not a regular file"],
+    "dim_text": ["'dim'", "integer"],
+    "dim_zero": ["'dim'", "integer >= 1"],
+    "dim_fraction": ["'dim'", "2.5"],
+    "dim_negative": ["'dim'", "-3"],
+    "dim_bool": ["'dim'", "integer"],
+    "dim_huge": ["3 columns", "dim = 1000000000000"],
+    "mu_text": ["'mu'", "finite number"],
+    "mu_array": ["'mu'", "3 values"],
+    "mu_empty": ["'mu'", "0 values"],
+    "xlo_inf": ["'xlo'", "finite number"],
+    "xhi_nan": ["'xhi'", "finite number"],
+    "sigma_size": ["sigma", "expected dim*dim = 9"],
+    "sigma_text": ["'sigma'", "numbers"],
+    "sigma_declared_huge": ["sigma", "1000000000000 entries"],
+    "dist_number": ["'dist'", "text"],
+    "seed_negative": ["'seed'", "integer >= 0"],
+    "field_is_group": ["'mu'", "group"],
+    "metadata_is_array": ["/metadata", "group"],
+    "data_external_link": ["/data", "another file", "elsewhere.h5"],
+    "field_external_link": ["'dist'", "other.h5"],
+    "data_soft_link": ["/data", "link", "/nowhere"],
+    "data_virtual": ["/data", "virtual", "missing_source.h5"],
+    "data_external_storage": ["/data", "raw.bin"],
+    "data_strings": ["/data", "type", "real numbers"],
+    "data_compound": ["/data", "real numbers"],
+    "data_complex": ["/data", "complex", "real numbers"],
     "data_declared_huge": ["1,000,000,000,000 samples", "memory"],
     "parent_declared_huge": ["dimension 200,000", "memory"],
 }

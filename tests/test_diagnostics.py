@@ -1,4 +1,5 @@
 """Diagnostics agree with scipy / numpy on fixed inputs."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -9,7 +10,11 @@ from gaussgan import diagnostics
 @pytest.fixture
 def samples():
     rng = np.random.default_rng(7)
-    return rng.standard_normal((500, 6)) * [1, 1, 1, 1, 1, 1.6], rng.standard_normal((500, 6)), rng.standard_normal((500, 6))
+    return (
+        rng.standard_normal((500, 6)) * [1, 1, 1, 1, 1, 1.6],
+        rng.standard_normal((500, 6)),
+        rng.standard_normal((500, 6)),
+    )
 
 
 def test_component_ks_is_scipy_per_column(samples):
@@ -55,7 +60,9 @@ def test_compare_summary(samples):
 
 def test_a_perfect_generator_sits_at_the_noise_floor():
     rng = np.random.default_rng(0)
-    rejected = [diagnostics.compare(*(rng.standard_normal((1000, 20)) for _ in range(3))).rejected_raw for _ in range(20)]
+    rejected = [
+        diagnostics.compare(*(rng.standard_normal((1000, 20)) for _ in range(3))).rejected_raw for _ in range(20)
+    ]
     assert 0.01 < np.mean(rejected) / 20 < 0.10  # about 5% rejected at 0.05
 
 

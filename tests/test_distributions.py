@@ -1,4 +1,5 @@
 """Parent distributions against scipy.stats: exact marginals, covariance, norms."""
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -47,9 +48,9 @@ def test_sample_covariance_matches_sigma(sigma):
 
 def test_covariance_layouts():
     block = covariance_matrix(4, 2.0, 0.5, 2)
-    np.testing.assert_array_equal(block, [[2, .5, 0, 0], [.5, 2, 0, 0], [0, 0, 2, .5], [0, 0, .5, 2]])
+    np.testing.assert_array_equal(block, [[2, 0.5, 0, 0], [0.5, 2, 0, 0], [0, 0, 2, 0.5], [0, 0, 0.5, 2]])
     band = covariance_matrix(4, 1.0, 0.3, -1)
-    np.testing.assert_array_equal(band, [[1, .3, 0, 0], [.3, 1, .3, 0], [0, .3, 1, .3], [0, 0, .3, 1]])
+    np.testing.assert_array_equal(band, [[1, 0.3, 0, 0], [0.3, 1, 0.3, 0], [0, 0.3, 1, 0.3], [0, 0, 0.3, 1]])
     np.testing.assert_array_equal(covariance_matrix(3, 1.0, 0.0, 1), np.eye(3))
 
 
@@ -100,10 +101,18 @@ def test_chi_density_and_moments_match_scipy(dim):
     assert std == pytest.approx(stats.chi.std(dim), rel=1e-8)
 
 
-@pytest.mark.parametrize("mu, diag, xlo, xhi", [
-    (0.0, 1.0, 40.0, 50.0), (0.0, 1.0, -50.0, -40.0), (0.0, 1.0, 8.0, 8.001), (0.0, 1.0, -1e3, 1e3),
-    (2.0, 4.0, 102.0, 110.0), (0.0, 1.0, -1e6 - 1.0, -1e6), (0.0, 1.0, 5.0, 1e300),
-])
+@pytest.mark.parametrize(
+    "mu, diag, xlo, xhi",
+    [
+        (0.0, 1.0, 40.0, 50.0),
+        (0.0, 1.0, -50.0, -40.0),
+        (0.0, 1.0, 8.0, 8.001),
+        (0.0, 1.0, -1e3, 1e3),
+        (2.0, 4.0, 102.0, 110.0),
+        (0.0, 1.0, -1e6 - 1.0, -1e6),
+        (0.0, 1.0, 5.0, 1e300),
+    ],
+)
 def test_truncated_gauss_far_in_either_tail_matches_scipy(mu, diag, xlo, xhi):
     """The normal CDF underflows beyond ~38 standard deviations ([40, 50] once gave 50.0 every time)."""
     parent = make_parent("trunc_gauss", 2, mu=mu, sigma=(diag, 0.0, 1), xlo=xlo, xhi=xhi)
@@ -123,15 +132,18 @@ def test_truncated_gauss_far_in_either_tail_matches_scipy(mu, diag, xlo, xhi):
         assert stats.kstest(distance.ravel(), stats.expon.cdf).pvalue > 1e-3
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    (dict(name="gauss", mu=1e308, sigma=(1e300, 0.0, 1)), ["values up to about 1e+308"]),
-    (dict(name="gauss", sigma=(1e308, 0.0, 1)), ["4e+155"]),
-    (dict(name="cauchy", sigma=(1e300, 0.0, 1)), ["Cauchy", "inf"]),
-    (dict(name="uniform", xlo=-1e200, xhi=1e200), ["--xlo/--xhi"]),
-    (dict(name="trunc_gauss", mu=1e300), ["standard deviations"]),
-    (dict(name="trunc_gauss", xlo=1e200, xhi=1e201), ["values up to about 1e+200"]),
-    (dict(name="trunc_gauss", sigma=(1e-300, 0.0, 1), xlo=1e140, xhi=2e140), ["1e+290 standard deviations"]),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(name="gauss", mu=1e308, sigma=(1e300, 0.0, 1)), ["values up to about 1e+308"]),
+        (dict(name="gauss", sigma=(1e308, 0.0, 1)), ["4e+155"]),
+        (dict(name="cauchy", sigma=(1e300, 0.0, 1)), ["Cauchy", "inf"]),
+        (dict(name="uniform", xlo=-1e200, xhi=1e200), ["--xlo/--xhi"]),
+        (dict(name="trunc_gauss", mu=1e300), ["standard deviations"]),
+        (dict(name="trunc_gauss", xlo=1e200, xhi=1e201), ["values up to about 1e+200"]),
+        (dict(name="trunc_gauss", sigma=(1e-300, 0.0, 1), xlo=1e140, xhi=2e140), ["1e+290 standard deviations"]),
+    ],
+)
 def test_parameters_that_would_overflow_are_refused(kwargs, words):
     with pytest.raises(UserError) as raised:
         make_parent(dim=2, **kwargs)
@@ -139,9 +151,16 @@ def test_parameters_that_would_overflow_are_refused(kwargs, words):
         assert word in str(raised.value)
 
 
-@pytest.mark.parametrize("name, sigma", [("gauss", (1.0, 0.0, 1)), ("gauss", (2.0, 0.3, -1)),
-                                         ("trunc_gauss", (2.0, 0.0, 1)), ("cauchy", (1.0, 0.0, 1)),
-                                         ("uniform", (1.0, 0.0, 1))])
+@pytest.mark.parametrize(
+    "name, sigma",
+    [
+        ("gauss", (1.0, 0.0, 1)),
+        ("gauss", (2.0, 0.3, -1)),
+        ("trunc_gauss", (2.0, 0.0, 1)),
+        ("cauchy", (1.0, 0.0, 1)),
+        ("uniform", (1.0, 0.0, 1)),
+    ],
+)
 def test_sample_memory_covers_what_sampling_allocates(name, sigma):
     import tracemalloc
 

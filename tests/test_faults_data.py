@@ -5,6 +5,7 @@ stay in their folder, each dataset has one writer, a failed write leaves the pre
 and no temporary, a hostile file is one clear error, memory is checked before it is used,
 numbers never overflow into the data, and a signal is never lost.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,21 +36,34 @@ IN_PROGRESS = re.compile(r"^\..*\.(\d+)\.[0-9a-f]{8}\.tmp.*$|^\..*\.lock$")
 
 def run_limited(script: str, *args, cwd: Path, file_size: int | None = None, address_space: int | None = None):
     """Run a script with a file-size limit (writes beyond it fail with EFBIG) or an address-space limit."""
+
     def limit():
         if file_size is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
         if address_space is not None:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=120, preexec_fn=limit, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
 
 
 def start(*args, cwd: Path) -> subprocess.Popen:
     """gen-samples.py in the background, its output unbuffered so that a test can wait for a line."""
-    return subprocess.Popen([sys.executable, str(REPO / "gen-samples.py"), *map(str, args)], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "gen-samples.py"), *map(str, args)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -86,6 +100,7 @@ def contents(folder: Path) -> dict[str, bytes]:
 
 
 # --- 1. Containment: outputs never leave -o ------------------------------------------------------
+
 
 @pytest.mark.parametrize("postfix", ["/../../escape", "x/y", "..", "a\\b"])
 def test_postfix_that_is_not_a_plain_name_is_refused(workdir, postfix):
@@ -124,6 +139,7 @@ def test_output_name_taken_by_a_folder_is_refused_before_writing(workdir):
 
 # --- 2. One writer per dataset --------------------------------------------------------------------
 
+
 def test_a_second_writer_is_refused_with_the_first_ones_pid(workdir):
     first = start(*QUIET_SEEDED, "-n", 20_000, "-b", 1000, "-d", 3, "-o", "out", cwd=workdir)
     try:
@@ -155,6 +171,7 @@ def test_a_writer_killed_mid_write_blocks_nobody_and_its_temporary_is_removed(wo
 
 # --- 4. Write failures: one clear error, the previous files intact, no temporary ------------------
 
+
 def write_good_pair(workdir: Path, *dims) -> dict[str, bytes]:
     result = run_script(*GEN, *SMALL, "-d", *dims, "-o", "out", cwd=workdir)
     assert result.returncode == 0, result.stderr
@@ -163,8 +180,9 @@ def write_good_pair(workdir: Path, *dims) -> dict[str, bytes]:
 
 def test_file_size_limit_while_writing_the_dataset_keeps_the_previous_pair(workdir):
     before = write_good_pair(workdir, 3)
-    result = run_limited("gen-samples.py", "-q", "--seed", 2, "-n", 5000, "-b", 2, "-d", 3, "-o", "out",
-                         cwd=workdir, file_size=50_000)
+    result = run_limited(
+        "gen-samples.py", "-q", "--seed", 2, "-n", 5000, "-b", 2, "-d", 3, "-o", "out", cwd=workdir, file_size=50_000
+    )
     assert_clean_error(result, "cannot write", "data_gauss_dim3.h5", "File too large")
     assert contents(workdir) == before and leftovers(workdir) == []
 
@@ -172,8 +190,9 @@ def test_file_size_limit_while_writing_the_dataset_keeps_the_previous_pair(workd
 def test_file_size_limit_while_writing_the_histogram_keeps_the_previous_pair(workdir):
     # Before the fix the new dataset replaced the old one and the old histogram stayed: a mismatched pair.
     before = write_good_pair(workdir, 3)
-    result = run_limited("gen-samples.py", "-q", "--seed", 2, *SMALL, "-d", 3, "-o", "out", cwd=workdir,
-                         file_size=15_000)
+    result = run_limited(
+        "gen-samples.py", "-q", "--seed", 2, *SMALL, "-d", 3, "-o", "out", cwd=workdir, file_size=15_000
+    )
     assert_clean_error(result, "cannot write", "hist_gauss_dim3.png", "File too large")
     assert contents(workdir) == before and leftovers(workdir) == []
 
@@ -191,8 +210,11 @@ def test_file_size_limit_in_a_new_folder_leaves_no_folder(workdir):
     assert names(workdir) == []
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits; the file-size limits above "
-                                                "are this suite's write failures when it runs as root")
+@pytest.mark.skipif(
+    os.geteuid() == 0,
+    reason="root writes through permission bits; the file-size limits above "
+    "are this suite's write failures when it runs as root",
+)
 def test_folder_without_write_permission_is_one_clear_error(workdir):
     before = write_good_pair(workdir, 3)
     (workdir / "out").chmod(0o555)
@@ -206,9 +228,22 @@ def test_folder_without_write_permission_is_one_clear_error(workdir):
 
 # --- 5. Defensive reads: train.py on a hostile dataset --------------------------------------------
 
-READ_CASES = ["fifo", "dim_text", "dim_huge", "mu_array", "xlo_inf", "sigma_text", "sigma_declared_huge",
-              "field_is_group", "data_external_link", "data_virtual", "data_external_storage", "data_strings",
-              "data_declared_huge", "parent_declared_huge"]
+READ_CASES = [
+    "fifo",
+    "dim_text",
+    "dim_huge",
+    "mu_array",
+    "xlo_inf",
+    "sigma_text",
+    "sigma_declared_huge",
+    "field_is_group",
+    "data_external_link",
+    "data_virtual",
+    "data_external_storage",
+    "data_strings",
+    "data_declared_huge",
+    "parent_declared_huge",
+]
 
 
 @pytest.mark.parametrize("kind", READ_CASES)
@@ -227,6 +262,7 @@ def test_train_on_a_device_is_refused_before_opening_it(workdir):
 
 
 # --- 6. Resource guards --------------------------------------------------------------------------
+
 
 def test_a_batch_larger_than_memory_is_refused_with_the_estimate(workdir):
     result = run_script(*GEN, "-n", 10**8, "-b", 1, "-d", 1000, cwd=workdir)
@@ -248,11 +284,13 @@ def test_covariances_larger_than_memory_are_refused_before_they_are_built(workdi
 
 # --- 7. Numerics ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("xlo, xhi", [(40, 50), (-50, -40), (8, 8.001), (-1e3, 1e3)])
 def test_truncated_gauss_anywhere_in_the_tails_follows_scipy(workdir, xlo, xhi):
     # Before the fix [40, 50] gave 50.0 for every sample: the normal CDF underflows there.
-    result = run_script(*GEN, "-s", "trunc_gauss", "--xlo", xlo, "--xhi", xhi, "-n", 4000, "-b", 2, "-d", 2,
-                        "-o", "out", cwd=workdir)
+    result = run_script(
+        *GEN, "-s", "trunc_gauss", "--xlo", xlo, "--xhi", xhi, "-n", 4000, "-b", 2, "-d", 2, "-o", "out", cwd=workdir
+    )
     assert result.returncode == 0, result.stderr
     data, _, _ = datasets.load_dataset(workdir / "out/data_trunc_gauss_dim2.h5")
     exact = stats.truncnorm(xlo, xhi)
@@ -262,14 +300,17 @@ def test_truncated_gauss_anywhere_in_the_tails_follows_scipy(workdir, xlo, xhi):
     assert names(workdir / "out") == ["data_trunc_gauss_dim2.h5", "hist_trunc_gauss_dim2.png"]
 
 
-@pytest.mark.parametrize("options, words", [
-    (("-m", "1e308", "-c", "1e300", "0", "1"), ["values up to about 1e+308", "--mu or --sigma"]),
-    (("-c", "1e308", "0", "1"), ["values up to about 4e+155"]),
-    (("-s", "cauchy", "-c", "1e300", "0", "1"), ["Cauchy", "values up to about"]),
-    (("-s", "uniform", "--xlo=-1e200", "--xhi=1e200"), ["values up to about 1e+200", "--xlo/--xhi"]),
-    (("-s", "trunc_gauss", "-c", "1e-300", "0", "1", "--xlo", "1e140", "--xhi", "2e140"), ["standard deviations"]),
-    (("-s", "trunc_gauss", "-m", "1e300"), ["1e+300 standard deviations"]),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (("-m", "1e308", "-c", "1e300", "0", "1"), ["values up to about 1e+308", "--mu or --sigma"]),
+        (("-c", "1e308", "0", "1"), ["values up to about 4e+155"]),
+        (("-s", "cauchy", "-c", "1e300", "0", "1"), ["Cauchy", "values up to about"]),
+        (("-s", "uniform", "--xlo=-1e200", "--xhi=1e200"), ["values up to about 1e+200", "--xlo/--xhi"]),
+        (("-s", "trunc_gauss", "-c", "1e-300", "0", "1", "--xlo", "1e140", "--xhi", "2e140"), ["standard deviations"]),
+        (("-s", "trunc_gauss", "-m", "1e300"), ["1e+300 standard deviations"]),
+    ],
+)
 def test_numbers_that_would_overflow_are_refused_up_front(workdir, options, words):
     result = run_script(*GEN, *SMALL, "-d", 2, *options, cwd=workdir)
     assert_clean_error(result, *words)
@@ -287,9 +328,18 @@ def test_a_generator_that_gives_nan_writes_no_dataset(workdir):
             parameter.fill_(float("nan"))
     (workdir / "run/models").mkdir(parents=True)
     parent = {"name": "gauss", "dim": 3, "mu": 0.0, "xlo": -1.5, "xhi": 1.5, "sigma": torch.eye(3, dtype=torch.float64)}
-    torch.save({"epoch": 1, "version": "0", "run": "run", "parent": parent, "latent_sigma": 1.0,
-                "spec": generator.spec(), "state_dict": generator.state_dict()},
-               workdir / "run/models/generator.pth.tar")
+    torch.save(
+        {
+            "epoch": 1,
+            "version": "0",
+            "run": "run",
+            "parent": parent,
+            "latent_sigma": 1.0,
+            "spec": generator.spec(),
+            "state_dict": generator.state_dict(),
+        },
+        workdir / "run/models/generator.pth.tar",
+    )
     before = snapshot(workdir)
     command = [sys.executable, "-m", "gaussgan", "sample", "run", "-n", "100", "-o", "x.h5", "--seed", "1"]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=120, env={**os.environ})
@@ -298,6 +348,7 @@ def test_a_generator_that_gives_nan_writes_no_dataset(workdir):
 
 
 # --- 8. Signals: never lost, completed dimensions kept, nothing half-written ----------------------
+
 
 def signal_when(workdir: Path, moment: str, signum: int) -> subprocess.Popen:
     """Start a three-dimension run and send ``signum`` at ``moment``; return the finished process."""
@@ -316,12 +367,15 @@ def signal_when(workdir: Path, moment: str, signum: int) -> subprocess.Popen:
     return process
 
 
-@pytest.mark.parametrize("moment, signum, kept", [
-    ("before the first batch", signal.SIGINT, []),
-    ("mid-dimension", signal.SIGTERM, []),
-    ("between dimensions", signal.SIGINT, [1]),
-    ("during the histogram", signal.SIGTERM, [1]),  # the dimension was complete: it is saved, then the run stops
-])
+@pytest.mark.parametrize(
+    "moment, signum, kept",
+    [
+        ("before the first batch", signal.SIGINT, []),
+        ("mid-dimension", signal.SIGTERM, []),
+        ("between dimensions", signal.SIGINT, [1]),
+        ("during the histogram", signal.SIGTERM, [1]),  # the dimension was complete: it is saved, then the run stops
+    ],
+)
 def test_a_signal_at_any_moment_stops_cleanly(workdir, moment, signum, kept):
     process = signal_when(workdir, moment, signum)
     assert process.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum]

@@ -6,6 +6,7 @@ exit status, the message and every file left afterwards. Memory-related cases ru
 under an address-space limit, so that a regression fails with an error instead of eating the
 shared machine's memory.
 """
+
 from __future__ import annotations
 
 import io
@@ -47,10 +48,22 @@ def command(script: str, *args: str) -> list[str]:
     return [sys.executable, str(REPO / f"{script}.py"), *map(str, args)]
 
 
-def run(script: str, *args: str, cwd: Path, fsize: int | None = None, address_space: int | None = None,
-        stdout=subprocess.PIPE, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+def run(
+    script: str,
+    *args: str,
+    cwd: Path,
+    fsize: int | None = None,
+    address_space: int | None = None,
+    stdout=subprocess.PIPE,
+    timeout: float = TIMEOUT,
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        command(script, *args), cwd=cwd, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout,
+        command(script, *args),
+        cwd=cwd,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
         preexec_fn=limits(fsize, address_space),
     )
 
@@ -104,8 +117,9 @@ def test_generate_into_a_full_device_is_an_error(tmp_path, model):
 def test_generate_past_the_file_size_limit_is_an_error(tmp_path, model):
     (tmp_path / "m.pt").write_bytes(model)
     with open(tmp_path / "samples.txt", "w") as samples:
-        result = run("naive", "--model-path=m.pt", "100000", "generate", "--seed", "1", cwd=tmp_path,
-                     stdout=samples, fsize=4096)
+        result = run(
+            "naive", "--model-path=m.pt", "100000", "generate", "--seed", "1", cwd=tmp_path, stdout=samples, fsize=4096
+        )
     assert_clean_error(result, "cannot write to standard output", "File too large")
     assert sorted(contents(tmp_path)) == ["m.pt", "samples.txt"]
     assert (tmp_path / "m.pt").read_bytes() == model
@@ -152,8 +166,10 @@ DAMAGED = {
     "missing tensor": (lambda c: c["state_dict"].pop("4.bias"), ["missing ['4.bias']"]),
     "wrong tensor shape": (transpose, ["'0.weight' is (1, 64), expected (64, 1)"]),
     "a list, not a tensor": (lambda c: c["state_dict"].update({"0.bias": [0.0] * 64}), ["'0.bias'", "tensor"]),
-    "float64 weights": (lambda c: c["state_dict"].update({"0.bias": torch.zeros(64, dtype=torch.float64)}),
-                        ["'0.bias'", "float32"]),
+    "float64 weights": (
+        lambda c: c["state_dict"].update({"0.bias": torch.zeros(64, dtype=torch.float64)}),
+        ["'0.bias'", "float32"],
+    ),
     "NaN weights": (lambda c: c["state_dict"]["4.bias"].fill_(float("nan")), ["'4.bias'", "NaN"]),
     "newer version": (lambda c: c.update(version=2), ["version 2"]),
 }
@@ -193,10 +209,13 @@ def test_zero_stride_model_is_refused_without_allocating(tmp_path, model):
     checkpoint = torch.load(io.BytesIO(model), map_location="cpu", weights_only=True)
     wide = 10**8
     checkpoint["hidden"] = [wide, 64]
-    checkpoint["state_dict"].update({
-        "0.weight": torch.zeros(1, 1).expand(wide, 1), "0.bias": torch.zeros(1).expand(wide),
-        "2.weight": torch.zeros(1, 1).expand(64, wide),
-    })
+    checkpoint["state_dict"].update(
+        {
+            "0.weight": torch.zeros(1, 1).expand(wide, 1),
+            "0.bias": torch.zeros(1).expand(wide),
+            "2.weight": torch.zeros(1, 1).expand(64, wide),
+        }
+    )
     write_model(tmp_path / "m.pt", checkpoint)
     assert (tmp_path / "m.pt").stat().st_size < 10_000
     before = contents(tmp_path)
@@ -213,13 +232,16 @@ def test_fifo_as_model_path_is_refused_without_hanging(tmp_path, command):
     assert contents(tmp_path) == {"m.pt": "fifo"}  # still the FIFO: never opened, never replaced
 
 
-@pytest.mark.parametrize("path, command, words", [
-    ("models", "train", ["is a folder"]),
-    ("models", "generate", ["is a folder"]),
-    ("no/such/m.pt", "train", ["does not exist", "create"]),
-    ("notes.txt/m.pt", "train", ["notes.txt/m.pt", "Not a directory"]),
-    ("notes.txt/m.pt", "generate", ["notes.txt/m.pt", "Not a directory"]),
-])
+@pytest.mark.parametrize(
+    "path, command, words",
+    [
+        ("models", "train", ["is a folder"]),
+        ("models", "generate", ["is a folder"]),
+        ("no/such/m.pt", "train", ["does not exist", "create"]),
+        ("notes.txt/m.pt", "train", ["notes.txt/m.pt", "Not a directory"]),
+        ("notes.txt/m.pt", "generate", ["notes.txt/m.pt", "Not a directory"]),
+    ],
+)
 def test_model_path_that_cannot_be_a_model_file_is_refused(tmp_path, path, command, words):
     (tmp_path / "models").mkdir()
     (tmp_path / "notes.txt").write_text("not a folder\n")
@@ -232,12 +254,16 @@ def test_model_path_that_cannot_be_a_model_file_is_refused(tmp_path, path, comma
 # --- 6. memory guards ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("options", [
-    ("1000", "train", "--in-shape", str(10**8)),
-    ("1000", "train", "--out-shape", str(10**8)),
-    (str(10**12), "train"),
-    (str(10**9), "train", "--no-dynamic-sample"),
-], ids=["in-shape 1e8", "out-shape 1e8", "NUMBER 1e12", "NUMBER 1e9 fixed"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ("1000", "train", "--in-shape", str(10**8)),
+        ("1000", "train", "--out-shape", str(10**8)),
+        (str(10**12), "train"),
+        (str(10**9), "train", "--no-dynamic-sample"),
+    ],
+    ids=["in-shape 1e8", "out-shape 1e8", "NUMBER 1e12", "NUMBER 1e9 fixed"],
+)
 def test_option_sets_too_big_for_memory_are_refused_before_allocating(tmp_path, options):
     started = time.monotonic()
     result = run("adversarial", "--model-path=m.pt", *options, cwd=tmp_path, address_space=ADDRESS_SPACE)
@@ -250,9 +276,14 @@ def test_option_sets_too_big_for_memory_are_refused_before_allocating(tmp_path, 
 def test_generate_streams_any_number_of_samples(tmp_path, model):
     """10**12 samples would be 4 TB at once; streamed in chunks, the first lines come at once."""
     (tmp_path / "m.pt").write_bytes(model)
-    process = subprocess.Popen(command("naive", "--model-path=m.pt", str(10**12), "generate", "--seed", "1"),
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=limits(address_space=ADDRESS_SPACE))
+    process = subprocess.Popen(
+        command("naive", "--model-path=m.pt", str(10**12), "generate", "--seed", "1"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limits(address_space=ADDRESS_SPACE),
+    )
     try:
         lines = [process.stdout.readline() for _ in range(3)]
         process.stdout.close()  # the reader stops, as `| head -n 3` would
@@ -276,8 +307,15 @@ def start():
 
     def start(script: str, *args: str, cwd: Path) -> subprocess.Popen:
         environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
-        process = subprocess.Popen(command(script, *args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   bufsize=0, preexec_fn=limits(sigint_default=True), env=environment)
+        process = subprocess.Popen(
+            command(script, *args),
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            preexec_fn=limits(sigint_default=True),
+            env=environment,
+        )
         started.append(process)
         return process
 

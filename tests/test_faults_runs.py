@@ -6,6 +6,7 @@ an absurd option, a diverging run) and checks the exit status, the message, and 
 every file afterwards: nothing lost, nothing outside its folder, no temporaries, no empty folders,
 and never a dead end between "use --resume" and "no run to resume".
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from helpers import REPO, assert_clean_error, snapshot
 
 DATA = "datasets/data_gauss_dim3.h5"
@@ -41,9 +41,15 @@ def run(folder: Path, *args, fsize: int | None = None, env: dict | None = None, 
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
 
-    return subprocess.run([sys.executable, *args], cwd=folder, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
-                          preexec_fn=limit if fsize is not None else None)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
+        preexec_fn=limit if fsize is not None else None,
+    )
 
 
 def train(folder: Path, *args, **kwargs):
@@ -60,8 +66,11 @@ def leftovers(folder: Path) -> list[str]:
 
 
 def empty_folders(folder: Path) -> list[str]:
-    return [str(path.relative_to(folder)) for path in folder.rglob("*")
-            if path.is_dir() and not path.is_symlink() and not any(path.iterdir())]
+    return [
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+    ]
 
 
 def assert_untouched(folder: Path, before: dict) -> None:
@@ -105,8 +114,10 @@ def edit_json(path: Path, change) -> None:
 
 
 # --- Containment: names are plain, runs stay inside -o, --force removes only a run that may go -------
-@pytest.mark.parametrize("postfix, force", [("x/../../victim", True), ("x/../../victim", False),
-                                            ("../victim", True), ("/tmp/elsewhere", False)])
+@pytest.mark.parametrize(
+    "postfix, force",
+    [("x/../../victim", True), ("x/../../victim", False), ("../victim", True), ("/tmp/elsewhere", False)],
+)
 def test_a_postfix_never_escapes_the_runs_folder(folder, postfix, force):
     victim = folder / "victim"
     victim.mkdir()
@@ -155,8 +166,13 @@ def test_force_never_replaces_a_link(folder, target, words):
 def start_holder(folder: Path, *args: str) -> subprocess.Popen:
     """A train.py that has claimed its run directory, then frozen (SIGSTOP) so it holds the lock
     without using a core; figures inline, so that it has no worker process to leave behind."""
-    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), "-f", DATA, *OPTIONS, "--inline-figures", *args],
-                               cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), "-f", DATA, *OPTIONS, "--inline-figures", *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     for line in process.stdout:
         if line.startswith("run directory"):
             break
@@ -198,10 +214,13 @@ def test_the_lock_dies_with_its_process_kill_9(folder):
 
 
 # --- Provenance: a run continues on its own data, and -n never shrinks it ------------------------------
-@pytest.mark.parametrize("replacement, words", [
-    ("other", ["dataset is not the one", "data: 100 samples", "dataset seed: 1 -> 2"]),  # same size, other data
-    ("small", ["dataset is not the one", "-> 50 samples"]),  # shrunk: the same seed, fewer samples
-])
+@pytest.mark.parametrize(
+    "replacement, words",
+    [
+        ("other", ["dataset is not the one", "data: 100 samples", "dataset seed: 1 -> 2"]),  # same size, other data
+        ("small", ["dataset is not the one", "-> 50 samples"]),  # shrunk: the same seed, fewer samples
+    ],
+)
 def test_resume_refuses_a_replaced_dataset(folder, replacement, words):
     shutil.copy(folder / replacement / "data_gauss_dim3.h5", folder / DATA)
     before = snapshot(folder)
@@ -214,8 +233,10 @@ def test_resume_refuses_a_shrunk_dataset_mid_epoch_even_without_a_fingerprint(fo
     # A run written before fingerprints existed, stopped during an epoch, then its dataset shrank:
     # the epoch's sample order covers 100 samples, the data now hold 50.
     edit_json(folder / RUN / "config.json", lambda config: config.pop("data"))
-    edit_checkpoint(folder / RUN / "checkpoint.pth.tar",
-                    lambda saved: saved.update(data=None, step=3, permutation=torch.randperm(100)))
+    edit_checkpoint(
+        folder / RUN / "checkpoint.pth.tar",
+        lambda saved: saved.update(data=None, step=3, permutation=torch.randperm(100)),
+    )
     shutil.copy(folder / "small/data_gauss_dim3.h5", folder / DATA)
     before = snapshot(folder)
     result = train(folder, "-n", "3", "--resume")
@@ -278,7 +299,9 @@ def test_a_figure_that_cannot_be_written_is_one_error_and_the_worker_does_not_ou
     marker = f"gaussgan-test-{os.getpid()}-{time.monotonic_ns()}"
     result = train(folder, "-n", "3", "--resume", env={"GAUSSGAN_TEST_MARKER": marker})
     assert_clean_error(result, "cannot write", "ks_epoch00003.png", "is a directory")
-    assert [line for line in result.stderr.splitlines() if not line.startswith("seed ")] == [result.stderr.splitlines()[-1]]
+    assert [line for line in result.stderr.splitlines() if not line.startswith("seed ")] == [
+        result.stderr.splitlines()[-1]
+    ]
     assert not processes_with(marker)
     assert not leftovers(folder)
 
@@ -316,12 +339,15 @@ def test_sample_that_cannot_be_written_keeps_the_previous_file(folder, suffix):
 
 
 # --- Defensive reads: every damaged or crafted file is one clear error, before anything is built ----------
-@pytest.mark.parametrize("content, words", [
-    ("{not json", ["config.json", "not valid JSON"]),
-    ("[1, 2]", ["config.json", "not a gaussgan run record", "not an object"]),
-    ("missing seed", ["config.json", "has no seed"]),
-    ("wrong type", ["config.json", "batch_size is 'sixteen'"]),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("{not json", ["config.json", "not valid JSON"]),
+        ("[1, 2]", ["config.json", "not a gaussgan run record", "not an object"]),
+        ("missing seed", ["config.json", "has no seed"]),
+        ("wrong type", ["config.json", "batch_size is 'sixteen'"]),
+    ],
+)
 def test_a_damaged_config_json_is_refused_on_resume(folder, content, words):
     path = folder / RUN / "config.json"
     if content == "missing seed":
@@ -348,17 +374,24 @@ def test_a_damaged_config_json_is_neither_continued_nor_replaced(folder):
 def zero(name):
     def change(saved):
         saved[name] = torch.zeros_like(saved[name])
+
     return change
 
 
 CHECKPOINT_CASES = {
     "missing key": (lambda saved: saved.pop("rng"), ["not a checkpoint", "no rng"]),
-    "weight shape": (lambda saved: saved["generator"].update({"net.0.weight": torch.zeros(13, 5)}),
-                     ["generator", "net.0.weight has shape (13, 5)"]),
-    "optimiser moment": (lambda saved: saved["optimizer_d"]["state"][0].update(exp_avg=torch.zeros(2, 2)),
-                         ["optimizer_d", "exp_avg", "shape (2, 2)"]),
-    "NaN weights": (lambda saved: saved["discriminator"]["net.0.weight"].fill_(float("nan")),
-                    ["discriminator weights hold NaN"]),
+    "weight shape": (
+        lambda saved: saved["generator"].update({"net.0.weight": torch.zeros(13, 5)}),
+        ["generator", "net.0.weight has shape (13, 5)"],
+    ),
+    "optimiser moment": (
+        lambda saved: saved["optimizer_d"]["state"][0].update(exp_avg=torch.zeros(2, 2)),
+        ["optimizer_d", "exp_avg", "shape (2, 2)"],
+    ),
+    "NaN weights": (
+        lambda saved: saved["discriminator"]["net.0.weight"].fill_(float("nan")),
+        ["discriminator weights hold NaN"],
+    ),
     "loss history": (lambda saved: saved.update(d_losses=torch.zeros(3)), ["loss history", "d_losses"]),
 }
 
@@ -372,14 +405,18 @@ def test_a_damaged_checkpoint_is_refused_before_it_is_used(folder, case):
     assert_untouched(folder, before)
 
 
-@pytest.mark.parametrize("name, command", [("config.json", "train"), ("checkpoint.pth.tar", "train"),
-                                           ("models/generator.pth.tar", "sample")])
+@pytest.mark.parametrize(
+    "name, command", [("config.json", "train"), ("checkpoint.pth.tar", "train"), ("models/generator.pth.tar", "sample")]
+)
 def test_a_pipe_in_place_of_a_run_file_is_refused_without_hanging(folder, name, command):
     (folder / RUN / name).unlink()
     os.mkfifo(folder / RUN / name)
     before = snapshot(folder)
-    result = (train(folder, "-n", "3", "--resume", timeout=60) if command == "train"
-              else sample(folder, RUN, "-n", "10", "-o", "out.npy", timeout=60))
+    result = (
+        train(folder, "-n", "3", "--resume", timeout=60)
+        if command == "train"
+        else sample(folder, RUN, "-n", "10", "-o", "out.npy", timeout=60)
+    )
     assert_clean_error(result, name.split("/")[-1], "not a regular file")
     assert_untouched(folder, before)
 
@@ -389,9 +426,22 @@ def generator_file(**changes) -> dict:
     spec = {"latent_dim": 4, "data_dim": 3, "hidden": [13, 13, 13], "batch_norm": True}
     from gaussgan.models import Generator
 
-    content = {"epoch": 2, "version": "0.1.0", "run": NAME, "latent_sigma": 1.0, "spec": spec,
-               "state_dict": Generator(**spec).state_dict(),
-               "parent": {"name": "gauss", "dim": 3, "mu": 0.0, "xlo": -1.5, "xhi": 1.5, "sigma": torch.eye(3, dtype=torch.float64)}}
+    content = {
+        "epoch": 2,
+        "version": "0.1.0",
+        "run": NAME,
+        "latent_sigma": 1.0,
+        "spec": spec,
+        "state_dict": Generator(**spec).state_dict(),
+        "parent": {
+            "name": "gauss",
+            "dim": 3,
+            "mu": 0.0,
+            "xlo": -1.5,
+            "xhi": 1.5,
+            "sigma": torch.eye(3, dtype=torch.float64),
+        },
+    }
     content.update(changes)
     return content
 
@@ -402,19 +452,28 @@ def huge_from_a_few_bytes() -> dict:
     spec = {"latent_dim": 4, "data_dim": 3, "hidden": [10**6, 10**6], "batch_norm": False}
     from gaussgan.models import generator_shapes
 
-    weights = {name: torch.zeros(1).expand(*shape) if shape else torch.zeros(()) for name, shape in generator_shapes(spec).items()}
+    weights = {
+        name: torch.zeros(1).expand(*shape) if shape else torch.zeros(())
+        for name, shape in generator_shapes(spec).items()
+    }
     return generator_file(spec=spec, state_dict=weights)  # saved, about 3 kB
 
 
 GENERATOR_CASES = {
     "zero-stride giant": (huge_from_a_few_bytes, ["claims 4,000,000 values", "expected real weights"]),
-    "shape": (lambda: generator_file(spec={"latent_dim": 4, "data_dim": 7, "hidden": [13, 13, 13], "batch_norm": True}),
-              ["has shape (3, 13)", "needs (7, 13)"]),
+    "shape": (
+        lambda: generator_file(spec={"latent_dim": 4, "data_dim": 7, "hidden": [13, 13, 13], "batch_norm": True}),
+        ["has shape (3, 13)", "needs (7, 13)"],
+    ),
     "spec keys": (lambda: generator_file(spec={"latent_dim": 4}), ["network spec", "expected the keys"]),
-    "negative width": (lambda: generator_file(spec={"latent_dim": 4, "data_dim": 3, "hidden": [13, -1, 13], "batch_norm": True}),
-                       ["spec is not valid", "hidden"]),
-    "not a tensor": (lambda: generator_file(state_dict={**generator_file()["state_dict"], "net.0.bias": [0.0] * 13}),
-                     ["net.0.bias is a list"]),
+    "negative width": (
+        lambda: generator_file(spec={"latent_dim": 4, "data_dim": 3, "hidden": [13, -1, 13], "batch_norm": True}),
+        ["spec is not valid", "hidden"],
+    ),
+    "not a tensor": (
+        lambda: generator_file(state_dict={**generator_file()["state_dict"], "net.0.bias": [0.0] * 13}),
+        ["net.0.bias is a list"],
+    ),
     "latent sigma": (lambda: generator_file(latent_sigma="wide"), ["latent_sigma", "positive finite"]),
     "parent": (lambda: generator_file(parent={"name": "gauss"}), ["parent", "missing or damaged"]),
 }
@@ -431,12 +490,15 @@ def test_a_crafted_generator_file_is_refused_before_building_anything(folder, ca
 
 
 # --- Resource guards: an absurd option set is refused with the estimate, before anything is written ----
-@pytest.mark.parametrize("options, words", [
-    (["-d", str(10**9)], ["latent dimension 1000000000", "needs about", "GiB"]),
-    (["-c", "1e6"], ["hidden widths [128000000", "needs about"]),
-    (["--n-eval", str(10**10)], ["--n-eval 10000000000", "needs about"]),
-    (["-c", "1e308"], ["-c/--scale", "infinitely many"]),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["-d", str(10**9)], ["latent dimension 1000000000", "needs about", "GiB"]),
+        (["-c", "1e6"], ["hidden widths [128000000", "needs about"]),
+        (["--n-eval", str(10**10)], ["--n-eval 10000000000", "needs about"]),
+        (["-c", "1e308"], ["-c/--scale", "infinitely many"]),
+    ],
+)
 def test_an_absurd_option_set_is_refused_before_anything_is_written(folder, options, words):
     before = snapshot(folder)
     result = train(folder, "-n", "1", "-o", "new", *options)
@@ -474,9 +536,17 @@ def test_a_diverging_run_stops_naming_the_epoch_and_keeps_the_last_good_one(fold
         for name in ("optimizer_g", "optimizer_d"):
             for group in saved[name]["param_groups"]:
                 group["lr"] = 1e30
+
     edit_checkpoint(folder / RUN / "checkpoint.pth.tar", explode)
-    kept = {name: (folder / RUN / name).read_bytes() for name in
-            ("checkpoint.pth.tar", "training_details.csv", "models/generator.pth.tar", "models/discriminator.pth.tar")}
+    kept = {
+        name: (folder / RUN / name).read_bytes()
+        for name in (
+            "checkpoint.pth.tar",
+            "training_details.csv",
+            "models/generator.pth.tar",
+            "models/discriminator.pth.tar",
+        )
+    }
     result = train(folder, "--inline-figures", "-n", "4", "--resume")
     assert_clean_error(result, "training diverged in epoch 3", "NaN or infinite", "last good checkpoint (epoch 2)")
     assert {name: (folder / RUN / name).read_bytes() for name in kept} == kept
@@ -518,8 +588,12 @@ def test_figures_and_diagnostics_take_non_finite_values(tmp_path):
         comparison = diagnostics.compare(generated, parent, parent)
         assert comparison.rejected_raw >= 1
         plots.component_histograms(generated, parent, 1, tmp_path / "a.png")
-        plots.norm_distributions(comparison.norms_generated, comparison.norms_parent, comparison.norm_ks_parent, 1, tmp_path / "b.png")
-        plots.ks_per_component(comparison.ks_statistic, comparison.ks_pvalue, comparison.ks_floor, 1, tmp_path / "c.png")
+        plots.norm_distributions(
+            comparison.norms_generated, comparison.norms_parent, comparison.norm_ks_parent, 1, tmp_path / "b.png"
+        )
+        plots.ks_per_component(
+            comparison.ks_statistic, comparison.ks_pvalue, comparison.ks_floor, 1, tmp_path / "c.png"
+        )
         plots.correlations(comparison.corr_generated, comparison.corr_parent, 1, tmp_path / "d.png")
         losses = np.r_[np.ones(5), np.full(5, bad)]
         plots.losses(np.arange(10) / 5, losses, np.arange(10) / 5, losses, tmp_path / "e.png")
@@ -530,9 +604,14 @@ def test_figures_and_diagnostics_take_non_finite_values(tmp_path):
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGKILL, -9)])
 def test_a_run_stopped_right_after_start_up_is_resumable(folder, signum, status):
     marker = f"gaussgan-test-{os.getpid()}-{time.monotonic_ns()}"
-    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), "-f", DATA, *OPTIONS, "-n", "1000", "-o", "new"],
-                               cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONFAULTHANDLER": "1", "GAUSSGAN_TEST_MARKER": marker})
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), "-f", DATA, *OPTIONS, "-n", "1000", "-o", "new"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1", "GAUSSGAN_TEST_MARKER": marker},
+    )
     for line in process.stdout:
         if line.startswith("run directory"):
             process.send_signal(signum)

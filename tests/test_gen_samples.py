@@ -1,4 +1,5 @@
 """gen-samples.py end to end, as a user runs it."""
+
 import h5py
 import numpy as np
 import pytest
@@ -20,8 +21,33 @@ def test_documented_command_writes_datasets_and_histograms(workdir):
 
 @pytest.mark.parametrize("dist", ["trunc_gauss", "cauchy", "uniform"])
 def test_other_parents_and_options(workdir, dist):
-    result = run_script("gen-samples.py", "-n", 100, "-b", 2, "-s", dist, "-d", 3, "-m", 0.5, "-c", 2, 0, 1,
-                        "--xlo", 0, "--xhi", 2, "-o", "out", "-p", "_x", "--quiet", cwd=workdir)
+    result = run_script(
+        "gen-samples.py",
+        "-n",
+        100,
+        "-b",
+        2,
+        "-s",
+        dist,
+        "-d",
+        3,
+        "-m",
+        0.5,
+        "-c",
+        2,
+        0,
+        1,
+        "--xlo",
+        0,
+        "--xhi",
+        2,
+        "-o",
+        "out",
+        "-p",
+        "_x",
+        "--quiet",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stderr
     data, parent, _ = datasets.load_dataset(workdir / f"out/data_{dist}_dim3_x.h5")
     assert parent.name == dist and parent.mu == 0.5 and parent.sigma[0, 0] == 2.0
@@ -46,7 +72,12 @@ def read_data(path):
 def test_same_seed_same_bytes_and_dimensions_are_independent(workdir):
     for folder, dims in (("a", ["2", "5"]), ("b", ["5"]), ("c", ["2", "5"])):
         seed = "8" if folder != "c" else "9"
-        assert run_script("gen-samples.py", "-n", 50, "-b", 2, "-d", *dims, "--seed", seed, "-o", folder, cwd=workdir).returncode == 0
+        assert (
+            run_script(
+                "gen-samples.py", "-n", 50, "-b", 2, "-d", *dims, "--seed", seed, "-o", folder, cwd=workdir
+            ).returncode
+            == 0
+        )
     same = read_data(workdir / "a/data_gauss_dim5.h5")
     assert same == read_data(workdir / "b/data_gauss_dim5.h5")  # whichever other dimensions were asked for
     assert same != read_data(workdir / "c/data_gauss_dim5.h5")
@@ -71,14 +102,26 @@ def peak_mb(workdir, *options) -> float:
 
     from helpers import REPO
 
-    code = ("import runpy, sys\n"
-            "sys.argv = sys.argv[1:]\n"
-            "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
-            "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
-            "line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
-            "print('PEAK', int(line.split()[1]) / 1024)\n")
-    command = [sys.executable, "-c", code, str(REPO / "gen-samples.py"), *map(str, options), "--seed", "1", "-q",
-               "-o", "memory"]
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = sys.argv[1:]\n"
+        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+        "print('PEAK', int(line.split()[1]) / 1024)\n"
+    )
+    command = [
+        sys.executable,
+        "-c",
+        code,
+        str(REPO / "gen-samples.py"),
+        *map(str, options),
+        "--seed",
+        "1",
+        "-q",
+        "-o",
+        "memory",
+    ]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr
     return float(result.stdout.split("PEAK")[1])

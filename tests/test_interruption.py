@@ -1,4 +1,5 @@
 """Nothing lost: Ctrl-C / SIGTERM mid-run, then --resume, ends exactly where an uninterrupted run does."""
+
 import signal
 import subprocess
 import sys
@@ -8,12 +9,27 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from helpers import REPO, assert_clean_error, run_script, snapshot
+
 from gaussgan import datasets
 
-TRAIN = ["-f", "datasets/data_gauss_dim3.h5", "-d", "4", "-n", "5", "-b", "16", "--n-eval", "100",
-         "--seed", "11", "-c", "0.25", "-q"]
+TRAIN = [
+    "-f",
+    "datasets/data_gauss_dim3.h5",
+    "-d",
+    "4",
+    "-n",
+    "5",
+    "-b",
+    "16",
+    "--n-eval",
+    "100",
+    "--seed",
+    "11",
+    "-c",
+    "0.25",
+    "-q",
+]
 RUN = "gauss_dim3_4_1_van"
 TIMING = ["seconds_train", "seconds_total"]
 
@@ -30,8 +46,13 @@ def folder(tmp_path_factory):
 
 
 def start(folder: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(REPO / "train.py"), *args], cwd=folder,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -51,8 +72,10 @@ def rows(path: Path) -> int:
 
 def assert_same_run(folder: Path, runs_dir: str) -> None:
     reference, resumed = folder / "reference" / RUN, folder / runs_dir / RUN
-    pd.testing.assert_frame_equal(pd.read_csv(reference / "training_details.csv").drop(columns=TIMING),
-                                  pd.read_csv(resumed / "training_details.csv").drop(columns=TIMING))
+    pd.testing.assert_frame_equal(
+        pd.read_csv(reference / "training_details.csv").drop(columns=TIMING),
+        pd.read_csv(resumed / "training_details.csv").drop(columns=TIMING),
+    )
     for name in ("models/generator.pth.tar", "models/discriminator.pth.tar"):
         a = torch.load(reference / name, map_location="cpu", weights_only=True)["state_dict"]
         b = torch.load(resumed / name, map_location="cpu", weights_only=True)["state_dict"]
@@ -80,7 +103,7 @@ def test_interrupt_mid_run_then_resume_matches_an_uninterrupted_run(folder, sign
 
 def test_resume_extends_a_finished_run_and_refuses_changed_options(folder, tmp_path):
     runs_dir = "extended"
-    short = [*TRAIN[:TRAIN.index("-n")], "-n", "3", *TRAIN[TRAIN.index("-n") + 2:]]
+    short = [*TRAIN[: TRAIN.index("-n")], "-n", "3", *TRAIN[TRAIN.index("-n") + 2 :]]
     assert run_script("train.py", *short, "-o", runs_dir, cwd=folder).returncode == 0
     before = snapshot(folder / runs_dir)
     changed = run_script("train.py", *TRAIN, "-o", runs_dir, "--resume", "--lr", "0.01", "-b", "8", cwd=folder)
@@ -107,10 +130,34 @@ def test_second_ctrl_c_stops_at_once_and_keeps_what_was_saved(folder):
 
 
 def test_gen_samples_interrupted_keeps_completed_dimensions_and_no_partial_file(tmp_path):
-    process = subprocess.Popen([sys.executable, str(REPO / "gen-samples.py"), "-n", "10000", "-b", "200", "-d", "2", "100",
-                                "--seed", "1", "-q"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "gen-samples.py"),
+            "-n",
+            "10000",
+            "-b",
+            "200",
+            "-d",
+            "2",
+            "100",
+            "--seed",
+            "1",
+            "-q",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out_dir = tmp_path / "datasets"
-    wait_for(lambda: out_dir.exists() and any(p.name.startswith(".data_gauss_dim100.h5.") and ".tmp" in p.name for p in out_dir.iterdir()), process)
+    wait_for(
+        lambda: (
+            out_dir.exists()
+            and any(p.name.startswith(".data_gauss_dim100.h5.") and ".tmp" in p.name for p in out_dir.iterdir())
+        ),
+        process,
+    )
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err

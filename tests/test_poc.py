@@ -3,6 +3,7 @@
 Fast tests train for a few epochs only; they check formats, the model file and every bad
 input. The statistical claims of the proof of concept are checked by the slow test.
 """
+
 from __future__ import annotations
 
 import os
@@ -89,7 +90,9 @@ def test_model_file_holds_plain_values_and_tensors_only(models):
 
 
 def test_generate_prints_exactly_the_samples(models, tmp_path):
-    result = run("adversarial", f"--model-path={models['adversarial'][0]}", "--seed", "3", "7", "generate", cwd=tmp_path)
+    result = run(
+        "adversarial", f"--model-path={models['adversarial'][0]}", "--seed", "3", "7", "generate", cwd=tmp_path
+    )
     check_ok(result)
     rows = floats(result.stdout)
     assert len(rows) == 7 and all(len(row) == 1 for row in rows)

@@ -1,4 +1,5 @@
 """Update rules: losses and the gradient penalty against hand computations."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -8,7 +9,9 @@ from gaussgan import rules
 
 def test_vanilla_losses_are_binary_cross_entropy():
     d_real, d_fake = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([-3.0, 0.2])
-    expected = F.binary_cross_entropy_with_logits(d_real, torch.ones(3)) + F.binary_cross_entropy_with_logits(d_fake, torch.zeros(2))
+    expected = F.binary_cross_entropy_with_logits(d_real, torch.ones(3)) + F.binary_cross_entropy_with_logits(
+        d_fake, torch.zeros(2)
+    )
     assert torch.allclose(rules.vanilla_discriminator_loss(d_real, d_fake), expected)
     # non-saturating: -log sigmoid(D(G(z)))
     assert torch.allclose(rules.vanilla_generator_loss(d_fake), -torch.log(torch.sigmoid(d_fake)).mean())
@@ -86,15 +89,18 @@ def test_an_unknown_rule_is_refused_not_sent_to_wgan_gp():
             rules.discriminator_step(rule, generator, discriminator, optimizer, torch.randn(4, 3), latent)
         with pytest.raises(ValueError, match="unknown rule"):
             rules.generator_step(rule, generator, discriminator, optimizer, 4, latent)
-    assert all(torch.equal(old, new) for old, new in zip(before, discriminator.parameters(), strict=True))  # nothing stepped
+    assert all(
+        torch.equal(old, new) for old, new in zip(before, discriminator.parameters(), strict=True)
+    )  # nothing stepped
 
 
 def test_every_listed_rule_steps_and_penalty_options_are_keyword_only():
     generator, discriminator, optimizer, latent = tiny_gan()
     real = torch.randn(4, 3)
     for rule in rules.RULES:
-        loss = rules.discriminator_step(rule, generator, discriminator, optimizer, real, latent,
-                                        gp_weight=1.0, rng=torch.Generator().manual_seed(0))
+        loss = rules.discriminator_step(
+            rule, generator, discriminator, optimizer, real, latent, gp_weight=1.0, rng=torch.Generator().manual_seed(0)
+        )
         assert loss.shape == () and torch.isfinite(loss)
         assert torch.isfinite(rules.generator_step(rule, generator, discriminator, optimizer, 4, latent))
     with pytest.raises(TypeError):  # a weight and a generator must not be swapped by position

@@ -1,4 +1,5 @@
 """train.py and `python -m gaussgan sample` end to end, as a user runs them."""
+
 import json
 import sys
 
@@ -6,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from helpers import assert_clean_error, run_script, snapshot
-from gaussgan import datasets
 from test_datasets import write_original_layout
+
+from gaussgan import datasets
 
 RUN = "runs/gauss_dim3_8_0.5_van"
 FAST = ["-d", "8", "-s", "0.5", "-n", "2", "-b", "64", "--n-eval", "200", "--seed", "5", "-q"]
@@ -43,9 +44,16 @@ def test_a_run_writes_every_documented_file(trained):
     folder, result = trained
     run = folder / RUN
     assert f"run directory {RUN}" in result.stdout and "seed 5" in result.stderr
-    for name in ("config.json", "test_corr.png", "training_details.csv", "training_model_losses.png",
-                 "training_pvalues.png", "models/generator.pth.tar", "models/discriminator.pth.tar",
-                 "checkpoint.pth.tar"):
+    for name in (
+        "config.json",
+        "test_corr.png",
+        "training_details.csv",
+        "training_model_losses.png",
+        "training_pvalues.png",
+        "models/generator.pth.tar",
+        "models/discriminator.pth.tar",
+        "checkpoint.pth.tar",
+    ):
         assert (run / name).stat().st_size > 0, name
     for epoch in (1, 2):
         for kind in ("comp_hist", "rhist", "ks"):
@@ -54,9 +62,21 @@ def test_a_run_writes_every_documented_file(trained):
     assert (run / "samples/corr_epoch00002.png").exists()
     table = pd.read_csv(run / "training_details.csv")
     assert list(table["epoch"]) == [1, 2]
-    for column in ("d_loss", "g_loss", "norm_ks_parent_D", "norm_ks_parent_p", "norm_ks_train_D", "norm_ks_train_p",
-                   "rejected_raw", "rejected_bh", "comp_ks_mean_D", "comp_ks_max_D", "offdiag_std_generated",
-                   "offdiag_std_parent", "seconds_train"):
+    for column in (
+        "d_loss",
+        "g_loss",
+        "norm_ks_parent_D",
+        "norm_ks_parent_p",
+        "norm_ks_train_D",
+        "norm_ks_train_p",
+        "rejected_raw",
+        "rejected_bh",
+        "comp_ks_mean_D",
+        "comp_ks_max_D",
+        "offdiag_std_generated",
+        "offdiag_std_parent",
+        "seconds_train",
+    ):
         assert table[column].notna().all(), column
     config = json.loads((run / "config.json").read_text())
     assert config["seed"] == 5 and config["latent_dim"] == 8 and config["parent"]["dist"] == "gauss"
@@ -69,7 +89,9 @@ def test_same_command_refuses_force_replaces_with_identical_metrics(trained):
     folder, _ = trained
     run = folder / RUN
     before = snapshot(folder)
-    assert_clean_error(run_script("train.py", "-f", "datasets/data_gauss_dim3.h5", *FAST, cwd=folder), "exists", "--force")
+    assert_clean_error(
+        run_script("train.py", "-f", "datasets/data_gauss_dim3.h5", *FAST, cwd=folder), "exists", "--force"
+    )
     assert snapshot(folder) == before
     first = pd.read_csv(run / "training_details.csv")
     (run / "samples" / "stale.png").write_text("")
@@ -78,7 +100,9 @@ def test_same_command_refuses_force_replaces_with_identical_metrics(trained):
     assert not (run / "samples" / "stale.png").exists()
     timing = ["seconds_train", "seconds_total"]
     # same seed, same metrics
-    pd.testing.assert_frame_equal(first.drop(columns=timing), pd.read_csv(run / "training_details.csv").drop(columns=timing))
+    pd.testing.assert_frame_equal(
+        first.drop(columns=timing), pd.read_csv(run / "training_details.csv").drop(columns=timing)
+    )
 
 
 def test_wgan_gp_with_a_partial_last_batch(workdir, dataset):
@@ -99,8 +123,21 @@ def test_original_gaussgan_layout_trains(workdir):
 
 @pytest.mark.parametrize("suffix", [".h5", ".csv", ".npy"])
 def test_sample_from_a_run(trained, workdir, suffix):
-    command = [sys.executable, "-m", "gaussgan", "sample", str(trained[0] / RUN), "-n", "250", "-o", f"gen{suffix}", "--seed", "3"]
+    command = [
+        sys.executable,
+        "-m",
+        "gaussgan",
+        "sample",
+        str(trained[0] / RUN),
+        "-n",
+        "250",
+        "-o",
+        f"gen{suffix}",
+        "--seed",
+        "3",
+    ]
     import subprocess
+
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     path = workdir / f"gen{suffix}"

@@ -1,4 +1,5 @@
 """The training loop's pieces, in process: batches, resume checks, BatchNorm recalibration."""
+
 import numpy as np
 import torch
 
@@ -105,7 +106,9 @@ def test_expected_shapes_are_those_of_the_networks():
         generator = Generator(4, 3, [5, 6, 7], batch_norm=batch_norm)
         assert generator_shapes(generator.spec()) == {k: tuple(v.shape) for k, v in generator.state_dict().items()}
     discriminator = Discriminator(3, [5, 6])
-    assert discriminator_shapes(discriminator.spec()) == {k: tuple(v.shape) for k, v in discriminator.state_dict().items()}
+    assert discriminator_shapes(discriminator.spec()) == {
+        k: tuple(v.shape) for k, v in discriminator.state_dict().items()
+    }
 
 
 def test_the_memory_estimate_is_small_for_the_defaults_and_grows_with_the_options():
