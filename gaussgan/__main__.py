@@ -13,13 +13,13 @@ from gaussgan import cli
 
 def main(argv=None) -> int:
     parser = cli.make_parser("python -m gaussgan", "gaussgan tools that have no script of their own.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Sub-commands parse with the project's parser class: the same one-line error format.
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=cli.ArgumentParser)
     sample = commands.add_parser(
         "sample",
         help="draw samples from a trained run's generator",
         description="Write N samples of a run's generator: .h5 (the dataset layout, usable by train.py), .csv or .npy.",
     )
-    sample.error = parser.error  # the project's one-line error format for the sub-command too
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train.py")
     sample.add_argument(
         "-n", "--n-samples", type=cli.positive_int, default=10000, help="number of samples (default: %(default)s)"
@@ -34,7 +34,6 @@ def main(argv=None) -> int:
         description="Draw the output of `naive.py ... generate` and `adversarial.py ... generate` over the N(0, 1) "
         "density (used by `make poc-figure`).",
     )
-    figure.error = parser.error
     figure.add_argument("naive_samples", type=Path, metavar="NAIVE.txt", help="output of `naive.py ... generate`")
     figure.add_argument(
         "adversarial_samples", type=Path, metavar="ADVERSARIAL.txt", help="output of `adversarial.py ... generate`"

@@ -396,7 +396,7 @@ def read_metadata(handle, path: Path, columns: int | None = None) -> tuple[Paren
             name=fields["dist"],
             dim=dim,
             mu=fields.get("mu", DEFAULTS["mu"]),
-            sigma=sigma,
+            sigma=np.eye(dim) if sigma is None else sigma,
             xlo=fields.get("xlo", DEFAULTS["xlo"]),
             xhi=fields.get("xhi", DEFAULTS["xhi"]),
         )

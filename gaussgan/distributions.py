@@ -73,11 +73,12 @@ class Parent:
     name: str
     dim: int
     mu: float = 0.0
-    sigma: np.ndarray = field(default=None, repr=False)
+    sigma: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type]  # None: the identity
     xlo: float = DEFAULT_XLO
     xhi: float = DEFAULT_XHI
-    _factor: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-    _scale: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    # Set in __post_init__ (the factor for gauss only, the only parent that uses it).
+    _factor: np.ndarray = field(default=None, init=False, repr=False, compare=False)  # type: ignore[arg-type]
+    _scale: np.ndarray = field(default=None, init=False, repr=False, compare=False)  # type: ignore[arg-type]
     _diagonal: bool = field(default=True, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -103,7 +103,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> int:
     """Remove temporaries in ``folder`` left by writers that died (kill -9); return how many."""
     removed = 0
     with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
+        for entry in os.scandir(str(folder)):
             match = _TEMPORARY.match(entry.name)
             if match and int(match.group(1)) != os.getpid() and not _process_alive(int(match.group(1))):
                 with contextlib.suppress(OSError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from typing import Any
 
 
 class Terminated(BaseException):
@@ -20,7 +21,7 @@ class GracefulStop:
 
     def __init__(self) -> None:
         self.requested: int | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # what signal.signal returned: a handler or a constant
 
     def _handle(self, signum, frame) -> None:
         if self.requested is not None and signum == signal.SIGINT:

@@ -29,13 +29,13 @@ def resolve_device(name: str) -> torch.device:
 
 def mlp(
     sizes: list[int],
-    activation: type[nn.Module] | None = None,
+    activation: Callable[[], nn.Module] | None = None,
     batch_norm: bool = False,
 ) -> nn.Sequential:
     """Linear layers between consecutive ``sizes``; activation (and BatchNorm) between them, none after the last."""
     make_activation = activation or (lambda: nn.LeakyReLU(0.2))
     layers: list[nn.Module] = []
-    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(width_in, width_out))
         if index < len(sizes) - 2:
             if batch_norm:
@@ -61,18 +61,19 @@ FLOAT_BYTES = 4
 MAX_LAYERS = 1000  # far beyond any useful MLP; a spec with more is not a gaussgan network
 
 
-def mlp_shapes(sizes: list[int], batch_norm: bool = False) -> dict[str, tuple[int, ...]]:
-    """State-dict keys and tensor shapes of :func:`mlp` with these ``sizes``, without building it."""
+def mlp_shapes(sizes: list[int], batch_norm: bool = False, prefix: str = "net.") -> dict[str, tuple[int, ...]]:
+    """State-dict keys and tensor shapes of :func:`mlp` with these ``sizes``, without building it
+    (``prefix``: where the network sits in its module, ``net.`` in Generator and Discriminator)."""
     shapes: dict[str, tuple[int, ...]] = {}
     position = 0  # index in the nn.Sequential: Linear, [BatchNorm1d], activation, Linear, ...
-    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        shapes[f"net.{position}.weight"], shapes[f"net.{position}.bias"] = (width_out, width_in), (width_out,)
+    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        shapes[f"{prefix}{position}.weight"], shapes[f"{prefix}{position}.bias"] = (width_out, width_in), (width_out,)
         position += 1
         if index < len(sizes) - 2:
             if batch_norm:
                 for name in ("weight", "bias", "running_mean", "running_var"):
-                    shapes[f"net.{position}.{name}"] = (width_out,)
-                shapes[f"net.{position}.num_batches_tracked"] = ()
+                    shapes[f"{prefix}{position}.{name}"] = (width_out,)
+                shapes[f"{prefix}{position}.num_batches_tracked"] = ()
                 position += 1
             position += 1  # the activation holds no tensors
     return shapes
@@ -89,7 +90,7 @@ def discriminator_shapes(spec: dict) -> dict[str, tuple[int, ...]]:
 def mlp_bytes(sizes: list[int], batch: int, copies: int = 1) -> int:
     """Memory of an MLP: ``copies`` of its parameters (weights, gradients, optimiser moments, ...)
     and the activations of one batch (each layer's output, kept for the backward pass)."""
-    parameters = sum((width_in + 1) * width_out for width_in, width_out in zip(sizes[:-1], sizes[1:]))
+    parameters = sum((width_in + 1) * width_out for width_in, width_out in zip(sizes[:-1], sizes[1:], strict=True))
     return FLOAT_BYTES * (copies * parameters + batch * sum(sizes))
 
 
@@ -199,7 +200,7 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for target, source in zip(self.model.parameters(), model.parameters()):
+        for target, source in zip(self.model.parameters(), model.parameters(), strict=True):
             target.lerp_(source, 1.0 - self.decay)
 
 
@@ -222,5 +223,5 @@ def recalibrate_batch_norm(
     for _ in range(batches):
         model(latent(batch_size))
     model.eval()
-    for layer, momentum in zip(layers, momenta):
+    for layer, momentum in zip(layers, momenta, strict=True):
         layer.momentum = momentum

@@ -318,7 +318,9 @@ def losses(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g
         return figure, (axes, lines)
 
     figure, (axes, lines) = _reused(("losses",), build)
-    for (raw, smooth), position, values in zip((lines[:2], lines[2:]), (d_position, g_position), (d_loss, g_loss)):
+    for (raw, smooth), position, values in zip(
+        (lines[:2], lines[2:]), (d_position, g_position), (d_loss, g_loss), strict=True
+    ):
         thin = max(1, len(values) // 3000)  # a few thousand points show the noise as well as all of them
         raw.set_data(position[::thin], values[::thin])
         window = max(1, int(np.count_nonzero(position <= 1)))

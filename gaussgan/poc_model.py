@@ -20,7 +20,7 @@ from torch import nn
 
 from gaussgan.errors import UserError
 from gaussgan.files import load_torch_file, save_torch_file
-from gaussgan.models import mlp
+from gaussgan.models import mlp, mlp_shapes
 from gaussgan.resources import require_memory
 
 # Network settings, chosen by measurement on a 2-core CPU (see the README):
@@ -37,15 +37,9 @@ MODEL_VERSION = 1
 
 
 def layer_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
-    """The state dict of ``build_network(sizes, ...)``, names and shapes, without building it.
-
-    ``models.mlp`` puts a Linear layer at every even position, an activation between them.
-    """
-    shapes: dict[str, tuple[int, ...]] = {}
-    for index, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        shapes[f"{2 * index}.weight"] = (width_out, width_in)
-        shapes[f"{2 * index}.bias"] = (width_out,)
-    return shapes
+    """The state dict of ``build_network(sizes, ...)``, names and shapes, without building it
+    (a bare ``models.mlp``: no BatchNorm, no prefix)."""
+    return mlp_shapes(sizes, prefix="")
 
 
 def parameter_count(sizes: list[int]) -> int:

@@ -75,8 +75,8 @@ def parent_of(saved: dict, path: Path):
 
     from gaussgan.distributions import Parent
 
-    values = saved.get("parent")
     try:
+        values = saved["parent"]
         sigma = values["sigma"]
         if not isinstance(sigma, torch.Tensor) or sigma.numel() != values["dim"] ** 2:
             raise TypeError("sigma")

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -162,7 +163,7 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
-    return list(zip(starts, starts[1:] + [n]))
+    return list(zip(starts, starts[1:] + [n], strict=True))
 
 
 def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: GracefulStop, progress) -> None:
@@ -214,7 +215,9 @@ def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: Gra
 
 
 @torch.no_grad()
-def evaluate(state: State, config: TrainConfig, parent: Parent, data: np.ndarray) -> diagnostics.Comparison:
+def evaluate(
+    state: State, config: TrainConfig, parent: Parent, data: np.ndarray
+) -> tuple[diagnostics.Comparison, np.ndarray, np.ndarray]:
     """Generated samples (EMA generator) vs a fresh parent sample vs a training subset, all of size n_eval."""
     generator = state.ema.model
     device = next(generator.parameters()).device
@@ -293,9 +296,8 @@ def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Pa
         "parent": parent.to_state(array=torch.from_numpy),
         "latent_sigma": config.latent_sigma,
     }
-    save_torch_file(
-        {**common, "spec": state.ema.model.spec(), "state_dict": state.ema.model.state_dict()}, run.file(GENERATOR)
-    )
+    averaged = cast(Generator, state.ema.model)  # EMA keeps a copy of whatever network it is given
+    save_torch_file({**common, "spec": averaged.spec(), "state_dict": averaged.state_dict()}, run.file(GENERATOR))
     save_torch_file(
         {**common, "spec": state.discriminator.spec(), "state_dict": state.discriminator.state_dict()},
         run.file(DISCRIMINATOR),
@@ -304,8 +306,8 @@ def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Pa
 
 def epoch_mean(losses: list, positions: list, epoch: int) -> float:
     """Mean of the losses recorded during ``epoch`` (positions are fractional epochs in (epoch-1, epoch])."""
-    positions = np.asarray(positions)
-    chosen = np.asarray(losses)[(positions > epoch - 1) & (positions <= epoch)]
+    where = np.asarray(positions)
+    chosen = np.asarray(losses)[(where > epoch - 1) & (where <= epoch)]
     return float(chosen.mean()) if chosen.size else float("nan")
 
 

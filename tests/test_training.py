@@ -31,8 +31,8 @@ def test_every_batch_trains_including_a_last_smaller_one():
         train_epoch(state, config, data, stop, progress)
     assert progress.n == 2 and len(state.d_losses) == 2 and len(state.g_losses) == 2
     assert state.epoch == 1 and state.permutation is None
-    assert all(not torch.equal(a, b) for a, b in zip(before_g, parameters(state.generator)))
-    assert all(not torch.equal(a, b) for a, b in zip(before_d, parameters(state.discriminator)))
+    assert all(not torch.equal(a, b) for a, b in zip(before_g, parameters(state.generator), strict=True))
+    assert all(not torch.equal(a, b) for a, b in zip(before_d, parameters(state.discriminator), strict=True))
     assert all(np.isfinite(state.d_losses + state.g_losses))
 
 
