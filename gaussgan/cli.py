@@ -77,7 +77,7 @@ def plain_name(text: str) -> str:
     try:
         return safe_name(text, "")
     except UserError:
-        raise argparse.ArgumentTypeError(f"expected a plain name (no '/', '\\' or '..'), got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a plain name: expected no '/', '\\' or '..'") from None
 
 
 def seed_value(text: str) -> int:
