@@ -26,6 +26,9 @@ PARENTS = ("gauss", "trunc_gauss", "cauchy", "uniform")
 # The largest magnitude a sample may reach: its square (in norms, variances, covariances) must
 # stay far below the float64 maximum (1.8e308), with room for sums over many components.
 MAX_MAGNITUDE = 1e150
+# trunc_gauss: below this normal CDF (at the upper bound, or as the interval's mass) the plain
+# inverse CDF loses digits, and the sampler works in log space instead.
+TAIL_CDF = 1e-8
 # How far a draw reaches, in units of the scale: standard normal draws stay below ~14 (numpy's
 # ziggurat tail); a standard Cauchy draw beyond 1e20 has probability 6e-21. Writers still check
 # every batch, so the improbable is refused, never written.
@@ -190,7 +193,7 @@ class Parent:
         return x
 
     def _sample_truncated(self, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-        # Inverse-CDF sampling in log space: as fast as standard_normal here, where
+        # Inverse-CDF sampling, in log space where it matters: as fast as standard_normal here, where
         # scipy.stats.truncnorm.rvs is ~20x slower, and exact far in a tail, where the CDF itself
         # underflows (ndtr(-40) is 0, so [40, 50] would give 50.0 every time) but its logarithm
         # log_ndtr does not, and ndtri_exp inverts it. Intervals in the upper tail are mirrored into
@@ -200,16 +203,23 @@ class Parent:
         lower, upper = self._standard_bounds()
         mirror = lower > 0
         lower, upper = np.where(mirror, -upper, lower), np.where(mirror, -lower, upper)
-        log_cdf_upper = special.log_ndtr(upper)
-        # 1 - CDF(lower) / CDF(upper): the share of the mass below upper that the interval holds;
-        # expm1 keeps it exact for a tiny interval, where the ratio is within rounding of 1.
-        share = -np.expm1(special.log_ndtr(lower) - log_cdf_upper)
-        # CDF(x) = CDF(upper) * (1 - u * share) with u uniform on [0, 1): x runs from upper down to lower.
+        cdf_lower, cdf_upper = special.ndtr(lower), special.ndtr(upper)
         x = rng.random(shape)
-        x *= -share
-        np.log1p(x, out=x)
-        x += log_cdf_upper
-        special.ndtri_exp(x, out=x)
+        if np.all(cdf_upper > TAIL_CDF) and np.all(cdf_upper - cdf_lower > TAIL_CDF):
+            # Not in a far tail nor a sliver: the plain inverse CDF is exact enough, and ~1.5x faster.
+            x *= cdf_upper - cdf_lower
+            x += cdf_lower
+            special.ndtri(x, out=x)
+        else:
+            log_cdf_upper = special.log_ndtr(upper)
+            # 1 - CDF(lower) / CDF(upper): the share of the mass below upper that the interval holds;
+            # expm1 keeps it exact for a tiny interval, where the ratio is within rounding of 1.
+            share = -np.expm1(special.log_ndtr(lower) - log_cdf_upper)
+            # CDF(x) = CDF(upper) * (1 - u * share) with u uniform on [0, 1): x runs from upper down to lower.
+            x *= -share
+            np.log1p(x, out=x)
+            x += log_cdf_upper
+            special.ndtri_exp(x, out=x)
         np.clip(x, lower, upper, out=x)  # rounding can step a hair outside the bounds
         # One pass for the mirror and the scale together; fancy indexing would copy the columns.
         sign_scale = np.where(mirror, -self._scale, self._scale)
@@ -217,7 +227,9 @@ class Parent:
             x *= sign_scale
         if self.mu != 0:
             x += self.mu
-        return np.clip(x, self.xlo, self.xhi, out=x)  # and so can the scaling, in data units
+        if np.any(sign_scale != 1) or self.mu != 0:
+            np.clip(x, self.xlo, self.xhi, out=x)  # and so can the scaling, in data units
+        return x
 
     def sample_memory(self, n: int) -> int:
         """Bytes :meth:`sample` allocates for ``n`` vectors: the batch, and for correlated components
