@@ -98,7 +98,7 @@ def bench_generation(folder: Path, repeats: int) -> None:
 
             label = f"{name}{' (correlated)' if correlated else ''}"
             report(
-                f"1. data generation, {label}, d={dim} n={n} b={batches} vs numpy+h5py floor",
+                f"1. data generation, {label}, d={dim} n={n} b={batches} vs numpy+norms+h5py floor",
                 ratios(ours, floor, 2 * repeats),
                 1.3,
             )
