@@ -216,7 +216,9 @@ def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
         path = folder / f"data{dim}.h5"
         datasets.write_dataset(path, parent, 10000, 1, np.random.default_rng(0))
         base = TrainConfig(dataset=str(path), runs_dir=str(folder / "runs"), quiet=True, seed=1, force=True)
-        epochs, steady = 6, 3  # by epoch 3 the figure worker has started and drawn its first grid
+        # From epoch 5 on the figure worker has started, imported matplotlib and built its grids
+        # (a few seconds, several epochs when an epoch takes a third of a second).
+        epochs, steady = 10, 5
         config = base
         floor_state = build_state(config, dim, torch.device("cpu"))
         data = torch.from_numpy(datasets.load_dataset(path, np.float32)[0])
