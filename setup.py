@@ -23,8 +23,13 @@ setup(
         "matplotlib>=3.7",
         "pandas>=2.0",
         "tqdm>=4.60",
+        "scikit-learn>=1.3",  # the classifier two-sample test of the verdicts
+        "dask[distributed]>=2024.1",  # studies: sweeps on a LocalCluster or an existing Dask cluster
     ],
     # pytest-xdist: the end-to-end tests are single-threaded subprocesses; two workers halve the wait.
     # ruff and mypy (make lint) are pinned: a new release must not fail CI on unchanged code.
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3", "ruff==0.17.6", "mypy==2.4.1"]},
+    extras_require={
+        "test": ["pytest>=7", "pytest-xdist>=3", "ruff==0.17.6", "mypy==2.4.1"],
+        "tensorboard": ["tensorboard>=2.14"],  # train.py --tensorboard
+    },
 )
