@@ -12,8 +12,10 @@ from gaussgan import cli
 EPILOG = """\
 run directory: RUNS_DIR/<dist>_dim<d>_<latent_dim>_<latent_sigma>_<van|wass>[_<postfix>]/
   config.json, training_details.csv (one row per epoch), training_model_losses.png,
-  training_pvalues.png, test_corr.png, checkpoint.pth.tar, models/{generator,discriminator}.pth.tar,
-  samples/{comp_hist,rhist,ks}_epochNNNNN.png (every epoch), samples/corr_epochNNNNN.png (every 10)
+  training_pvalues.png, training_metrics.png (each metric / its noise floor), test_corr.png,
+  checkpoint.pth.tar, models/{generator,discriminator}.pth.tar, verdict.json (n*, every metric vs its
+  floor), null_cache.json, samples/{comp_hist,rhist,ks}_epochNNNNN.png (every epoch),
+  samples/corr_epochNNNNN.png (every 10)
 
 the original gaussGAN configuration: --lr 1e-4 --ema-decay 0
 
@@ -21,6 +23,7 @@ examples:
   python train.py -f datasets/data_gauss_dim10.h5 -d 100 -s 0.1 -n 100
   python train.py -f datasets/data_gauss_dim10.h5 -w
   python train.py -f datasets/data_gauss_dim10.h5 -w --resume     # continue after Ctrl-C
+  python train.py -f datasets/data_gauss_dim10.h5 -w --verdict-only --max-n 20000
 """
 
 
@@ -142,6 +145,29 @@ def build_parser():
         default=defaults.corr_every,
         help="draw the correlation figure every N epochs, and at the last (default: %(default)s)",
     )
+    parser.add_argument(
+        "--eval-every",
+        type=cli.positive_int,
+        default=defaults.eval_every,
+        help="compute the costly metrics (MMD, classifier) every N epochs, and at the last (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-n",
+        type=cli.positive_int,
+        default=defaults.max_n,
+        help="largest sample size the end-of-run verdict tests (grid 1k, 2k, 5k, ... 100k) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--null-repeats",
+        type=cli.positive_int,
+        default=defaults.null_repeats,
+        help="honest parent samples drawn to simulate each metric's null (floor and p-value) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--verdict-only",
+        action="store_true",
+        help="recompute the verdict (verdict.json) of the existing run these options name, without training",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing run directory")
     parser.add_argument(
         "--resume", action="store_true", help="continue the run from its last checkpoint (a larger -n extends it)"
@@ -161,6 +187,10 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.force and args.resume:
         parser.error("--force and --resume contradict each other: choose one")
+    if args.verdict_only and (args.force or args.resume):
+        parser.error("--verdict-only reads an existing run: it takes neither --force nor --resume")
+    if args.null_repeats < 100:
+        parser.error(f"--null-repeats {args.null_repeats}: expected at least 100 (a p-value needs that resolution)")
     return args
 
 

@@ -1,6 +1,7 @@
 """``python -m gaussgan COMMAND``: the tools that have no script of their own.
 
 * ``sample RUN_DIR -n N -o OUT``: samples from a trained generator.
+* ``evaluate SAMPLES --parent DATASET.h5``: the calibrated verdict on samples from any generator.
 * ``poc-figure NAIVE.txt ADVERSARIAL.txt OUT.png``: the README's proof-of-concept figure.
 """
 
@@ -28,6 +29,14 @@ def main(argv=None) -> int:
         "-o", "--out", default="generated.h5", help="output file, .h5, .csv or .npy (default: %(default)s)"
     )
     sample.add_argument("--seed", type=cli.seed_value, help="random seed (default: drawn; either way shown on stderr)")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="the calibrated verdict on samples from any generator",
+        description="Every metric against its simulated noise floor and the distinguishability sample size n* "
+        "for samples from any generator (another library's GAN, a flow, a hand-written sampler), against a "
+        "parent given by a gen-samples dataset or by gen-samples options.",
+    )
+    add_evaluate_arguments(evaluate)
     figure = commands.add_parser(
         "poc-figure",
         help="draw the README's naive vs adversarial figure",
@@ -41,6 +50,8 @@ def main(argv=None) -> int:
     figure.add_argument("out", type=Path, metavar="OUT.png", help="PNG file to write")
     args = parser.parse_args(argv)
 
+    if args.command == "evaluate":
+        return run_evaluate(args, evaluate)
     if args.command == "poc-figure":
         from gaussgan.poc_verdict import comparison_figure
 
@@ -53,6 +64,82 @@ def main(argv=None) -> int:
 
     out = sample_run(args.run_dir, args.n_samples, args.out, choose_seed(args.seed))
     print(f"wrote {args.n_samples} samples to {out}")
+    return 0
+
+
+def add_evaluate_arguments(parser) -> None:
+    from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
+
+    parser.add_argument("samples", metavar="SAMPLES", help="samples to judge: .h5 (dataset layout), .npy or .csv")
+    parser.add_argument("--parent", metavar="DATASET.h5", help="dataset written by gen-samples.py: its parent")
+    parser.add_argument(
+        "-s", "--dist", metavar="PARENT", help="or the parent by name (gauss, trunc_gauss, cauchy, uniform) ..."
+    )
+    parser.add_argument("-m", "--mu", type=cli.finite_float, default=0.0, help="... its mean (default: %(default)s)")
+    parser.add_argument(
+        "-c",
+        "--sigma",
+        nargs=3,
+        default=["1", "0", "1"],
+        metavar=("DIAG", "OFFDIAG", "BLOCK"),
+        help="... its covariance, as in gen-samples.py (default: 1 0 1)",
+    )
+    parser.add_argument(
+        "--xlo", type=cli.finite_float, default=DEFAULT_XLO, help="... its lower bound (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--xhi", type=cli.finite_float, default=DEFAULT_XHI, help="... its upper bound (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help="the --parent dataset is the generator's training set: also test memorisation of its rows",
+    )
+    parser.add_argument(
+        "--max-n", type=cli.positive_int, default=100_000, help="largest sample size tested (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--null-repeats",
+        type=cli.positive_int,
+        default=200,
+        help="honest samples drawn for each simulated null, at least 100 (default: %(default)s)",
+    )
+    parser.add_argument("--seed", type=cli.seed_value, help="seed of the reference samples and nulls (default: 0)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="keep simulated nulls here and reuse them (default: none)")
+    parser.add_argument("-o", "--out", metavar="VERDICT.json", help="also write the verdict as JSON")
+    parser.add_argument("--force", action="store_true", help="replace an existing -o file")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def run_evaluate(args, parser) -> int:
+    from gaussgan.evaluation import evaluate_samples
+
+    if (args.parent is None) == (args.dist is None):
+        parser.error("name the parent once: --parent DATASET.h5, or -s/--dist with gen-samples options")
+    if args.train and args.parent is None:
+        parser.error("--train needs --parent DATASET.h5 (the training set whose rows are checked)")
+    if args.null_repeats < 100:
+        parser.error(f"--null-repeats {args.null_repeats}: expected at least 100 (a p-value needs that resolution)")
+    spec = None
+    if args.dist is not None:
+        try:
+            sigma = (cli.finite_float(args.sigma[0]), cli.finite_float(args.sigma[1]), int(args.sigma[2]))
+        except (ValueError, cli.argparse.ArgumentTypeError):
+            parser.error(f"--sigma expects DIAG OFFDIAG BLOCK (two numbers and an integer), got {' '.join(args.sigma)}")
+        spec = {"name": args.dist, "mu": args.mu, "sigma": sigma, "xlo": args.xlo, "xhi": args.xhi}
+    evaluate_samples(
+        args.samples,
+        args.parent,
+        spec,
+        args.train,
+        args.out,
+        args.max_n,
+        args.null_repeats,
+        0 if args.seed is None else args.seed,
+        args.cache_dir,
+        args.force,
+        args.quiet,
+    )
     return 0
 
 

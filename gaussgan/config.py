@@ -61,6 +61,12 @@ class TrainConfig:
     postfix: str = ""
     n_eval: int = 1000
     corr_every: int = 10
+    # Calibrated metrics: the costly ones every eval_every epochs; the verdict's largest sample size
+    # and the honest samples drawn for each simulated null. None changes what training does.
+    eval_every: int = resumable(5)
+    max_n: int = resumable(100_000)
+    null_repeats: int = resumable(200)
+    verdict_only: bool = resumable(False)
     force: bool = resumable(False)
     quiet: bool = resumable(False)
     resume: bool = resumable(False)

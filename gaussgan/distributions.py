@@ -251,6 +251,37 @@ class Parent:
         scale = np.sqrt(variance)
         return stats.truncnorm((self.xlo - self.mu) / scale, (self.xhi - self.mu) / scale, self.mu, scale)
 
+    def whiten(self, x: np.ndarray) -> np.ndarray:
+        """gauss: ``L^-1 (x - mu)`` with ``Sigma = L L^T``: N(0, I) exactly when ``x`` follows the parent."""
+        from scipy import linalg
+
+        if self.name != "gauss":
+            raise ValueError(f"whiten() is for Gaussian parents, not {self.name}")
+        centred = x - self.mu
+        if self._diagonal:
+            return centred / self._scale
+        return linalg.solve_triangular(self._factor, centred.T, lower=True).T
+
+    def normal_scores(self, x: np.ndarray) -> np.ndarray:
+        """Coordinates that are N(0, I) exactly when ``x`` follows the parent: whitened (gauss) or each
+        component through its own CDF and the standard normal's inverse (the independent parents).
+        Values the parent cannot produce (outside a bound) land at about ±8.3, not at infinity."""
+        if self.name == "gauss":
+            return self.whiten(x)
+        from scipy import special
+
+        cdf = np.column_stack([self.marginal(j).cdf(x[:, j]) for j in range(self.dim)])
+        return special.ndtri(np.clip(cdf, 1e-16, 1 - 1e-16))
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact mean vector and covariance matrix; None where they do not exist (cauchy)."""
+        if self.name == "cauchy":
+            return None
+        if self.name == "gauss":
+            return np.full(self.dim, float(self.mu)), self.sigma
+        means, variances = zip(*(self.marginal(j).stats(moments="mv") for j in range(self.dim)), strict=True)
+        return np.array(means, dtype=float), np.diag(np.array(variances, dtype=float))
+
     def describe(self) -> str:
         """A short human-readable description, e.g. for printing and figure titles."""
         diag = self.sigma[0, 0]

@@ -367,6 +367,33 @@ def pvalues(
     _write(figure, path, dpi=80)
 
 
+def training_metrics(rows: list[dict], path) -> None:
+    """Each calibrated metric divided by its floor over the epochs: at or below 1, honest samples do as well."""
+    plt = pyplot()
+    epochs = np.array([row["epoch"] for row in rows], dtype=float)
+    names = sorted({key[2:-6] for row in rows for key in row if key.startswith("m_") and key.endswith("_floor")})
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    figure.subplots_adjust(left=0.09, right=0.7, bottom=0.12, top=0.9)
+    drawn = 0
+    for name in names:
+        value = np.array([row.get(f"m_{name}", np.nan) for row in rows], dtype=float)
+        floor = np.array([row.get(f"m_{name}_floor", np.nan) for row in rows], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(floor > 0, value / floor, np.nan)
+        present = np.isfinite(ratio)
+        if present.any():
+            axes.plot(epochs[present], np.maximum(ratio[present], 1e-3), "o-", markersize=3, label=name)
+            drawn += 1
+    axes.axhline(1, color=PARENT_COLOUR, linestyle="--", linewidth=1, label="noise floor (95% of honest samples below)")
+    axes.set_yscale("log")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("metric ÷ its floor (log scale)")
+    axes.set_title("Distance from the parent, in units of the noise floor")
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    _write(figure, path, dpi=80)
+    plt.close(figure)
+
+
 # --- The proof of concept ---------------------------------------------------------------------
 def poc_comparison(naive_samples: np.ndarray, adversarial_samples: np.ndarray, path: str | os.PathLike) -> None:
     """naive.py vs adversarial.py: histograms of their samples over the N(0, 1) density."""

@@ -19,7 +19,7 @@ from typing import cast
 import numpy as np
 import torch
 
-from gaussgan import diagnostics, plots, rules
+from gaussgan import diagnostics, evaluation, plots, rules
 from gaussgan._version import __version__
 from gaussgan.background import FigureWorker
 from gaussgan.config import DISCRIMINATOR_WIDTHS, GENERATOR_WIDTHS, TrainConfig, hyperparameter_changes
@@ -28,6 +28,7 @@ from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.files import save_torch_file
 from gaussgan.interrupt import GracefulStop
+from gaussgan.metrics import Context
 from gaussgan.models import (
     EMA,
     Discriminator,
@@ -38,6 +39,7 @@ from gaussgan.models import (
     recalibrate_batch_norm,
     resolve_device,
 )
+from gaussgan.nulls import NullCache
 from gaussgan.resources import require_memory
 from gaussgan.runs import CHECKPOINT, DISCRIMINATOR, GENERATOR, RunDirectory, data_changes, data_fingerprint, run_name
 from gaussgan.seeds import choose_seed
@@ -284,6 +286,7 @@ def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int)
                 run.file("training_pvalues.png"),
             ),
         ),
+        (plots.training_metrics, ([dict(row) for row in rows], run.file("training_metrics.png"))),
     ]
 
 
@@ -408,11 +411,13 @@ def memory_estimate(config: TrainConfig, n_samples: int, dim: int) -> int:
     # Each epoch: BatchNorm recalibration batches and n_eval latent draws through G; the generated,
     # parent and training samples in float64 with the KS tests' sorted copies and the figure
     # worker's copies; two d x d correlation matrices and the figures' copies of them.
-    evaluation = mlp_bytes(generator, max(1024, config.n_eval), copies=0) + 4 * config.n_eval * config.latent_dim
+    evaluation_bytes = mlp_bytes(generator, max(1024, config.n_eval), copies=0) + 4 * config.n_eval * config.latent_dim
     samples = 8 * config.n_eval * dim * 16
     correlations = 8 * dim * dim * 8
     order = 8 * n_samples * 2  # the epoch's sample order and its copy in the checkpoint
-    return networks + evaluation + samples + correlations + order
+    # The end-of-run verdict runs after training has released its batches; the larger of the two counts.
+    verdict = config.max_n * dim * evaluation.VERDICT_BYTES_PER_VALUE
+    return max(networks + evaluation_bytes + samples + correlations + order, verdict + order)
 
 
 def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
@@ -429,7 +434,7 @@ def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
         memory_estimate(config, n_samples, dim),
         f"training with latent dimension {config.latent_dim}, hidden widths {widths}, --n-eval {config.n_eval} "
         f"and {n_samples:,} samples of dimension {dim}",
-        "ask for less: smaller -d/--latent-dim, -c/--scale or --n-eval",
+        "ask for less: smaller -d/--latent-dim, -c/--scale, --n-eval or --max-n",
     )
 
 
@@ -539,6 +544,10 @@ def train(config: TrainConfig) -> RunDirectory:
         "device_used": str(device),
     }
     with run.claimed():
+        if config.verdict_only:
+            seed = check_verdict_only(config, run, fingerprint)
+            finish_with_verdict(config.with_seed(seed), run, data_np)
+            return run
         config, record = open_run(config, run, record, fingerprint)
         print(f"run directory {run}", flush=True)
         state, rows = start_state(config, run, parent, device, len(data_np), fingerprint)
@@ -549,9 +558,14 @@ def train(config: TrainConfig) -> RunDirectory:
                     f"-n can only extend a run: expected -n {state.epoch + 1} or more"
                 )
             if state.epoch == config.epochs:
-                print(
-                    f"the run has its {state.epoch} epochs already; nothing to do (a larger -n extends it)", flush=True
-                )
+                if run.file(evaluation.VERDICT).exists():
+                    print(
+                        f"the run has its {state.epoch} epochs and its verdict already; nothing to do "
+                        "(a larger -n extends it)",
+                        flush=True,
+                    )
+                else:
+                    finish_with_verdict(config, run, data_np)
                 return run
             if state.epoch or state.step:
                 print(
@@ -561,8 +575,36 @@ def train(config: TrainConfig) -> RunDirectory:
                 print("resuming: no epoch was saved yet, training from the start", flush=True)
             run.write_config(record)
         train_epochs(config, run, state, rows, parent, data_np, fingerprint, device)
+        finish_with_verdict(config, run, data_np)
     print(f"done: {run}")
     return run
+
+
+def check_verdict_only(config: TrainConfig, run: RunDirectory, fingerprint: dict) -> int:
+    """``--verdict-only`` recomputes the verdict of the run these options name: it must exist, with these
+    options and data; returns its seed."""
+    if not run.file("config.json").exists():
+        raise UserError(
+            f"--verdict-only: there is no run at {run}; expected the options of an existing run (the same -d, -s, -w, -p)"
+        )
+    saved = run.read_config()
+    changes = hyperparameter_changes(saved, config)
+    if changes:
+        raise UserError("--verdict-only: options differ from the saved run: " + "; ".join(changes))
+    check_same_data(saved.get("data"), fingerprint, run.file("config.json"))
+    return int(saved["seed"])
+
+
+def finish_with_verdict(config: TrainConfig, run: RunDirectory, data_np: np.ndarray) -> None:
+    """The verdict on the run's saved generator: verdict.json, and the block that ends the output."""
+    assert config.seed is not None
+    if not config.quiet:
+        print(f"verdict: testing up to {config.max_n:,} generated samples against the parent ...", flush=True)
+    verdict = evaluation.run_verdict(
+        run.path, data_np, config.seed, config.max_n, config.null_repeats, quiet=config.quiet
+    )
+    evaluation.print_verdict(verdict)
+    print(f"wrote {run.file(evaluation.VERDICT)}")
 
 
 def train_epochs(
@@ -582,6 +624,10 @@ def train_epochs(
     steps_per_epoch = len(batch_bounds(len(data), config.batch_size))
     last_saved = state.epoch
 
+    assert config.seed is not None
+    # Seeded by the run: the same fixed reference samples and simulated nulls every epoch and on resume.
+    context = Context(parent, seed=config.seed)
+    nulls = NullCache(run.file(evaluation.NULL_CACHE))
     with FigureWorker(background=config.background_figures) as figures, GracefulStop() as stop:
         if not run.file("test_corr.png").exists():
             reference = parent.sample(config.n_eval, np.random.default_rng(config.seed))
@@ -623,13 +669,20 @@ def train_epochs(
             comparison, generated, fresh = evaluate(state, config, parent, data_np)
             if not np.all(np.isfinite(generated)):
                 raise diverged(config, epoch, "the generated samples", last_saved)
+            metric_started = time.perf_counter()
+            # On a fixed schedule, not at the last epoch: a run extended later has the same table.
+            costly = epoch % config.eval_every == 0
+            metric_columns = evaluation.epoch_columns(generated, context, nulls, costly)
+            nulls.save()
             rows.append(
                 {
                     "epoch": epoch,
                     "d_loss": epoch_mean(state.d_losses, state.d_epoch, epoch),
                     "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch),
                     **comparison.summary(),
+                    **metric_columns,
                     "seconds_train": train_seconds,
+                    "seconds_metrics": time.perf_counter() - metric_started,
                 }
             )
             figures.submit(

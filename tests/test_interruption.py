@@ -31,7 +31,7 @@ TRAIN = [
     "-q",
 ]
 RUN = "gauss_dim3_4_1_van"
-TIMING = ["seconds_train", "seconds_total"]
+TIMING = ["seconds_train", "seconds_metrics", "seconds_total"]
 
 
 @pytest.fixture(scope="module")

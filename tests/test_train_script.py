@@ -98,7 +98,7 @@ def test_same_command_refuses_force_replaces_with_identical_metrics(trained):
     result = run_script("train.py", "-f", "datasets/data_gauss_dim3.h5", *FAST, "--force", cwd=folder)
     assert result.returncode == 0, result.stderr
     assert not (run / "samples" / "stale.png").exists()
-    timing = ["seconds_train", "seconds_total"]
+    timing = ["seconds_train", "seconds_metrics", "seconds_total"]
     # same seed, same metrics
     pd.testing.assert_frame_equal(
         first.drop(columns=timing), pd.read_csv(run / "training_details.csv").drop(columns=timing)

@@ -1,0 +1,563 @@
+"""Joint metrics of a generated sample against the exactly known parent, each a test with a null.
+
+Every metric turns a sample ``x`` (n, d) into one number, larger meaning further from the parent,
+and says how that number is judged:
+
+* ``analytic``: the null distribution is known exactly (a one-sample KS against an exact CDF,
+  a binomial count); the metric returns its p-value and :meth:`Metric.floor` gives the value
+  that 5% of honest samples exceed.
+* ``simulated``: the null is drawn by :mod:`gaussgan.nulls` from honest parent samples of the
+  same size; floor and p-value come from those draws.
+
+A metric never sees a torch model: numpy arrays and the :class:`~gaussgan.distributions.Parent`
+only. Two-sample metrics compare with parent samples that :class:`Context` draws from its own
+seeded generator, so the same context gives the same reference every time (the null is simulated
+conditional on it, which keeps it exact).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gaussgan.distributions import Parent
+
+ALPHA = 0.05
+# Directions of the projection test (fixed per parent dimension and seed).
+N_DIRECTIONS = 64
+# Samples a costly metric looks at, at most: beyond these its cost grows faster than its use.
+MMD_SAMPLES = 1000
+CLASSIFIER_SAMPLES = 20_000
+MEMORISATION_SAMPLES = 1000
+MEMORISATION_TRAIN_ROWS = 20_000
+# Simulated nulls draw ``repeats`` honest samples of the size tested: above this many samples per
+# draw, the metric looks at a prefix of this size (still exact, a little less powerful).
+SIMULATION_SAMPLES = 5000
+# Pairwise products of the classifier's quadratic features: all of them up to this dimension,
+# the products of as many random projections above it.
+QUADRATIC_COMPONENTS = 16
+
+
+@dataclass(frozen=True)
+class Score:
+    """One metric on one sample: its value, and its p-value when the null is analytic."""
+
+    value: float
+    p: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class Context:
+    """What a metric may use besides the sample: the parent, seeded reference samples, the training set."""
+
+    parent: Parent
+    seed: int = 0
+    train: np.ndarray | None = None
+    _fixed: dict = field(default_factory=dict, repr=False)
+
+    def rng(self, purpose: str) -> np.random.Generator:
+        """A generator for one purpose, the same stream every time it is asked for."""
+        words = [ord(c) for c in purpose]
+        return np.random.default_rng(np.random.SeedSequence([self.seed, self.parent.dim, *words]))
+
+    def cached(self, key, build):
+        """``build()``, computed once for this context (fixed reference samples and what derives from them)."""
+        if key not in self._fixed:
+            self._fixed[key] = build()
+        return self._fixed[key]
+
+    def reference(self, purpose: str, n: int) -> np.ndarray:
+        """``n`` parent samples, fixed for this context and purpose (drawn once, then reused)."""
+        return self.cached((purpose, n), lambda: self.parent.sample(n, self.rng(purpose)))
+
+    def directions(self) -> np.ndarray:
+        """Unit vectors (d, k) of the projection test; in 1-d the one direction there is."""
+
+        def build():
+            d = self.parent.dim
+            u = self.rng("directions").standard_normal((d, N_DIRECTIONS if d > 1 else 1))
+            return u / np.linalg.norm(u, axis=0)
+
+        return self.cached("directions", build)
+
+
+class Metric:
+    """Base: a name, how its null is known, what it applies to, and at most how many samples it uses."""
+
+    name = ""
+    short = ""  # in a sentence: "the Mahalanobis and projection tests"
+    label = ""  # for people: "Mahalanobis² vs χ²_d"
+    null = "simulated"  # or "analytic"
+    costly = False  # computed every --eval-every epochs only, not every epoch
+    cap: int | None = None  # samples used at most (None: all)
+
+    def undefined(self, parent: Parent) -> str:
+        """Why the metric means nothing for this parent ('' when it applies)."""
+        return ""
+
+    def score(self, x: np.ndarray, context: Context) -> Score:
+        raise NotImplementedError
+
+    def value(self, x: np.ndarray, context: Context) -> float:
+        """The value alone, as the simulated null needs it thousands of times (no detail to compute)."""
+        return self.score(x, context).value
+
+    def floor(self, parent: Parent, n: int) -> float:
+        """Analytic nulls only: the value 5% of honest samples of size ``n`` exceed."""
+        raise NotImplementedError
+
+    def used(self, n: int, parent: Parent) -> int:
+        """How many of ``n`` samples the metric looks at (a prefix of them)."""
+        return n if self.cap is None else min(n, self.cap)
+
+    def simulate_null(self, parent: Parent, n: int, repeats: int, rng: np.random.Generator) -> np.ndarray | None:
+        """A faster exact way to draw the null than scoring honest samples, where one exists; else None."""
+        return None
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+def ks_distance(cdf_values: np.ndarray, axis: int = 0) -> np.ndarray:
+    """One-sample KS statistic of samples whose exact CDF values are given, along ``axis``.
+
+    The same number scipy.stats.ks_1samp reports, for many columns and repeats at once (the
+    simulated nulls compute thousands); tested against scipy.
+    """
+    u = np.sort(cdf_values, axis=axis)
+    n = u.shape[axis]
+    shape = [1] * u.ndim
+    shape[axis] = n
+    steps = np.arange(1, n + 1, dtype=float).reshape(shape) / n
+    return np.maximum((steps - u).max(axis=axis), (u - (steps - 1 / n)).max(axis=axis))
+
+
+def ks_pvalue(statistic, n: int):
+    """Exact two-sided p-value of a one-sample KS statistic at sample size ``n``."""
+    from scipy import stats
+
+    return stats.kstwo.sf(statistic, n)
+
+
+def sidak(p_min: float, tests: int) -> float:
+    """p-value of the smallest of ``tests`` independent p-values (exact when they are independent)."""
+    return float(-np.expm1(tests * np.log1p(-min(p_min, 1.0)))) if p_min < 1 else 1.0
+
+
+def holm(pvalues: list[float], alpha: float = ALPHA) -> list[bool]:
+    """Holm's step-down procedure: which hypotheses to reject, controlling the family-wise error at ``alpha``."""
+    order = np.argsort(pvalues)
+    rejected = [False] * len(pvalues)
+    for rank, index in enumerate(order):
+        if pvalues[index] > alpha / (len(pvalues) - rank):
+            break
+        rejected[index] = True
+    return rejected
+
+
+def bh_rejections(pvalues: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """Which of ``pvalues`` Benjamini-Hochberg rejects (false discovery rate ``alpha``)."""
+    from scipy import stats
+
+    return stats.false_discovery_control(pvalues) < alpha
+
+
+def _count(k: int, noun: str, plural: str = "") -> str:
+    return f"{k} {noun if k == 1 else plural or noun + 's'}"
+
+
+# --- the metrics -------------------------------------------------------------------------------------
+class Components(Metric):
+    """Per-component one-sample KS against the exact marginal (whitened components for gauss):
+    the largest D, judged by Šidák over the d independent components (exact)."""
+
+    short = "per-component"
+
+    name, label, null = "components", "per-component KS (largest D)", "analytic"
+
+    def score(self, x, context):
+        parent = context.parent
+        if parent.name == "gauss":
+            from scipy import special
+
+            cdf = special.ndtr(parent.whiten(x))
+        else:
+            cdf = np.column_stack([parent.marginal(j).cdf(x[:, j]) for j in range(parent.dim)])
+        statistic = ks_distance(cdf)
+        pvalues = ks_pvalue(statistic, len(x))
+        rejected = bh_rejections(pvalues)
+        worst = int(np.argmax(statistic))
+        what = "whitened component" if parent.name == "gauss" and not parent.is_diagonal else "component"
+        detail = f"{_count(int(rejected.sum()), what)} of {parent.dim} rejected (BH); worst: {what} {worst}"
+        if parent.name == "gauss":
+            worst_values = parent.whiten(x)[:, worst]
+            detail += f" (mean {worst_values.mean():.3g}, std {worst_values.std(ddof=1):.3g}; parent: 0, 1)"
+        return Score(float(statistic.max()), sidak(float(pvalues.min()), parent.dim), detail)
+
+    def floor(self, parent, n):
+        from scipy import stats
+
+        return float(stats.kstwo.isf(-np.expm1(np.log1p(-ALPHA) / parent.dim), n))
+
+
+class Mahalanobis(Metric):
+    """KS of the squared Mahalanobis distances against χ²_d: the joint spread, exactly."""
+
+    short = "Mahalanobis"
+
+    name, label, null = "mahalanobis", "Mahalanobis² vs χ²_d (KS D)", "analytic"
+
+    def undefined(self, parent):
+        return "" if parent.name == "gauss" else f"needs a Gaussian parent, not {parent.name}"
+
+    def score(self, x, context):
+        from scipy import stats
+
+        d = context.parent.dim
+        squared = np.einsum("ij,ij->i", z := context.parent.whiten(x), z)
+        statistic = float(ks_distance(stats.chi2.cdf(squared, d)))
+        mean = float(squared.mean())
+        shape = "too narrow" if mean < d else "too wide"
+        return Score(
+            statistic, float(ks_pvalue(statistic, len(x))), f"mean Mahalanobis² {mean:.4g} (parent: {d}): {shape}"
+        )
+
+    def floor(self, parent, n):
+        from scipy import stats
+
+        return float(stats.kstwo.isf(ALPHA, n))
+
+
+class Projections(Metric):
+    """KS of the projections on fixed random directions against their exact marginal (gauss, cauchy)
+    or a fixed parent sample (the others): the largest D, null simulated."""
+
+    short = "projection"
+    name, label = "projections", f"random projections, {N_DIRECTIONS} directions (largest KS D)"
+    cap = SIMULATION_SAMPLES
+    REFERENCE = 20_000
+
+    def distances(self, x, context) -> tuple[np.ndarray, np.ndarray, int]:
+        """KS D per direction, the parent's spread of each projection, and the KS test's effective n."""
+        from scipy import special
+
+        parent, u = context.parent, context.directions()
+        projected = x @ u
+        if parent.name in ("gauss", "cauchy"):
+            centre = parent.mu * u.sum(axis=0)
+            if parent.name == "gauss":
+                spread = np.sqrt(np.einsum("ik,ij,jk->k", u, parent.sigma, u))
+                cdf = special.ndtr((projected - centre) / spread)
+            else:  # a sum of independent Cauchy variables is Cauchy: scales add in absolute value
+                spread = np.abs(u).T @ np.diag(parent.sigma)
+                cdf = 0.5 + np.arctan((projected - centre) / spread) / np.pi
+            return ks_distance(cdf), spread, len(x)
+        # No closed form: the empirical CDF of a large fixed parent sample stands in for the exact one
+        # (the null is simulated against the same sample, so the test stays exact).
+        reference = context.cached(
+            "projections", lambda: np.sort(context.reference("projections", self.REFERENCE) @ u, axis=0)
+        )
+        cdf = np.column_stack(
+            [np.searchsorted(reference[:, k], projected[:, k]) / len(reference) for k in range(u.shape[1])]
+        )
+        effective = round(len(x) * len(reference) / (len(x) + len(reference)))
+        return ks_distance(cdf), reference.std(axis=0), effective
+
+    def value(self, x, context):
+        return float(self.distances(x, context)[0].max())
+
+    def score(self, x, context):
+        statistic, spread, effective = self.distances(x, context)
+        rejected = bh_rejections(ks_pvalue(statistic, effective))
+        projected = x @ context.directions()
+        if context.parent.name == "cauchy":  # no standard deviation: compare interquartile ranges
+            q = np.percentile(projected, [25, 75], axis=0)
+            wide = (q[1] - q[0]) / (2 * spread)
+        else:
+            wide = projected.std(axis=0, ddof=1) / spread
+        narrow_count, wide_count = int(np.sum(rejected & (wide < 1))), int(np.sum(rejected & (wide >= 1)))
+        parts = [f"too narrow in {_count(narrow_count, 'direction')}"] if narrow_count else []
+        parts += [f"too wide in {_count(wide_count, 'direction')}"] if wide_count else []
+        detail = (", ".join(parts) or "no direction rejected") + f" of {len(spread)} (BH)"
+        return Score(float(statistic.max()), None, detail)
+
+
+class Frechet(Metric):
+    """Fréchet distance between N(mean, cov) of the sample and of the parent, in coordinates where the
+    parent's covariance is the identity; its bias grows like d²/n, so only its simulated floor judges it."""
+
+    short = "Fréchet"
+
+    name, label = "frechet", "Fréchet distance, whitened"
+
+    def undefined(self, parent):
+        return "undefined for cauchy: the parent has no mean or covariance" if parent.moments() is None else ""
+
+    def used(self, n, parent):
+        # gauss: the null is drawn from the exact law of the sample mean and covariance at any n.
+        return n if parent.name == "gauss" else min(n, SIMULATION_SAMPLES)
+
+    def simulate_null(self, parent, n, repeats, rng):
+        """gauss: whitened, the sample mean is N(0, I/n) and (n-1) times the sample covariance is
+        Wishart(n-1, I), independent of each other: drawn directly, at a cost that does not grow with n."""
+        if parent.name != "gauss" or n <= parent.dim:
+            return None
+        from scipy import stats
+
+        d = parent.dim
+        values = np.empty(repeats)
+        for r in range(repeats):
+            mean = rng.standard_normal(d) / np.sqrt(n)
+            covariance = np.atleast_2d(stats.wishart.rvs(df=n - 1, scale=np.eye(d) / (n - 1), random_state=rng))
+            values[r] = frechet_from_moments(mean, covariance)
+        return values
+
+    def score(self, x, context):
+        parent = context.parent
+        if len(x) <= parent.dim:
+            return Score(float("nan"), None, f"needs more samples than dimensions ({parent.dim})")
+        z = standardised(x, parent)
+        mean, covariance = z.mean(axis=0), np.atleast_2d(np.cov(z, rowvar=False))
+        eigenvalues = np.linalg.eigvalsh(covariance)
+        value = frechet_from_moments(mean, covariance, eigenvalues)
+        low, high = float(eigenvalues.min()), float(eigenvalues.max())
+        return Score(value, None, f"covariance eigenvalues {low:.3g} to {high:.3g} (parent: all 1)")
+
+
+def standardised(x: np.ndarray, parent: Parent) -> np.ndarray:
+    """Coordinates with the parent's mean 0 and covariance I: whitened (gauss), standardised (independent)."""
+    if parent.name == "gauss":
+        return parent.whiten(x)
+    moments = parent.moments()
+    assert moments is not None
+    mean, covariance = moments
+    return (x - mean) / np.sqrt(np.diag(covariance))
+
+
+def frechet_from_moments(mean: np.ndarray, covariance: np.ndarray, eigenvalues: np.ndarray | None = None) -> float:
+    """||mean||² + tr(C + I - 2 C^1/2): the Fréchet distance of N(mean, C) from N(0, I)."""
+    if eigenvalues is None:
+        eigenvalues = np.linalg.eigvalsh(covariance)
+    roots = np.sqrt(np.clip(eigenvalues, 0, None))
+    return float(mean @ mean + np.sum(eigenvalues) + len(mean) - 2 * np.sum(roots))
+
+
+class MMD(Metric):
+    """Unbiased MMD² with a Gaussian kernel against a fixed parent sample, in normal-score coordinates;
+    bandwidth: the median distance within that sample (fixed, so the simulated null is exact)."""
+
+    short = "MMD"
+
+    name, label, costly, cap = "mmd", "MMD² (Gaussian kernel)", True, MMD_SAMPLES
+
+    def score(self, x, context):
+        parent = context.parent
+
+        def fixed_side():
+            y = parent.normal_scores(context.reference("mmd", MMD_SAMPLES))
+            squared = _squared_distances(y, y)
+            bandwidth2 = float(np.median(squared[np.triu_indices(len(y), 1)]))
+            within = np.exp(-squared / bandwidth2)
+            return y, bandwidth2, (within.sum() - np.trace(within)) / (len(y) * (len(y) - 1))
+
+        y, bandwidth2, reference_term = context.cached("mmd", fixed_side)
+        z = parent.normal_scores(x)
+        n = len(z)
+        within = np.exp(-_squared_distances(z, z) / bandwidth2)
+        between = np.exp(-_squared_distances(z, y) / bandwidth2)
+        value = (within.sum() - np.trace(within)) / (n * (n - 1)) + reference_term - 2 * between.mean()
+        return Score(float(value))
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    squared = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * a @ b.T
+    return np.maximum(squared, 0, out=squared)
+
+
+class Classifier(Metric):
+    """Logistic regression on quadratic features (scikit-learn), trained on half of the generated and
+    fresh parent samples; held-out accuracy, whose null is exactly Binomial(n_test, 1/2): each held-out
+    point's source is a fair coin."""
+
+    short = "classifier"
+
+    name, label, null, costly = "classifier", "classifier accuracy (logistic, quadratic)", "analytic", True
+    cap = CLASSIFIER_SAMPLES
+
+    def score(self, x, context):
+        from scipy import stats
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        parent, rng = context.parent, context.rng("classifier")
+        n = len(x) // 2 * 2
+        fresh = parent.sample(n, rng)
+        half = n // 2
+        train_x = np.vstack([x[:half], fresh[:half]])
+        train_y = np.r_[np.ones(half), np.zeros(half)]
+        coins = rng.random(half) < 0.5  # the source of each held-out point
+        test_x = np.where(coins[:, None], x[half:n], fresh[half:n])
+        features = StandardScaler().fit(self.features(train_x, context))
+        model = LogisticRegression(max_iter=300)
+        model.fit(features.transform(self.features(train_x, context)), train_y)
+        correct = int(np.sum(model.predict(features.transform(self.features(test_x, context))) == coins))
+        p = float(stats.binom.sf(correct - 1, half, 0.5))
+        return Score(correct / half, p, f"{correct} of {half} held-out samples told apart")
+
+    def features(self, x, context):
+        z = np.clip(context.parent.normal_scores(x), -10, 10)
+        if z.shape[1] > QUADRATIC_COMPONENTS:
+            u = context.rng("classifier directions").standard_normal((z.shape[1], QUADRATIC_COMPONENTS))
+            mixed = z @ (u / np.linalg.norm(u, axis=0))
+        else:
+            mixed = z
+        rows, cols = np.triu_indices(mixed.shape[1], 1)
+        return np.hstack([z, z * z, mixed[:, rows] * mixed[:, cols]])
+
+    def floor(self, parent, n):
+        from scipy import stats
+
+        half = n // 2
+        return float((stats.binom.isf(ALPHA, half, 0.5) + 1) / half)
+
+
+class Tail(Metric):
+    """Heavy tails (cauchy): KS of log|x - loc| over all components against its exact law, and the
+    Hill estimate of the tail index (the parent's is 1)."""
+
+    short = "tail"
+
+    name, label, null = "tail", "log|x| KS (tails)", "analytic"
+
+    def undefined(self, parent):
+        return "" if parent.name == "cauchy" else "for heavy-tailed parents (cauchy) only"
+
+    def score(self, x, context):
+        parent = context.parent
+        magnitude = np.abs(x - parent.mu) / np.diag(parent.sigma)  # half-Cauchy(1) under the parent
+        values = magnitude.ravel()
+        statistic = float(ks_distance(2 / np.pi * np.arctan(values)))
+        index = hill_index(values)
+        reading = "tails too light" if index > 1.2 else "tails too heavy" if index < 0.8 else "tails about right"
+        return Score(
+            statistic, float(ks_pvalue(statistic, len(values))), f"Hill tail index {index:.3g} (parent: 1): {reading}"
+        )
+
+    def floor(self, parent, n):
+        from scipy import stats
+
+        return float(stats.kstwo.isf(ALPHA, n * parent.dim))
+
+
+def hill_index(values: np.ndarray) -> float:
+    """Hill's estimate of the tail index from the largest sqrt(N) of ``values`` (positive numbers)."""
+    ordered = np.sort(values)[::-1]
+    k = max(int(np.sqrt(len(ordered))), 2)
+    top = ordered[: k + 1]
+    if top[k] <= 0:
+        return float("inf")
+    return float(1 / np.mean(np.log(top[:k] / top[k])))
+
+
+class Outside(Metric):
+    """Bounded parents: the fraction of samples outside [xlo, xhi], which the parent never produces."""
+
+    short = "bounds"
+
+    name, label, null = "outside", "share outside the bounds", "analytic"
+
+    def undefined(self, parent):
+        return "" if parent.name in ("trunc_gauss", "uniform") else "for bounded parents only"
+
+    def score(self, x, context):
+        parent = context.parent
+        outside = np.any((x < parent.xlo) | (x > parent.xhi), axis=1)
+        count = int(outside.sum())
+        detail = f"{count} of {len(x)} samples outside [{parent.xlo:g}, {parent.xhi:g}]"
+        return Score(count / len(x), 1.0 if count == 0 else 0.0, detail)
+
+    def floor(self, parent, n):
+        return 0.0
+
+
+class Memorisation(Metric):
+    """Nearest-neighbour distances to the training rows: generated samples against fresh parent samples
+    (a three-sample test). The value is P(generated is nearer than fresh), 1/2 for a generator that does
+    not copy; Mann-Whitney's test, one-sided."""
+
+    short = "memorisation"
+
+    name, label, null, costly, cap = (
+        "memorisation",
+        "memorisation (NN distance to training rows)",
+        "analytic",
+        True,
+        MEMORISATION_SAMPLES,
+    )
+
+    def undefined(self, parent):
+        return ""
+
+    def score(self, x, context):
+        from scipy import stats
+
+        train = context.train
+        assert train is not None
+        rows = (
+            train
+            if len(train) <= MEMORISATION_TRAIN_ROWS
+            else train[context.rng("memorisation rows").choice(len(train), MEMORISATION_TRAIN_ROWS, replace=False)]
+        )
+        fresh = context.parent.sample(len(x), context.rng("memorisation"))
+        generated_distance, fresh_distance = nearest_distance(x, rows), nearest_distance(fresh, rows)
+        test = stats.mannwhitneyu(generated_distance, fresh_distance, alternative="less")
+        value = 1 - float(test.statistic) / (len(x) * len(fresh))
+        # A copy: nearer than rounding explains, far below the distances honest samples keep.
+        copies = int(np.sum(generated_distance <= 1e-4 * np.median(fresh_distance)))
+        detail = (
+            f"median distance to the nearest training row {np.median(generated_distance):.3g} "
+            f"(fresh parent samples: {np.median(fresh_distance):.3g}); {_count(copies, 'copy', 'copies')} of a training row"
+        )
+        return Score(value, float(test.pvalue), detail)
+
+    def floor(self, parent, n):
+        from scipy import stats
+
+        return float(0.5 + stats.norm.isf(ALPHA) * np.sqrt((2 * n + 1) / (12 * n * n)))
+
+
+def nearest_distance(x: np.ndarray, rows: np.ndarray, block: int = 256) -> np.ndarray:
+    """Euclidean distance from every sample of ``x`` to its nearest row of ``rows``, in blocks of bounded memory."""
+    row_norms = (rows * rows).sum(axis=1)
+    out = np.empty(len(x))
+    for start in range(0, len(x), block):
+        part = x[start : start + block]
+        squared = (part * part).sum(axis=1)[:, None] + row_norms[None, :] - 2 * part @ rows.T
+        out[start : start + block] = np.sqrt(np.maximum(squared.min(axis=1), 0))
+    return out
+
+
+METRICS: dict[str, Metric] = {
+    metric.name: metric
+    for metric in (
+        Components(),
+        Mahalanobis(),
+        Projections(),
+        Frechet(),
+        MMD(),
+        Classifier(),
+        Tail(),
+        Outside(),
+        Memorisation(),
+    )
+}
+# Memorisation needs the training rows: computed at the end of a run and by `evaluate --train`.
+EPOCH_METRICS = tuple(name for name in METRICS if name != "memorisation")
+
+
+def applicable(parent: Parent, names=None, with_train: bool = False) -> list[Metric]:
+    """The metrics that mean something for this parent (memorisation only with training rows)."""
+    chosen = [METRICS[name] for name in (names or METRICS)]
+    return [
+        metric for metric in chosen if not metric.undefined(parent) and (metric.name != "memorisation" or with_train)
+    ]
