@@ -81,6 +81,25 @@ def build_parser():
         type=cli.positive_float,
         help=f"Adam learning rate of both networks (default: {van['lr']:g} vanilla, {wass['lr']:g} WGAN-GP)",
     )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=("constant", "linear", "cosine"),
+        default=defaults.lr_schedule,
+        help="learning rate over the run: constant, or decayed linearly or along a cosine to --lr-floor x --lr "
+        "at the last step (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr-floor",
+        type=cli.fraction,
+        default=defaults.lr_floor,
+        help="where a decaying schedule ends, as a fraction of --lr, in [0, 1) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=cli.fraction,
+        default=defaults.warmup,
+        help="share of the run, in [0, 1), over which the learning rate first rises linearly from 0 (default: %(default)s)",
+    )
     parser.add_argument("--beta1", type=cli.fraction, default=defaults.beta1, help="Adam beta1 (default: %(default)s)")
     parser.add_argument("--beta2", type=cli.fraction, default=defaults.beta2, help="Adam beta2 (default: %(default)s)")
     parser.add_argument(
@@ -178,7 +197,18 @@ def build_parser():
         action="store_false",
         help="draw figures in the training process instead of a background worker (slower)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no per-epoch line")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also log every CSV column and the run's figures for TensorBoard, in RUN/tensorboard/ "
+        "(needs the tensorboard package: pip install '.[tensorboard]')",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars and no per-epoch line (bars also stay silent without a terminal)",
+    )
     return parser
 
 

@@ -59,6 +59,11 @@ class FigureWorker:
                     "are kept: continue with --resume, or draw figures inline with --inline-figures"
                 ) from None
 
+    def wait(self) -> None:
+        """Wait until every figure asked for so far is drawn (the worker keeps running)."""
+        while self._batches:
+            self._wait(self._batches.popleft())
+
     def close(self, drop_pending: bool = False) -> None:
         """Wait for every figure asked for (unless ``drop_pending``), then stop the worker."""
         if drop_pending:

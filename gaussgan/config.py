@@ -9,6 +9,7 @@ import math
 from dataclasses import MISSING, dataclass, field, fields, replace
 
 from gaussgan.errors import UserError
+from gaussgan.schedules import SCHEDULES
 
 # Bounds of trunc_gauss and uniform when none are given (data units), in gen-samples.py and in
 # datasets of the original layout that do not record them.
@@ -53,6 +54,11 @@ class TrainConfig:
     critic_steps: int = None  # type: ignore[assignment]  # likewise
     gp_weight: float = 10.0
     ema_decay: float = 0.995
+    # The learning rate over the run: constant, or decayed (linear, cosine) to lr_floor x lr at the
+    # last step, after an optional linear warm-up over the first warmup share of the run.
+    lr_schedule: str = "constant"
+    lr_floor: float = 0.0
+    warmup: float = 0.0
     batch_norm: bool = True
     seed: int | None = None
     device: str = resumable("auto")
@@ -67,6 +73,7 @@ class TrainConfig:
     max_n: int = resumable(100_000)
     null_repeats: int = resumable(200)
     verdict_only: bool = resumable(False)
+    tensorboard: bool = resumable(False)
     force: bool = resumable(False)
     quiet: bool = resumable(False)
     resume: bool = resumable(False)
@@ -76,6 +83,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.rule not in RULES:
             raise UserError(f"unknown rule {self.rule!r}; expected one of {', '.join(RULES)}")
+        if self.lr_schedule not in SCHEDULES:
+            raise UserError(f"unknown --lr-schedule {self.lr_schedule!r}; expected one of {', '.join(SCHEDULES)}")
         for name, default in RULE_DEFAULTS[self.rule].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)

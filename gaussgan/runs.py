@@ -44,6 +44,7 @@ from gaussgan.locks import exclusive
 
 CONFIG, CSV, CHECKPOINT = "config.json", "training_details.csv", "checkpoint.pth.tar"
 GENERATOR, DISCRIMINATOR = "models/generator.pth.tar", "models/discriminator.pth.tar"
+GENERATOR_BEST = "models/generator_best.pth.tar"  # the best epoch's generator, by norm KS vs the parent
 SUBFOLDERS = ("models", "samples")
 
 

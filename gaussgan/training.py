@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import cast
@@ -22,6 +23,7 @@ import torch
 from gaussgan import diagnostics, evaluation, plots, rules
 from gaussgan._version import __version__
 from gaussgan.background import FigureWorker
+from gaussgan.board import TensorBoard, check_available
 from gaussgan.config import DISCRIMINATOR_WIDTHS, GENERATOR_WIDTHS, TrainConfig, hyperparameter_changes
 from gaussgan.datasets import load_dataset
 from gaussgan.distributions import Parent
@@ -41,7 +43,17 @@ from gaussgan.models import (
 )
 from gaussgan.nulls import NullCache
 from gaussgan.resources import require_memory
-from gaussgan.runs import CHECKPOINT, DISCRIMINATOR, GENERATOR, RunDirectory, data_changes, data_fingerprint, run_name
+from gaussgan.runs import (
+    CHECKPOINT,
+    DISCRIMINATOR,
+    GENERATOR,
+    GENERATOR_BEST,
+    RunDirectory,
+    data_changes,
+    data_fingerprint,
+    run_name,
+)
+from gaussgan.schedules import lr_factor
 from gaussgan.seeds import choose_seed
 
 CHECKPOINT_KEYS = (
@@ -168,6 +180,14 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return list(zip(starts, starts[1:] + [n], strict=True))
 
 
+def set_learning_rate(state: State, config: TrainConfig, progress: float) -> None:
+    """Both networks' learning rate at ``progress`` (0 at the run's first step, 1 at its last)."""
+    lr = config.lr * lr_factor(config.lr_schedule, progress, config.lr_floor, config.warmup)
+    for optimizer in (state.optimizer_d, state.optimizer_g):
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+
 def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: GracefulStop, progress) -> None:
     """One pass over the data: a discriminator step per batch, a generator step every ``critic_steps``."""
     n, batch_size = len(data), config.batch_size
@@ -180,7 +200,9 @@ def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: Gra
 
     d_losses, g_losses = [], []
     bounds = batch_bounds(n, batch_size)
+    total_steps = config.epochs * len(bounds)
     for begin, end in bounds[state.step :]:
+        set_learning_rate(state, config, (state.epoch * len(bounds) + state.step) / max(total_steps - 1, 1))
         real = data[state.permutation[begin:end]]
         d_losses.append(
             rules.discriminator_step(
@@ -290,17 +312,21 @@ def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int)
     ]
 
 
-def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Parent) -> None:
-    """The EMA generator (the one evaluated) and the discriminator, each rebuildable from its file alone."""
+def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Parent, best: bool = False) -> None:
+    """The EMA generator (the one evaluated) and the discriminator, each rebuildable from its file alone;
+    the generator also as the best one so far when ``best``."""
     common = {
-        "epoch": state.epoch,
+        "epoch": state.epoch - 1,  # the epoch just completed, 0-based
         "version": __version__,
         "run": run.path.name,
         "parent": parent.to_state(array=torch.from_numpy),
         "latent_sigma": config.latent_sigma,
     }
     averaged = cast(Generator, state.ema.model)  # EMA keeps a copy of whatever network it is given
-    save_torch_file({**common, "spec": averaged.spec(), "state_dict": averaged.state_dict()}, run.file(GENERATOR))
+    generator = {**common, "spec": averaged.spec(), "state_dict": averaged.state_dict()}
+    save_torch_file(generator, run.file(GENERATOR))
+    if best:
+        save_torch_file(generator, run.file(GENERATOR_BEST))
     save_torch_file(
         {**common, "spec": state.discriminator.spec(), "state_dict": state.discriminator.state_dict()},
         run.file(DISCRIMINATOR),
@@ -308,9 +334,9 @@ def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Pa
 
 
 def epoch_mean(losses: list, positions: list, epoch: int) -> float:
-    """Mean of the losses recorded during ``epoch`` (positions are fractional epochs in (epoch-1, epoch])."""
+    """Mean of the losses recorded during ``epoch`` (0-based: positions are fractional epochs in (epoch, epoch + 1])."""
     where = np.asarray(positions)
-    chosen = np.asarray(losses)[(where > epoch - 1) & (where <= epoch)]
+    chosen = np.asarray(losses)[(where > epoch) & (where <= epoch + 1)]
     return float(chosen.mean()) if chosen.size else float("nan")
 
 
@@ -489,7 +515,7 @@ def start_state(
     if fingerprint is not None and saved.get("data") is not None:
         check_same_data(saved["data"], fingerprint, where)
     restore_checkpoint(state, saved, device, where)
-    return state, [row for row in run.read_csv() if row["epoch"] <= state.epoch]
+    return state, [row for row in run.read_csv() if row["epoch"] < state.epoch]
 
 
 def divergence(state: State, d_from: int, g_from: int) -> str:
@@ -510,7 +536,7 @@ def divergence(state: State, d_from: int, g_from: int) -> str:
 
 
 def diverged(config: TrainConfig, epoch: int, what: str, last_saved: int) -> UserError:
-    kept = f"the run keeps its last good checkpoint (epoch {last_saved})" if last_saved else "no epoch was saved"
+    kept = f"the run keeps its last good checkpoint (epoch {last_saved})" if last_saved >= 0 else "no epoch was saved"
     return UserError(
         f"training diverged in epoch {epoch}: {what} became NaN or infinite; {kept}. Expected finite "
         f"numbers: a smaller --lr (now {config.lr:g}) or -s/--latent-sigma (now {config.latent_sigma:g}) "
@@ -525,6 +551,8 @@ def stop_here(stop: GracefulStop, config: TrainConfig, where: str) -> None:
 
 def train(config: TrainConfig) -> RunDirectory:
     """Train a GAN on ``config.dataset`` and write the run directory; return it."""
+    if config.tensorboard:
+        check_available()
     data_np, parent, metadata = load_dataset(config.dataset, dtype=np.float32)
     check_options(config, len(data_np), parent.dim)
     config = replace(config, dataset=str(Path(config.dataset).resolve()))
@@ -567,14 +595,15 @@ def train(config: TrainConfig) -> RunDirectory:
                 else:
                     finish_with_verdict(config, run, data_np)
                 return run
-            if state.epoch or state.step:
-                print(
-                    f"resuming after epoch {state.epoch}" + (f", batch {state.step}" if state.step else ""), flush=True
-                )
+            if state.step:
+                print(f"resuming in epoch {state.epoch}, at batch {state.step}", flush=True)
+            elif state.epoch:
+                print(f"resuming after epoch {state.epoch - 1}", flush=True)
             else:
                 print("resuming: no epoch was saved yet, training from the start", flush=True)
             run.write_config(record)
         train_epochs(config, run, state, rows, parent, data_np, fingerprint, device)
+        print("\n".join(summary_lines(run.read_csv(), parent.dim, run)), flush=True)
         finish_with_verdict(config, run, data_np)
     print(f"done: {run}")
     return run
@@ -617,18 +646,20 @@ def train_epochs(
     fingerprint: dict,
     device: torch.device,
 ) -> None:
-    """The epoch loop: train, check the numbers are finite, evaluate, then CSV, models and checkpoint."""
+    """The epoch loop under a whole-run progress bar; each epoch is :func:`train_one_epoch`."""
     from tqdm import tqdm
 
     data = torch.from_numpy(data_np).to(device)
-    steps_per_epoch = len(batch_bounds(len(data), config.batch_size))
-    last_saved = state.epoch
-
     assert config.seed is not None
     # Seeded by the run: the same fixed reference samples and simulated nulls every epoch and on resume.
     context = Context(parent, seed=config.seed)
     nulls = NullCache(run.file(evaluation.NULL_CACHE))
-    with FigureWorker(background=config.background_figures) as figures, GracefulStop() as stop:
+    board = TensorBoard(run.file("tensorboard")) if config.tensorboard else None
+    with (
+        FigureWorker(background=config.background_figures) as figures,
+        GracefulStop() as stop,
+        board if board is not None else nullcontext(),
+    ):
         if not run.file("test_corr.png").exists():
             reference = parent.sample(config.n_eval, np.random.default_rng(config.seed))
             figures.submit(
@@ -643,69 +674,150 @@ def train_epochs(
                     )
                 ]
             )
-        while state.epoch < config.epochs:
-            epoch = state.epoch + 1
-            started = time.perf_counter()
-            d_from, g_from = len(state.d_losses), len(state.g_losses)
-            with tqdm(
-                total=steps_per_epoch,
-                initial=state.step,
-                desc=f"epoch {epoch}/{config.epochs}",
-                unit="batch",
-                leave=False,
-                disable=config.quiet or None,
-                file=sys.stderr,
-            ) as progress:
-                train_epoch(state, config, data, stop, progress)
-            # Checked before anything is saved: NaN weights must never replace the last good ones.
-            what = divergence(state, d_from, g_from)
-            if what:
-                raise diverged(config, epoch, what, last_saved)
-            if stop.requested:
-                run.save_checkpoint(state.checkpoint(config, fingerprint))
-                stop_here(stop, config, f"during epoch {epoch}")
-            train_seconds = time.perf_counter() - started
-
-            comparison, generated, fresh = evaluate(state, config, parent, data_np)
-            if not np.all(np.isfinite(generated)):
-                raise diverged(config, epoch, "the generated samples", last_saved)
-            metric_started = time.perf_counter()
-            # On a fixed schedule, not at the last epoch: a run extended later has the same table.
-            costly = epoch % config.eval_every == 0
-            metric_columns = evaluation.epoch_columns(generated, context, nulls, costly)
-            nulls.save()
-            rows.append(
-                {
-                    "epoch": epoch,
-                    "d_loss": epoch_mean(state.d_losses, state.d_epoch, epoch),
-                    "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch),
-                    **comparison.summary(),
-                    **metric_columns,
-                    "seconds_train": train_seconds,
-                    "seconds_metrics": time.perf_counter() - metric_started,
-                }
-            )
-            figures.submit(
-                epoch_figures(run, comparison, generated, fresh, epoch, epoch == config.epochs, config)
-                + history_figures(run, state, rows, parent.dim)
-            )
-            save_models(run, state, config, parent)
-            # The whole epoch as it costs: steps, diagnostics, waiting for the figure worker, saving.
-            rows[-1]["seconds_total"] = time.perf_counter() - started
-            # CSV first: rows ahead of the checkpoint are dropped on resume, rows behind it would be lost.
-            run.write_csv(rows)
-            run.save_checkpoint(state.checkpoint(config, fingerprint))
-            last_saved = epoch
-            if not config.quiet:
-                print_epoch(rows[-1], parent.dim)
-            if stop.requested:
-                stop_here(stop, config, f"after epoch {epoch}")
+        with tqdm(
+            total=config.epochs,
+            initial=state.epoch,
+            desc="run",
+            unit="epoch",
+            position=0,
+            disable=config.quiet or None,
+            file=sys.stderr,
+        ) as whole_run:
+            while state.epoch < config.epochs:
+                train_one_epoch(
+                    config,
+                    run,
+                    state,
+                    rows,
+                    parent,
+                    data,
+                    data_np,
+                    fingerprint,
+                    figures,
+                    stop,
+                    context,
+                    nulls,
+                    board,
+                    whole_run,
+                )
+                whole_run.update(1)
+        figures.wait()
+        if board is not None:
+            board.add_figures(run.path, state.epoch - 1)
 
 
-def print_epoch(row: dict, dim: int) -> None:
-    print(
-        f"epoch {row['epoch']}: D {row['d_loss']:.3f} G {row['g_loss']:.3f}  norm KS D {row['norm_ks_parent_D']:.3f} "
-        f"p {row['norm_ks_parent_p']:.3g}  rejected {row['rejected_raw']}/{dim} (BH {row['rejected_bh']})",
+def train_one_epoch(
+    config: TrainConfig,
+    run: RunDirectory,
+    state: State,
+    rows: list[dict],
+    parent: Parent,
+    data: torch.Tensor,
+    data_np: np.ndarray,
+    fingerprint: dict,
+    figures: FigureWorker,
+    stop: GracefulStop,
+    context: Context,
+    nulls: NullCache,
+    board,
+    whole_run,
+) -> None:
+    """Epoch ``state.epoch`` (0-based, as every file name, CSV row and message shows it): train,
+    check the numbers are finite, evaluate, then CSV, models and checkpoint."""
+    from tqdm import tqdm
+
+    epoch, started = state.epoch, time.perf_counter()
+    last_saved = state.epoch - 1  # the last completed (and saved) epoch; -1: none
+    d_from, g_from = len(state.d_losses), len(state.g_losses)
+    with tqdm(
+        total=len(batch_bounds(len(data), config.batch_size)),
+        initial=state.step,
+        desc=f"epoch {epoch}/{config.epochs - 1}",
+        unit="batch",
+        position=1,
+        leave=False,
+        disable=config.quiet or None,
         file=sys.stderr,
-        flush=True,
+    ) as progress:
+        train_epoch(state, config, data, stop, progress)
+    # Checked before anything is saved: NaN weights must never replace the last good ones.
+    what = divergence(state, d_from, g_from)
+    if what:
+        raise diverged(config, epoch, what, last_saved)
+    if stop.requested:
+        run.save_checkpoint(state.checkpoint(config, fingerprint))
+        stop_here(stop, config, f"during epoch {epoch}")
+    train_seconds = time.perf_counter() - started
+
+    comparison, generated, fresh = evaluate(state, config, parent, data_np)
+    if not np.all(np.isfinite(generated)):
+        raise diverged(config, epoch, "the generated samples", last_saved)
+    metric_started = time.perf_counter()
+    # On a fixed schedule (epochs 0, N, 2N, ...), not at the last epoch: a run extended later has the same table.
+    metric_columns = evaluation.epoch_columns(generated, context, nulls, costly=epoch % config.eval_every == 0)
+    nulls.save()
+    rows.append(
+        {
+            "epoch": epoch,
+            "d_loss": epoch_mean(state.d_losses, state.d_epoch, epoch),
+            "g_loss": epoch_mean(state.g_losses, state.g_epoch, epoch),
+            **comparison.summary(),
+            **metric_columns,
+            "lr": state.optimizer_g.param_groups[0]["lr"],
+            "seconds_train": train_seconds,
+            "seconds_metrics": time.perf_counter() - metric_started,
+        }
     )
+    figures.submit(
+        epoch_figures(run, comparison, generated, fresh, epoch, epoch == config.epochs - 1, config)
+        + history_figures(run, state, rows, parent.dim)
+    )
+    save_models(run, state, config, parent, best=is_best(rows))
+    # The whole epoch as it costs: steps, diagnostics, waiting for the figure worker, saving.
+    rows[-1]["seconds_total"] = time.perf_counter() - started
+    # CSV first: rows ahead of the checkpoint are dropped on resume, rows behind it would be lost.
+    run.write_csv(rows)
+    run.save_checkpoint(state.checkpoint(config, fingerprint))
+    if board is not None:
+        board.add_row(rows[-1])
+    if not config.quiet:
+        whole_run.write(epoch_line(rows[-1], parent.dim), file=sys.stderr)
+    if stop.requested:
+        stop_here(stop, config, f"after epoch {epoch}")
+
+
+def is_best(rows: list[dict]) -> bool:
+    """Whether the last row has the smallest norm KS distance from the parent so far (the best epoch)."""
+    distances = [row["norm_ks_parent_D"] for row in rows]
+    return bool(distances[-1] <= min(distances))
+
+
+def best_row(rows: list[dict]) -> dict:
+    return min(rows, key=lambda row: row["norm_ks_parent_D"])
+
+
+def epoch_line(row: dict, dim: int) -> str:
+    return (
+        f"epoch {row['epoch']}: D {row['d_loss']:.3f} G {row['g_loss']:.3f}  norm KS D {row['norm_ks_parent_D']:.3f} "
+        f"p {row['norm_ks_parent_p']:.3g}  rejected {row['rejected_raw']}/{dim} (BH {row['rejected_bh']})"
+    )
+
+
+def summary_lines(rows: list[dict], dim: int, run: RunDirectory) -> list[str]:
+    """How the run ended against the floors: the final and the best epoch (by norm KS vs the parent)."""
+    final, best = rows[-1], best_row(rows)
+    seconds = sum(row.get("seconds_total", 0) for row in rows)
+    lines = [
+        f"summary: {len(rows)} epochs in {seconds:.0f} s; run directory {run}",
+        f"  final epoch {final['epoch']}: norm KS D {final['norm_ks_parent_D']:.3f} (floor {final['ks_floor_95']:.3f}), "
+        f"components rejected {final['rejected_bh']}/{dim} after BH (~0 for honest samples)"
+        + (
+            f", off-diagonal correlation spread {final['offdiag_std_generated']:.3f} "
+            f"(a parent sample: {final['offdiag_std_parent']:.3f})"
+            if dim > 2  # with one off-diagonal value there is no spread
+            else ""
+        ),
+        f"  best epoch {best['epoch']} (by norm KS vs the parent): D {best['norm_ks_parent_D']:.3f}; "
+        "its generator is models/generator_best.pth.tar (python -m gaussgan sample RUN --epoch best)",
+    ]
+    return lines

@@ -50,18 +50,23 @@ def test_a_run_writes_every_documented_file(trained):
         "training_details.csv",
         "training_model_losses.png",
         "training_pvalues.png",
+        "training_metrics.png",
+        "verdict.json",
+        "null_cache.json",
         "models/generator.pth.tar",
+        "models/generator_best.pth.tar",
         "models/discriminator.pth.tar",
         "checkpoint.pth.tar",
     ):
         assert (run / name).stat().st_size > 0, name
-    for epoch in (1, 2):
+    for epoch in (0, 1):  # numbered from 0, as the documentation says
         for kind in ("comp_hist", "rhist", "ks"):
             assert (run / f"samples/{kind}_epoch{epoch:05d}.png").exists()
-    assert not (run / "samples/corr_epoch00001.png").exists()  # every 10 epochs and at the last
-    assert (run / "samples/corr_epoch00002.png").exists()
+    assert (run / "samples/corr_epoch00000.png").exists()  # every 10 epochs from the first, and the last
+    assert (run / "samples/corr_epoch00001.png").exists()
+    assert not (run / "samples/corr_epoch00002.png").exists()
     table = pd.read_csv(run / "training_details.csv")
-    assert list(table["epoch"]) == [1, 2]
+    assert list(table["epoch"]) == [0, 1]
     for column in (
         "d_loss",
         "g_loss",
@@ -82,7 +87,7 @@ def test_a_run_writes_every_documented_file(trained):
     assert config["seed"] == 5 and config["latent_dim"] == 8 and config["parent"]["dist"] == "gauss"
     assert config["lr"] > 0 and config["critic_steps"] == 1
     generator = torch.load(run / "models/generator.pth.tar", map_location="cpu", weights_only=True)
-    assert generator["spec"]["data_dim"] == 3 and generator["epoch"] == 2
+    assert generator["spec"]["data_dim"] == 3 and generator["epoch"] == 1
 
 
 def test_same_command_refuses_force_replaces_with_identical_metrics(trained):
