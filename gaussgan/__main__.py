@@ -18,7 +18,8 @@ def main(argv=None) -> int:
     sample = commands.add_parser(
         "sample",
         help="draw samples from a trained run's generator",
-        description="Write N samples of a run's generator: .h5 (the dataset layout, usable by train.py), .csv or .npy.",
+        description="Write N samples of a run's generator: .h5 (the dataset layout, usable by train.py), .csv (with a "
+        "header line x0,x1,...) or .npy. An existing output is kept unless --force.",
     )
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train.py")
     sample.add_argument(
@@ -28,6 +29,13 @@ def main(argv=None) -> int:
         "-o", "--out", default="generated.h5", help="output file, .h5, .csv or .npy (default: %(default)s)"
     )
     sample.add_argument("--seed", type=cli.seed_value, help="random seed (default: drawn; either way shown on stderr)")
+    sample.add_argument(
+        "--epoch",
+        choices=("last", "best"),
+        default="last",
+        help="the generator of the last epoch, or of the best one by the headline metric (default: %(default)s)",
+    )
+    sample.add_argument("--force", action="store_true", help="replace an existing output file")
     figure = commands.add_parser(
         "poc-figure",
         help="draw the README's naive vs adversarial figure",
@@ -51,7 +59,7 @@ def main(argv=None) -> int:
     from gaussgan.sampling import sample_run
     from gaussgan.seeds import choose_seed
 
-    out = sample_run(args.run_dir, args.n_samples, args.out, choose_seed(args.seed))
+    out = sample_run(args.run_dir, args.n_samples, args.out, choose_seed(args.seed), args.epoch, args.force)
     print(f"wrote {args.n_samples} samples to {out}")
     return 0
 

@@ -1,7 +1,7 @@
 """gen-samples.py's work: for each dimension, write a dataset and the histogram of its norms.
 
-Every output stays inside ``out_dir`` (plain names, resolved paths checked), each dataset has one
-writer at a time (a lock), memory is checked before it is allocated and stays flat in the number
+Every output stays inside ``out_dir`` (plain names, resolved paths checked), existing outputs are
+kept unless ``force`` (all checked before any is written), each dataset has one writer at a time (a lock), memory is checked before it is allocated and stays flat in the number
 of batches, and Ctrl-C / SIGTERM stop at a safe point: completed dimensions are kept, the one
 being written leaves nothing behind.
 """
@@ -21,7 +21,7 @@ from gaussgan import locks
 from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
 from gaussgan.distributions import Parent, expected_norm, make_parent, parent_memory
 from gaussgan.errors import UserError
-from gaussgan.files import atomic_path, check_writable_dir, inside, safe_name
+from gaussgan.files import atomic_path, check_writable_dir, inside, refuse_existing, safe_name
 from gaussgan.interrupt import GracefulStop
 from gaussgan.resources import require_memory
 
@@ -47,6 +47,7 @@ class GenerationConfig:
     out_dir: str = "datasets"
     postfix: str = ""
     quiet: bool = False
+    force: bool = False  # replace existing datasets and histograms
 
 
 def dataset_name(dist: str, dim: int, postfix: str = "") -> str:
@@ -136,6 +137,8 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
             # Every lock first: a second gen-samples on the same files stops before writing anything.
             for data_path, _ in outputs:
                 held.enter_context(locks.exclusive(data_path, "dataset"))
+            # Checked once the locks are held (no other writer can create them now), before any is written.
+            refuse_existing([path for pair in outputs for path in pair], config.force)
             for parent, (data_path, histogram_path) in zip(parents, outputs, strict=True):
                 stop.raise_if_requested()  # between dimensions: the completed ones stay
                 write_dimension(parent, data_path, histogram_path, config, stop)
