@@ -28,6 +28,10 @@ from gaussgan.resources import require_memory
 # What the longest name derived from an output name adds to it: the temporary
 # ".NAME.PID.RANDOM.tmp.png" (a PID has at most 7 digits on Linux).
 DERIVED_NAME_EXTRA = len(".") + len(".4194304.") + 8 + len(".tmp.png")
+# Norms of heavy-tailed parents (Cauchy) are also counted in fine log-spaced bins, so that their
+# histogram shows the bulk on a log axis: equal bins would put almost every sample in the first one.
+# 50 bins per decade from 1e-30 to 1e160 cover every norm a parent may produce (values within ±1e154).
+LOG_NORM_EDGES = 10 ** np.linspace(-30, 160, 190 * 50 + 1)
 # Per-batch work besides the batch itself, in float64 values per sample: the norms and the
 # histogram's bin indices and their temporaries (3.1 measured with VmHWM at d = 1, rounded up).
 NORM_VALUES_PER_SAMPLE = 4
@@ -189,6 +193,7 @@ def write_dimension(
     from gaussgan import datasets, plots
 
     rng = np.random.default_rng(seed_for_dimension(config.seed, parent.dim))
+    log_counts = np.zeros(len(LOG_NORM_EDGES) - 1, dtype=np.int64) if parent.name == "cauchy" else None
     progress = tqdm(
         range(config.n_batches), desc=f"dim {parent.dim}", unit="batch", disable=config.quiet or None, file=sys.stderr
     )
@@ -198,7 +203,11 @@ def write_dimension(
         # the writer, which removes its temporary.
         for _ in progress:
             stop.raise_if_requested()
-            yield parent.sample(config.n_samples, rng)
+            batch = parent.sample(config.n_samples, rng)
+            if log_counts is not None:
+                log_counts[:] += log_norm_counts(datasets.batch_norms(batch))
+            yield batch
+            del batch  # the next batch is drawn with this one freed: one batch in memory at a time
         stop.raise_if_requested()
 
     with atomic_path(data_path) as temporary:
@@ -206,10 +215,27 @@ def write_dimension(
         # Drawn before the dataset takes its name: if the figure cannot be written, the previous
         # dataset stays with its own histogram. A stop requested while it is drawn takes effect
         # once this dimension, complete by then, is saved.
-        title = f"{parent.describe()}: norms of {norms.count:,} samples"
+        described = plots.describe_parent(parent)
+        separator = "\n" if len(described) > 40 else " "  # a long description gets a line of its own
+        title = f"{described}:{separator}norms of {norms.count:,} samples"
+        counts, edges = (norms.counts, norms.edges) if log_counts is None else (log_counts, LOG_NORM_EDGES)
         plots.norm_histogram(
-            norms.counts, norms.edges, parent.dim, title, histogram_path, chi_density=parent.is_standard_normal
+            counts,
+            edges,
+            parent.dim,
+            title,
+            histogram_path,
+            chi_density=parent.is_standard_normal,
+            log_axis=log_counts is not None,
         )
     expected = expected_norm(parent)
     reference = f" (expected {expected[0]:.4f} ± {expected[1]:.4f})" if expected else ""
     print(f"dim {parent.dim}: {data_path}  norm mean {norms.mean:.4f} ± std {norms.std:.4f}{reference}")
+
+
+def log_norm_counts(norms: np.ndarray) -> np.ndarray:
+    """How many of ``norms`` fall in each bin of LOG_NORM_EDGES (0 counts in the first bin)."""
+    with np.errstate(divide="ignore"):
+        index = np.floor((np.log10(norms) + 30) * 50)
+    index = np.clip(np.nan_to_num(index, nan=0, neginf=0), 0, len(LOG_NORM_EDGES) - 2).astype(np.int64)
+    return np.bincount(index, minlength=len(LOG_NORM_EDGES) - 1)
