@@ -343,7 +343,7 @@ def _build_component_grid(shown: int):
     plt = pyplot()
     rows, columns = _grid_shape(shown)
     scale = 2.0 if shown == 1 else 1.4 if shown == 2 else 1.0  # one or two panels: bigger
-    width, height = PANEL_INCHES[0] * columns * scale, PANEL_INCHES[1] * rows * scale + 1.2
+    width, height = max(6.5, PANEL_INCHES[0] * columns * scale), PANEL_INCHES[1] * rows * scale + 1.2
     figure, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False, layout="constrained")
     panels = []
     for index, ax in enumerate(axes.flat):
@@ -559,7 +559,11 @@ def correlations_figure(corr_generated: np.ndarray, corr_parent: np.ndarray, epo
         return figure
     parent_label = f"parent sample (std {np.std(parent):.3f}: the noise floor)"
     generated_label = f"generated (std {np.std(generated):.3f})"
-    if count < RUG_BELOW:  # a histogram of a handful of values says less than the values themselves
+    if count < RUG_BELOW:
+        parent_label, generated_label = (
+            "parent sample",
+            "generated",
+        )  # the std of a few values says little  # a histogram of a handful of values says less than the values themselves
         right.vlines(parent, 0, 1, color=PARENT_COLOUR, linewidth=2, label=parent_label)
         right.vlines(generated, 0, 1, color=GENERATED_COLOUR, linewidth=2, linestyle="--", label=generated_label)
         values = np.concatenate([_finite(parent), _finite(generated)])
@@ -710,11 +714,11 @@ def headline_ratios(rows: list[dict]) -> tuple[dict[str, np.ndarray], list[str]]
         return np.array(values)
 
     names = sorted({key[2:-6] for row in rows for key in row if key.startswith("m_") and key.endswith("_floor")})
-    pairs = [(name, f"m_{name}", f"m_{name}_floor") for name in names]
-    if not pairs:
+    pairs = [(f"{name} ÷ its floor", f"m_{name}", f"m_{name}_floor") for name in names]
+    if not pairs:  # today's headline numbers, before the calibrated metrics
         pairs = [
-            ("norm KS D", "norm_ks_parent_D", "ks_floor_95"),
-            ("off-diagonal correlation std", "offdiag_std_generated", "offdiag_std_parent"),
+            ("norm KS D ÷ the KS floor (ks_floor_95)", "norm_ks_parent_D", "ks_floor_95"),
+            ("off-diagonal correlation std ÷ the parent sample's", "offdiag_std_generated", "offdiag_std_parent"),
         ]
     ratios, zero_floor = {}, []
     for name, value_key, floor_key in pairs:
@@ -727,7 +731,7 @@ def headline_ratios(rows: list[dict]) -> tuple[dict[str, np.ndarray], list[str]]
         if np.isfinite(ratio).any():
             ratios[name] = ratio
         if np.any((floors == 0) & (values != 0) & np.isfinite(values)):
-            zero_floor.append(name)
+            zero_floor.append(value_key.removeprefix("m_"))
     return ratios, zero_floor
 
 
@@ -748,7 +752,7 @@ def training_metrics_figure(rows: list[dict]):
             marker=markers[index % len(markers)],
             markersize=4,
             linestyle="-" if every_epoch else "none",  # a costly metric measured now and then: markers only
-            label=f"{name} ÷ its floor" + ("" if every_epoch else " (epochs where measured)"),
+            label=name + ("" if every_epoch else " (epochs where measured)"),
         )
         handles.append(line)
         zero = np.isfinite(ratio) & (ratio <= 0)
@@ -813,7 +817,7 @@ def poc_comparison_figure(naive_samples: np.ndarray, adversarial_samples: np.nda
             samples, bins=bins, density=True, color=colour, alpha=0.6, label=f"{title}: {len(samples):,} samples"
         )
         (density,) = axis.plot(grid, stats.norm.pdf(grid), color="black", linewidth=1.5, label="N(0, 1) density")
-        handles.append(bars)
+        handles.append(bars.patches[0])  # the first bar carries the label
         outside = int(np.count_nonzero((samples < bins[0]) | (samples > bins[-1])))
         if heights.max() > top:
             axis.annotate(

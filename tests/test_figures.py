@@ -341,9 +341,9 @@ def test_training_metrics_draws_today_s_headline_numbers_over_their_floors():
     rows = history_rows(10)
     figure = plots.training_metrics_figure(rows)
     lines = {line.get_label(): line for line in figure.axes[0].lines}
-    norm = lines["norm KS D ÷ its floor"]
+    norm = lines["norm KS D ÷ the KS floor (ks_floor_95)"]
     np.testing.assert_allclose(norm.get_ydata(), [row["norm_ks_parent_D"] / 0.086 for row in rows])
-    assert "off-diagonal correlation std ÷ its floor" in lines
+    assert "off-diagonal correlation std ÷ the parent sample's" in lines
     (floor,) = [line for line in figure.axes[0].lines if "noise floor" in line.get_label()]
     assert list(floor.get_ydata()) == [1, 1] and figure.axes[0].get_yscale() == "log"
 
