@@ -41,11 +41,12 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# A small dataset and a short training run (about a minute on a laptop CPU). --force: a second
-# `make demo` replaces what the first wrote (the same seed writes the same bytes).
+# A small dataset and a short training run (about a minute on a laptop CPU). Run again, gen-samples.py
+# keeps the datasets it finds identical (same seed and options) and refuses to replace others;
+# train.py's --force replaces the demo's own run.
 demo: install
 	@echo "== 1/2 writing datasets of 10,000 samples from N(0, I) in 1, 2 and 10 dimensions"
-	$(PY) gen-samples.py -n 1000 -s gauss -b 10 -d 1 2 10 --seed 1 --force
+	$(PY) gen-samples.py -n 1000 -s gauss -b 10 -d 1 2 10 --seed 1
 	@echo "== 2/2 training a GAN on the 10-dimensional one for 15 epochs (about a minute)"
 	$(PY) train.py -f datasets/data_gauss_dim10.h5 -n 15 --seed 1 -p demo --force
 	@echo

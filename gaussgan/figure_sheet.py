@@ -9,10 +9,13 @@ minute. The runs are too short to learn anything: the sheet is about how the fig
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +57,22 @@ def build_parser():
         "that shows them side by side.",
     )
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder of the sheet (figures/ in make figures)")
+    parser.add_argument(
+        "--dims",
+        type=cli.positive_int,
+        nargs="+",
+        default=list(DIMS),
+        metavar="D",
+        help="dimensions (default: 1 2 10 100)",
+    )
+    parser.add_argument(
+        "--parents",
+        nargs="+",
+        choices=[case.label for case in CASES],
+        default=[case.label for case in CASES],
+        metavar="PARENT",
+        help=f"parents (default: all of {', '.join(case.label for case in CASES)})",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing sheet in OUT_DIR")
     return parser
 
@@ -65,13 +84,16 @@ def main(argv=None) -> int:
     index = args.out_dir / "index.html"
     refuse_existing([index], args.force)
     started = time.perf_counter()
-    rows = render(args.out_dir)
+    cases = [case for case in CASES if case.label in args.parents]
+    rows = render(args.out_dir, cases, sorted(set(args.dims)))
     write_index(index, rows)
     print(f"figure sheet: {index.resolve()} ({len(rows)} figures in {time.perf_counter() - started:.0f} s)")
     return 0
 
 
-def render(out_dir: Path) -> list[tuple[str, str, int, str]]:
+def render(
+    out_dir: Path, cases: Sequence[Case] = CASES, all_dims: Sequence[int] = DIMS
+) -> list[tuple[str, str, int, str]]:
     """Draw everything; return (figure type, parent, dimension, file name) for each figure."""
     from gaussgan import plots
     from gaussgan.config import TrainConfig
@@ -90,40 +112,44 @@ def render(out_dir: Path) -> list[tuple[str, str, int, str]]:
         shutil.copyfile(source, out_dir / name)
         figures.append((kind, case, dim, name))
 
-    for case in CASES:
-        dims = [dim for dim in DIMS if dim >= case.smallest_dim]
+    for case in cases:
+        dims = [dim for dim in all_dims if dim >= case.smallest_dim]
+        if not dims:
+            continue
         print(f"{case.label}: datasets for d = {', '.join(map(str, dims))}", file=sys.stderr, flush=True)
-        datasets = generate(
-            GenerationConfig(
-                dist=case.dist,
-                dims=dims,
-                n_samples=SAMPLES,
-                n_batches=BATCHES,
-                sigma=case.sigma,
-                seed=1,
-                out_dir=str(work / "datasets"),
-                postfix=case.postfix,
-                quiet=True,
+        with contextlib.redirect_stdout(io.StringIO()):  # each command's own report: not needed here
+            datasets = generate(
+                GenerationConfig(
+                    dist=case.dist,
+                    dims=dims,
+                    n_samples=SAMPLES,
+                    n_batches=BATCHES,
+                    sigma=case.sigma,
+                    seed=1,
+                    out_dir=str(work / "datasets"),
+                    postfix=case.postfix,
+                    quiet=True,
+                )
             )
-        )
         for dim, dataset in zip(dims, datasets, strict=True):
             keep("hist", case.label, dim, dataset.with_name(histogram_name(case.dist, dim, case.postfix)))
             print(f"{case.label}: d = {dim}, {EPOCHS} epochs", file=sys.stderr, flush=True)
-            run = train(
-                TrainConfig(
-                    dataset=str(dataset),
-                    latent_dim=8,
-                    epochs=EPOCHS,
-                    scale=0.25,
-                    seed=1,
-                    runs_dir=str(work / "runs"),
-                    postfix=case.postfix,
-                    n_eval=500,
-                    corr_every=1,
-                    quiet=True,
-                    background_figures=False,
-                )
-            ).path
+            with contextlib.redirect_stdout(io.StringIO()):
+                run = train(
+                    TrainConfig(
+                        dataset=str(dataset),
+                        latent_dim=8,
+                        epochs=EPOCHS,
+                        scale=0.25,
+                        seed=1,
+                        runs_dir=str(work / "runs"),
+                        postfix=case.postfix,
+                        n_eval=500,
+                        corr_every=1,
+                        quiet=True,
+                        background_figures=False,
+                    )
+                ).path
             for kind in RUN_FIGURES:
                 keep(kind, case.label, dim, max((run / "samples").glob(f"{kind}_epoch*.png")))
             for name in RUN_FILES:
@@ -158,13 +184,14 @@ def write_index(index: Path, figures: list[tuple[str, str, int, str]]) -> None:
         "look, not what a generator learns.</p>",
     ]
     for kind in kinds:
+        columns = sorted({dim for figure_kind, _, dim, _ in figures if figure_kind == kind})
         parts.append(f"<h2>{html.escape(kind)}</h2><table><tr><th></th>")
-        parts += [f"<th>d = {dim}</th>" for dim in DIMS]
+        parts += [f"<th>d = {dim}</th>" for dim in columns]
         parts.append("</tr>")
         for case in dict.fromkeys(case for figure_kind, case, *_ in figures if figure_kind == kind):
             cells = {dim: name for figure_kind, label, dim, name in figures if figure_kind == kind and label == case}
             parts.append(f"<tr><th>{html.escape(case)}</th>")
-            for dim in DIMS:
+            for dim in columns:
                 name = cells.get(dim)
                 parts.append(f"<td><a href='{name}'><img src='{name}'></a></td>" if name else "<td></td>")
             parts.append("</tr>")

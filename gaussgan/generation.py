@@ -92,7 +92,11 @@ def check_names(config: GenerationConfig) -> None:
 
 
 def generate(config: GenerationConfig) -> list[Path]:
-    """Write every dataset of ``config``; return their paths. Completed dimensions stay if a later one fails."""
+    """Write every dataset of ``config``; return their paths. Completed dimensions stay if a later one fails.
+
+    An existing output is refused unless ``config.force``; a dataset that holds exactly what this
+    command would write (same parent, size, seed and version, with its histogram) is kept as it is.
+    """
     config = replace(config, dims=list(dict.fromkeys(config.dims)))  # -d 2 2: one file, one writer
     # The flag, not an exception, from here on: a signal that lands inside h5py or a finaliser
     # would otherwise be swallowed there ("Exception ignored in ...") and the run would go on.
@@ -142,10 +146,20 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
             for data_path, _ in outputs:
                 held.enter_context(locks.exclusive(data_path, "dataset"))
             # Checked once the locks are held (no other writer can create them now), before any is written.
-            refuse_existing([path for pair in outputs for path in pair], config.force)
-            for parent, (data_path, histogram_path) in zip(parents, outputs, strict=True):
+            # The same command run again (same seed, same options) finds its own outputs: kept, not refused.
+            identical = [
+                not config.force and holds_these_samples(*pair, parent, config)
+                for parent, pair in zip(parents, outputs, strict=True)
+            ]
+            refuse_existing(
+                [path for pair, same in zip(outputs, identical, strict=True) if not same for path in pair], config.force
+            )
+            for parent, (data_path, histogram_path), same in zip(parents, outputs, identical, strict=True):
                 stop.raise_if_requested()  # between dimensions: the completed ones stay
-                write_dimension(parent, data_path, histogram_path, config, stop)
+                if same:
+                    print(f"dim {parent.dim}: {data_path} kept: it holds these samples already (same seed and options)")
+                else:
+                    write_dimension(parent, data_path, histogram_path, config, stop)
                 written.append(data_path)
     except BaseException:
         if not written:  # no empty folder left behind by a run that wrote nothing
@@ -154,6 +168,35 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
                     folder.rmdir()  # only ever succeeds on an empty folder
         raise
     return written
+
+
+def holds_these_samples(data_path: Path, histogram_path: Path, parent: Parent, config: GenerationConfig) -> bool:
+    """Whether ``data_path`` and its histogram are what this command would write: a dataset of the same
+    parent, size and seed, written by this version (the same bytes), next to its histogram."""
+    import h5py
+
+    from gaussgan import datasets
+    from gaussgan._version import __version__
+
+    if not (data_path.is_file() and histogram_path.is_file()) or data_path.is_symlink():
+        return False
+    try:
+        with h5py.File(data_path, "r") as handle:
+            saved, fields = datasets.read_metadata(handle, data_path)
+            shape = handle["data"].shape if isinstance(handle.get("data"), h5py.Dataset) else None
+    except (UserError, OSError, KeyError, TypeError, ValueError):
+        return False  # unreadable or foreign: not ours to keep silently
+    return bool(
+        shape == (config.n_batches * config.n_samples, parent.dim)
+        and fields.get("seed") == config.seed
+        and fields.get("n_batches") == config.n_batches
+        and fields.get("n_samples") == config.n_samples
+        and fields.get("version") == __version__
+        and saved.name == parent.name
+        and saved.mu == parent.mu
+        and (saved.xlo, saved.xhi) == (parent.xlo, parent.xhi)
+        and np.array_equal(saved.sigma, parent.sigma)
+    )
 
 
 def _import_plotting() -> None:

@@ -322,6 +322,21 @@ def component_histograms(
     _write(figure, path, dpi=72)
 
 
+def ks_statistics(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The two-sample KS statistic of every column, all columns at once (no p-values: they are not
+    drawn here, and scipy's exact ones cost far more than the figure).
+
+    The largest gap between the two empirical CDFs, read off the merged and sorted columns: exact for
+    continuous data (tested against scipy); a value found in both samples may overstate it by a step.
+    """
+    n_first, n_second = len(first), len(second)
+    merged = np.concatenate([first, second])
+    order = np.argsort(merged, axis=0, kind="stable")
+    steps = np.where(order < n_first, 1.0 / n_first, -1.0 / n_second)
+    with np.errstate(invalid="ignore"):
+        return np.abs(np.cumsum(steps, axis=0)).max(axis=0)
+
+
 def shown_components(statistic: np.ndarray, most: int) -> np.ndarray:
     """Which components get a panel: all when they fit; else the worst half by KS and the rest spread evenly."""
     dim = len(statistic)
@@ -368,13 +383,12 @@ def component_histograms_figure(
     max_components: int = 20,
     ks_statistic: np.ndarray | None = None,
 ):
-    from gaussgan.diagnostics import component_ks, ks_critical_value
+    from gaussgan.diagnostics import ks_critical_value
 
     generated, parent = np.atleast_2d(generated), np.atleast_2d(parent)
     dim = generated.shape[1]
     if ks_statistic is None:
-        with np.errstate(invalid="ignore"):
-            ks_statistic = component_ks(generated, parent)[0]
+        ks_statistic = ks_statistics(generated, parent)
     floor = ks_critical_value(len(generated), len(parent))
     components = shown_components(np.asarray(ks_statistic, dtype=float), max_components)
     figure, panels = _reused(("component_histograms", len(components)), lambda: _build_component_grid(len(components)))

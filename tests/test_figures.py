@@ -8,6 +8,9 @@ of an image, and every legend lies wholly inside the figure (readable, not cut).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from matplotlib.collections import LineCollection, PathCollection
@@ -386,3 +389,62 @@ def test_training_metrics_takes_csv_strings(tmp_path):
     assert (tmp_path / "training_metrics.png").read_bytes().startswith(b"\x89PNG")
     assert [path.name for path in tmp_path.iterdir()] == ["training_metrics.png"]
     assert plots.pyplot().get_fignums() == []
+
+
+def test_ks_statistics_of_every_column_are_scipy_s():
+    from scipy import stats
+
+    generated, fresh = samples("gauss", 7)
+    expected = [stats.ks_2samp(generated[:, column], fresh[:, column]).statistic for column in range(7)]
+    np.testing.assert_allclose(plots.ks_statistics(generated, fresh), expected, rtol=1e-12)
+
+
+# --- make figures: the sheet -------------------------------------------------------------------------
+
+SHEET_KINDS = (
+    "hist",
+    "comp_hist",
+    "ks",
+    "rhist",
+    "corr",
+    "training_pvalues",
+    "training_model_losses",
+    "test_corr",
+    "training_metrics",
+    "poc",
+)
+
+
+def sheet(folder, *options) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gaussgan.figure_sheet", str(folder), *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_figure_sheet_draws_every_figure_type_and_an_index(tmp_path):
+    result = sheet(tmp_path / "figures", "--dims", "2", "--parents", "cauchy")
+    assert result.returncode == 0, result.stderr
+    index = (tmp_path / "figures/index.html").read_text()
+    assert f"figure sheet: {(tmp_path / 'figures/index.html').resolve()}" in result.stdout
+    for kind in SHEET_KINDS:
+        name = f"{kind}__cauchy__d2.png" if kind != "poc" else "poc__n01__d1.png"
+        assert (tmp_path / "figures" / name).read_bytes().startswith(b"\x89PNG"), name
+        assert f"src='{name}'" in index
+    # A second time: the sheet exists; --force replaces it.
+    assert_refused = sheet(tmp_path / "figures", "--dims", "2", "--parents", "cauchy")
+    assert assert_refused.returncode == 2 and "--force" in assert_refused.stderr
+
+
+@pytest.mark.slow
+def test_make_figures_sheet_covers_every_parent_and_dimension(tmp_path):
+    result = sheet(tmp_path / "figures")
+    assert result.returncode == 0, result.stderr
+    names = {path.name for path in (tmp_path / "figures").glob("*.png")}
+    for parent in ("gauss", "gauss-correlated", "trunc_gauss", "cauchy", "uniform"):
+        for dim in (1, 2, 10, 100):
+            if parent == "gauss-correlated" and dim == 1:
+                continue
+            assert {f"{kind}__{parent}__d{dim}.png" for kind in SHEET_KINDS if kind != "poc"} <= names

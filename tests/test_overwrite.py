@@ -65,6 +65,19 @@ def test_gen_samples_refuses_when_only_the_histogram_exists(workdir):
     assert (workdir / "datasets/hist_gauss_dim2.png").read_bytes() == b"someone's figure"
 
 
+def test_gen_samples_run_again_keeps_its_own_identical_outputs(workdir):
+    """The same command (same seed and options) finds what it would write: kept, exit 0, a word said."""
+    ok(run_script(*GEN, "-d", 2, "--seed", 1, cwd=workdir))
+    before = snapshot(workdir)
+    again = ok(run_script(*GEN, "-d", 2, 3, "--seed", 1, cwd=workdir))
+    assert "dim 2: datasets/data_gauss_dim2.h5 kept: it holds these samples already" in again.stdout
+    assert "dim 3: datasets/data_gauss_dim3.h5  norm mean" in again.stdout  # the new dimension is written
+    after = snapshot(workdir)
+    assert {name: after[name] for name in before} == before  # not rewritten: same sizes and times
+    # Another size is another output: refused.
+    assert_clean_error(run_script(*GEN, "-d", 2, "-n", 60, "--seed", 1, cwd=workdir), "exist", "--force")
+
+
 def test_gen_samples_force_replaces(workdir):
     ok(run_script(*GEN, "-d", 2, "--seed", 1, cwd=workdir))
     first = (workdir / "datasets/data_gauss_dim2.h5").read_bytes()
