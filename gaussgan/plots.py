@@ -273,6 +273,7 @@ def norm_histogram_figure(
 # process and later epochs only swap the data of its artists. Its layout is computed on the first
 # save, then frozen (constrained layout on every save would cost more than the drawing).
 _figure_cache: dict[tuple, tuple] = {}
+_frozen_layouts: dict[int, tuple[int, ...]] = {}  # id of a reused figure -> the text lines its layout was made for
 
 
 def close_reused() -> None:
@@ -282,6 +283,7 @@ def close_reused() -> None:
         for figure, *_ in _figure_cache.values():
             plt.close(figure)
         _figure_cache.clear()
+        _frozen_layouts.clear()
 
 
 def _reused(key: tuple, build):
@@ -292,11 +294,24 @@ def _reused(key: tuple, build):
 
 
 def _write(figure, path, dpi: int) -> None:
-    """Save a reused figure atomically (it stays open for the next epoch), then freeze its layout."""
+    """Save a reused figure atomically (it stays open for the next epoch).
+
+    Its layout is computed on the first save and then frozen, and computed again only when a title or
+    label gains or loses a line (a frozen layout would let it run into the panels).
+    """
+    lines = _text_lines(figure)
+    if _frozen_layouts.get(id(figure), lines) != lines:
+        figure.set_layout_engine("constrained")
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=dpi)
-    if figure.get_layout_engine() is not None:
-        figure.set_layout_engine("none")
+    figure.set_layout_engine("none")
+    _frozen_layouts[id(figure)] = lines
+
+
+def _text_lines(figure) -> tuple[int, ...]:
+    """How many lines each title and axis label of ``figure`` has."""
+    texts = [figure._suptitle, *(text for axes in figure.axes for text in (axes.title, axes.xaxis.label))]
+    return tuple(text.get_text().count("\n") if text is not None else -1 for text in texts)
 
 
 def _rescale(*axes_list) -> None:
@@ -360,6 +375,7 @@ def _build_component_grid(shown: int):
     scale = 2.0 if shown == 1 else 1.4 if shown == 2 else 1.0  # one or two panels: bigger
     width, height = max(6.5, PANEL_INCHES[0] * columns * scale), PANEL_INCHES[1] * rows * scale + 1.2
     figure, axes = plt.subplots(rows, columns, figsize=(width, height), squeeze=False, layout="constrained")
+    figure.get_layout_engine().set(wspace=0.06)  # room between a panel's counts and the next panel's title
     panels = []
     for index, ax in enumerate(axes.flat):
         if index >= shown:
@@ -372,6 +388,8 @@ def _build_component_grid(shown: int):
         generated_step = ax.stairs(np.zeros(2), edges, color=GENERATED_COLOUR, linewidth=1.2, label="generated")
         panels.append((ax, parent_step, generated_step))
     figure.supylabel("density", fontsize=8)
+    # Created once and updated in place: figure.suptitle() again would put it back where the layout had moved it from.
+    figure.suptitle(" ", fontsize=10)
     _legend_below(figure, [panels[0][1], panels[0][2]])
     return figure, panels
 
@@ -433,7 +451,7 @@ def component_histograms_figure(
         f"Red title: KS D above the 95% noise floor {floor:.3f}."
     )
     width = int(figure.get_figwidth() * 12)  # characters per line at 10 points
-    figure.suptitle(f"Epoch {epoch}: histograms of {which}\n" + _wrap(note, width), fontsize=10)
+    figure._suptitle.set_text(f"Epoch {epoch}: histograms of {which}\n" + _wrap(note, width))
     return figure
 
 

@@ -448,3 +448,24 @@ def test_make_figures_sheet_covers_every_parent_and_dimension(tmp_path):
             if parent == "gauss-correlated" and dim == 1:
                 continue
             assert {f"{kind}__{parent}__d{dim}.png" for kind in SHEET_KINDS if kind != "poc"} <= names
+
+
+def title_clear_of_panels(figure) -> None:
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    title_bottom = figure._suptitle.get_window_extent(renderer).y0
+    panels_top = max(axes.get_tightbbox(renderer).y1 for axes in figure.axes if axes.get_visible())
+    assert title_bottom >= panels_top - 1, (title_bottom, panels_top)
+
+
+def test_a_reused_figure_keeps_its_title_clear_of_the_panels_epoch_after_epoch(tmp_path):
+    """Layouts are computed once and frozen (cheaper epochs): the title must stay where the layout put it,
+    and a title that gains lines gets a new layout."""
+    for epoch in range(2):
+        generated, fresh = samples("uniform", 100, seed=epoch)
+        plots.component_histograms(generated, fresh, epoch, tmp_path / f"{epoch}.png")
+        title_clear_of_panels(plots.component_histograms_figure(generated, fresh, epoch))
+    figure = plots.component_histograms_figure(generated, fresh, 2)
+    figure._suptitle.set_text(figure.get_suptitle() + "\none line more\nand another")
+    plots._write(figure, tmp_path / "longer.png", dpi=72)
+    title_clear_of_panels(figure)
