@@ -1,14 +1,19 @@
 # gaussgan: `make demo` to see it work, `make test` to check it. Both install first when needed.
-# GPU users: `make TORCH=torch==2.5.1` (or any build you like) to install another torch.
+# GPU users: `make TORCH_INDEX=https://download.pytorch.org/whl/cu126` (a CUDA build), or
+# `make TORCH_INDEX=` for what plain pip installs (PyPI's build: CUDA on Linux).
 PYTHON ?= python3
 VENV   ?= .venv
 TORCH  ?= torch==2.13.0
+# Plain `pip install torch` on Linux takes PyPI's CUDA build (with about 3 GB of nvidia-* packages);
+# PyTorch's CPU index has the CPU-only build (about 200 MB), which pip prefers (2.13.0+cpu > 2.13.0).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# The torch requirement last installed: changing TORCH on the command line reinstalls torch.
+# The torch requirement last installed: changing TORCH or TORCH_INDEX on the command line reinstalls torch.
 TORCH_STAMP := $(VENV)/.torch-requirement
+PIP := $(PY) -m pip install --disable-pip-version-check --progress-bar on
 
-.PHONY: all install demo test test-slow lint bench poc-figure clean FORCE
+.PHONY: all install demo test test-slow lint bench poc-figure figures clean FORCE
 
 all: install
 
@@ -16,16 +21,19 @@ install: $(STAMP)
 
 $(TORCH_STAMP): FORCE
 	@mkdir -p $(VENV)
-	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
+	@echo '$(TORCH) $(TORCH_INDEX)' | cmp -s - $@ || echo '$(TORCH) $(TORCH_INDEX)' > $@
 
-# Reinstall when the package's requirements or the torch requirement change; torch first so
-# pip never reaches for a CUDA build.
+# Reinstall when the package's requirements or the torch requirement change; torch first, from
+# TORCH_INDEX, so that installing the package finds it there and never reaches for a CUDA build.
 $(STAMP): setup.py $(TORCH_STAMP)
-	@echo "installing into $(VENV) (a few minutes the first time: torch, numpy, scipy, matplotlib, ...)"
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	touch $(STAMP)
+	@echo "== installing into $(VENV): the first time takes a few minutes, mostly downloading torch"
+	@test -x $(PY) || { echo "== 1/3 creating the virtual environment $(VENV) ($(PYTHON) -m venv)"; $(PYTHON) -m venv $(VENV); }
+	@echo "== 2/3 installing $(TORCH)$(if $(TORCH_INDEX), from $(TORCH_INDEX))"
+	$(PIP) $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) "$(TORCH)"
+	@echo "== 3/3 installing gaussgan (editable) and numpy, scipy, h5py, matplotlib, pandas, scikit-learn, dask, ... the test tools and tensorboard"
+	$(PIP) -e '.[test,tensorboard]'
+	@touch $(STAMP)
+	@echo "== installed. In your shell: source $(VENV)/bin/activate   (or run $(PY) in place of python)"
 
 # Style and types: ruff (lint and format check, settings in pyproject.toml) and mypy on the package.
 lint: install
@@ -33,13 +41,18 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-# A small dataset and a short training run (about a minute on a laptop CPU).
+# A small dataset and a short training run (about a minute on a laptop CPU). Run again, gen-samples.py
+# keeps the datasets it finds identical (same seed and options) and refuses to replace others;
+# train.py's --force replaces the demo's own run.
 demo: install
+	@echo "== 1/2 writing datasets of 10,000 samples from N(0, I) in 1, 2 and 10 dimensions"
 	$(PY) gen-samples.py -n 1000 -s gauss -b 10 -d 1 2 10 --seed 1
+	@echo "== 2/2 training a GAN on the 10-dimensional one for 15 epochs (about a minute)"
 	$(PY) train.py -f datasets/data_gauss_dim10.h5 -n 15 --seed 1 -p demo --force
 	@echo
 	@echo "datasets and norm histograms: datasets/ (data_gauss_dim*.h5, hist_gauss_dim*.png)"
 	@echo "training run: runs/gauss_dim10_100_1_van_demo/ (training_details.csv, training_pvalues.png, samples/)"
+	@echo "to run the scripts yourself: source $(VENV)/bin/activate"
 
 test: install
 	$(PY) -m pytest -q -m "not slow" -n 2 --dist loadfile
@@ -55,7 +68,12 @@ poc-figure: install
 	  $(PY) $$rule.py --model-path=$$work/$$rule.pt --seed 1 --quiet 1000 train && \
 	  $(PY) $$rule.py --model-path=$$work/$$rule.pt --seed 2 10000 generate > $$work/$$rule.txt || exit 1; \
 	done && \
-	$(PY) -m gaussgan poc-figure $$work/naive.txt $$work/adversarial.txt docs/images/poc_comparison.png
+	$(PY) -m gaussgan poc-figure --force $$work/naive.txt $$work/adversarial.txt docs/images/poc_comparison.png
+
+# Every figure type, for every parent at d = 1, 2, 10, 100, from two-epoch runs on tiny datasets,
+# side by side in figures/index.html (about a minute; figures/ is not committed).
+figures: install
+	$(PY) -m gaussgan.figure_sheet figures --force
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -87,6 +87,11 @@ def build_parser():
         default="",
         help="appended to the file names, e.g. _run2 (a plain name: no '/', '\\' or '..')",
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing datasets and histograms (without it, an existing output is kept and nothing is written)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -19,7 +19,8 @@ def main(argv=None) -> int:
     sample = commands.add_parser(
         "sample",
         help="draw samples from a trained run's generator",
-        description="Write N samples of a run's generator: .h5 (the dataset layout, usable by train.py), .csv or .npy.",
+        description="Write N samples of a run's generator: .h5 (the dataset layout, usable by train.py), .csv (with a "
+        "header line x0,x1,...) or .npy. An existing output is kept unless --force.",
     )
     sample.add_argument("run_dir", metavar="RUN_DIR", help="run directory written by train.py")
     sample.add_argument(
@@ -29,6 +30,13 @@ def main(argv=None) -> int:
         "-o", "--out", default="generated.h5", help="output file, .h5, .csv or .npy (default: %(default)s)"
     )
     sample.add_argument("--seed", type=cli.seed_value, help="random seed (default: drawn; either way shown on stderr)")
+    sample.add_argument(
+        "--epoch",
+        choices=("last", "best"),
+        default="last",
+        help="the generator of the last epoch, or of the best one by the headline metric (default: %(default)s)",
+    )
+    sample.add_argument("--force", action="store_true", help="replace an existing output file")
     evaluate = commands.add_parser(
         "evaluate",
         help="the calibrated verdict on samples from any generator",
@@ -48,6 +56,7 @@ def main(argv=None) -> int:
         "adversarial_samples", type=Path, metavar="ADVERSARIAL.txt", help="output of `adversarial.py ... generate`"
     )
     figure.add_argument("out", type=Path, metavar="OUT.png", help="PNG file to write")
+    figure.add_argument("--force", action="store_true", help="replace an existing OUT.png")
     args = parser.parse_args(argv)
 
     if args.command == "evaluate":
@@ -55,14 +64,14 @@ def main(argv=None) -> int:
     if args.command == "poc-figure":
         from gaussgan.poc_verdict import comparison_figure
 
-        comparison_figure(args.naive_samples, args.adversarial_samples, args.out)
+        comparison_figure(args.naive_samples, args.adversarial_samples, args.out, args.force)
         print(f"wrote {args.out}")
         return 0
 
     from gaussgan.sampling import sample_run
     from gaussgan.seeds import choose_seed
 
-    out = sample_run(args.run_dir, args.n_samples, args.out, choose_seed(args.seed))
+    out = sample_run(args.run_dir, args.n_samples, args.out, choose_seed(args.seed), args.epoch, args.force)
     print(f"wrote {args.n_samples} samples to {out}")
     return 0
 

@@ -185,3 +185,22 @@ def save_torch_file(content: dict, path: str | os.PathLike) -> None:
     torch.save(content, buffer)
     with atomic_path(path) as temporary:
         temporary.write_bytes(buffer.getvalue())
+
+
+def refuse_existing(paths, force: bool) -> None:
+    """The one overwrite rule of every command: an existing output is kept unless ``--force``.
+
+    Called with every output of a command before any is written, so a refusal leaves nothing
+    half-done. A dangling symlink counts as existing: replacing it would write where it points.
+    """
+    if force:
+        return
+    existing = [str(path) for path in paths if os.path.lexists(path)]
+    if not existing:
+        return
+    shown = ", ".join(repr(name) for name in existing[:3])
+    if len(existing) > 3:
+        shown += f" and {len(existing) - 3} more"
+    if len(existing) == 1:
+        raise UserError(f"{shown} exists; it is kept as it is: use --force to replace it")
+    raise UserError(f"{shown} exist; they are kept as they are: use --force to replace them")

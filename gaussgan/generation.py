@@ -1,7 +1,7 @@
 """gen-samples.py's work: for each dimension, write a dataset and the histogram of its norms.
 
-Every output stays inside ``out_dir`` (plain names, resolved paths checked), each dataset has one
-writer at a time (a lock), memory is checked before it is allocated and stays flat in the number
+Every output stays inside ``out_dir`` (plain names, resolved paths checked), existing outputs are
+kept unless ``force`` (all checked before any is written), each dataset has one writer at a time (a lock), memory is checked before it is allocated and stays flat in the number
 of batches, and Ctrl-C / SIGTERM stop at a safe point: completed dimensions are kept, the one
 being written leaves nothing behind.
 """
@@ -21,13 +21,17 @@ from gaussgan import locks
 from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
 from gaussgan.distributions import Parent, expected_norm, make_parent, parent_memory
 from gaussgan.errors import UserError
-from gaussgan.files import atomic_path, check_writable_dir, inside, safe_name
+from gaussgan.files import atomic_path, check_writable_dir, inside, refuse_existing, safe_name
 from gaussgan.interrupt import GracefulStop
 from gaussgan.resources import require_memory
 
 # What the longest name derived from an output name adds to it: the temporary
 # ".NAME.PID.RANDOM.tmp.png" (a PID has at most 7 digits on Linux).
 DERIVED_NAME_EXTRA = len(".") + len(".4194304.") + 8 + len(".tmp.png")
+# Norms of heavy-tailed parents (Cauchy) are also counted in fine log-spaced bins, so that their
+# histogram shows the bulk on a log axis: equal bins would put almost every sample in the first one.
+# 50 bins per decade from 1e-30 to 1e160 cover every norm a parent may produce (values within ±1e154).
+LOG_NORM_EDGES = 10 ** np.linspace(-30, 160, 190 * 50 + 1)
 # Per-batch work besides the batch itself, in float64 values per sample: the norms and the
 # histogram's bin indices and their temporaries (3.1 measured with VmHWM at d = 1, rounded up).
 NORM_VALUES_PER_SAMPLE = 4
@@ -47,6 +51,7 @@ class GenerationConfig:
     out_dir: str = "datasets"
     postfix: str = ""
     quiet: bool = False
+    force: bool = False  # replace existing datasets and histograms
 
 
 def dataset_name(dist: str, dim: int, postfix: str = "") -> str:
@@ -87,7 +92,11 @@ def check_names(config: GenerationConfig) -> None:
 
 
 def generate(config: GenerationConfig) -> list[Path]:
-    """Write every dataset of ``config``; return their paths. Completed dimensions stay if a later one fails."""
+    """Write every dataset of ``config``; return their paths. Completed dimensions stay if a later one fails.
+
+    An existing output is refused unless ``config.force``; a dataset that holds exactly what this
+    command would write (same parent, size, seed and version, with its histogram) is kept as it is.
+    """
     config = replace(config, dims=list(dict.fromkeys(config.dims)))  # -d 2 2: one file, one writer
     # The flag, not an exception, from here on: a signal that lands inside h5py or a finaliser
     # would otherwise be swallowed there ("Exception ignored in ...") and the run would go on.
@@ -136,9 +145,21 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
             # Every lock first: a second gen-samples on the same files stops before writing anything.
             for data_path, _ in outputs:
                 held.enter_context(locks.exclusive(data_path, "dataset"))
-            for parent, (data_path, histogram_path) in zip(parents, outputs, strict=True):
+            # Checked once the locks are held (no other writer can create them now), before any is written.
+            # The same command run again (same seed, same options) finds its own outputs: kept, not refused.
+            identical = [
+                not config.force and holds_these_samples(*pair, parent, config)
+                for parent, pair in zip(parents, outputs, strict=True)
+            ]
+            refuse_existing(
+                [path for pair, same in zip(outputs, identical, strict=True) if not same for path in pair], config.force
+            )
+            for parent, (data_path, histogram_path), same in zip(parents, outputs, identical, strict=True):
                 stop.raise_if_requested()  # between dimensions: the completed ones stay
-                write_dimension(parent, data_path, histogram_path, config, stop)
+                if same:
+                    print(f"dim {parent.dim}: {data_path} kept: it holds these samples already (same seed and options)")
+                else:
+                    write_dimension(parent, data_path, histogram_path, config, stop)
                 written.append(data_path)
     except BaseException:
         if not written:  # no empty folder left behind by a run that wrote nothing
@@ -147,6 +168,35 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
                     folder.rmdir()  # only ever succeeds on an empty folder
         raise
     return written
+
+
+def holds_these_samples(data_path: Path, histogram_path: Path, parent: Parent, config: GenerationConfig) -> bool:
+    """Whether ``data_path`` and its histogram are what this command would write: a dataset of the same
+    parent, size and seed, written by this version (the same bytes), next to its histogram."""
+    import h5py
+
+    from gaussgan import datasets
+    from gaussgan._version import __version__
+
+    if not (data_path.is_file() and histogram_path.is_file()) or data_path.is_symlink():
+        return False
+    try:
+        with h5py.File(data_path, "r") as handle:
+            saved, fields = datasets.read_metadata(handle, data_path)
+            shape = handle["data"].shape if isinstance(handle.get("data"), h5py.Dataset) else None
+    except (UserError, OSError, KeyError, TypeError, ValueError):
+        return False  # unreadable or foreign: not ours to keep silently
+    return bool(
+        shape == (config.n_batches * config.n_samples, parent.dim)
+        and fields.get("seed") == config.seed
+        and fields.get("n_batches") == config.n_batches
+        and fields.get("n_samples") == config.n_samples
+        and fields.get("version") == __version__
+        and saved.name == parent.name
+        and saved.mu == parent.mu
+        and (saved.xlo, saved.xhi) == (parent.xlo, parent.xhi)
+        and np.array_equal(saved.sigma, parent.sigma)
+    )
 
 
 def _import_plotting() -> None:
@@ -186,6 +236,7 @@ def write_dimension(
     from gaussgan import datasets, plots
 
     rng = np.random.default_rng(seed_for_dimension(config.seed, parent.dim))
+    log_counts = np.zeros(len(LOG_NORM_EDGES) - 1, dtype=np.int64) if parent.name == "cauchy" else None
     progress = tqdm(
         range(config.n_batches), desc=f"dim {parent.dim}", unit="batch", disable=config.quiet or None, file=sys.stderr
     )
@@ -195,7 +246,11 @@ def write_dimension(
         # the writer, which removes its temporary.
         for _ in progress:
             stop.raise_if_requested()
-            yield parent.sample(config.n_samples, rng)
+            batch = parent.sample(config.n_samples, rng)
+            if log_counts is not None:
+                log_counts[:] += log_norm_counts(datasets.batch_norms(batch))
+            yield batch
+            del batch  # the next batch is drawn with this one freed: one batch in memory at a time
         stop.raise_if_requested()
 
     with atomic_path(data_path) as temporary:
@@ -203,10 +258,27 @@ def write_dimension(
         # Drawn before the dataset takes its name: if the figure cannot be written, the previous
         # dataset stays with its own histogram. A stop requested while it is drawn takes effect
         # once this dimension, complete by then, is saved.
-        title = f"{parent.describe()}: norms of {norms.count:,} samples"
+        described = plots.describe_parent(parent)
+        separator = "\n" if len(described) > 40 else " "  # a long description gets a line of its own
+        title = f"{described}:{separator}norms of {norms.count:,} samples"
+        counts, edges = (norms.counts, norms.edges) if log_counts is None else (log_counts, LOG_NORM_EDGES)
         plots.norm_histogram(
-            norms.counts, norms.edges, parent.dim, title, histogram_path, chi_density=parent.is_standard_normal
+            counts,
+            edges,
+            parent.dim,
+            title,
+            histogram_path,
+            chi_density=parent.is_standard_normal,
+            log_axis=log_counts is not None,
         )
     expected = expected_norm(parent)
     reference = f" (expected {expected[0]:.4f} ± {expected[1]:.4f})" if expected else ""
     print(f"dim {parent.dim}: {data_path}  norm mean {norms.mean:.4f} ± std {norms.std:.4f}{reference}")
+
+
+def log_norm_counts(norms: np.ndarray) -> np.ndarray:
+    """How many of ``norms`` fall in each bin of LOG_NORM_EDGES (0 counts in the first bin)."""
+    with np.errstate(divide="ignore"):
+        index = np.floor((np.log10(norms) + 30) * 50)
+    index = np.clip(np.nan_to_num(index, nan=0, neginf=0), 0, len(LOG_NORM_EDGES) - 2).astype(np.int64)
+    return np.bincount(index, minlength=len(LOG_NORM_EDGES) - 1)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from gaussgan.cli import ArgumentParser, make_parser, positive_float, positive_int, seed_value
 from gaussgan.errors import UserError
-from gaussgan.files import check_regular_file
+from gaussgan.files import check_regular_file, refuse_existing
 
 RULES = ("naive", "adversarial")
 
@@ -58,6 +58,7 @@ class PocConfig:
     seed: int | None = None  # None: draw one (gaussgan.seeds.choose_seed shows it on stderr)
     device: str = "auto"
     quiet: bool = False
+    force: bool = False  # train: replace an existing model file
 
     def __post_init__(self) -> None:
         if self.rule not in RULES:
@@ -79,6 +80,7 @@ def build_parser(rule: str) -> ArgumentParser:
         epilog=(
             "examples:\n"
             f"  python {script} --model-path=m.pt 1000 train        1000 target samples per epoch\n"
+            f"  python {script} --model-path=m.pt 1000 train --force   the same, replacing m.pt\n"
             f"  python {script} --model-path=m.pt 1000 generate > s.txt   1000 samples, one per line\n"
             "A model saved by naive.py or adversarial.py loads in either script.\n"
             "Exit status: 0 done, 2 bad input, 130 Ctrl-C, 143 SIGTERM (the model trained so far is saved)."
@@ -124,6 +126,9 @@ def build_parser(rule: str) -> ArgumentParser:
         "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when present (default)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--force", action="store_true", help="train: replace an existing model file (without it, it is kept)"
+    )
     return parser
 
 
@@ -134,6 +139,7 @@ def main(argv: Sequence[str] | None, rule: str) -> int:
     config = PocConfig(rule=rule, **vars(build_parser(rule).parse_args(argv)))
     if config.command == "train":
         check_destination(config.model_path)
+        refuse_existing([config.model_path], config.force)
     else:
         check_model_file(config.model_path)
     from gaussgan import poc_core  # torch: only once the command line is known to be good

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan.errors import UserError
-from gaussgan.files import check_regular_file, reason
+from gaussgan.files import check_regular_file, reason, refuse_existing
 from gaussgan.poc import check_destination
 
 VERDICT_SAMPLES = 10_000
@@ -52,10 +52,11 @@ def reading(mean: float, std: float, ks_statistic: float, p_value: float) -> str
     return f"differs from N(0,1): {', '.join(flaws) or 'wrong shape'}"
 
 
-def comparison_figure(naive_samples: Path, adversarial_samples: Path, out: Path) -> None:
+def comparison_figure(naive_samples: Path, adversarial_samples: Path, out: Path, force: bool = False) -> None:
     """The README figure: the `generate` output of each script drawn over the N(0, 1) density."""
     naive, adversarial = read_samples(naive_samples), read_samples(adversarial_samples)
     check_destination(out, "the figure file")
+    refuse_existing([out], force)
     from gaussgan.plots import poc_comparison  # matplotlib: only once the inputs are read
 
     poc_comparison(naive, adversarial, out)

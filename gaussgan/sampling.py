@@ -1,7 +1,8 @@
 """Draw samples from a trained run's generator and write them as a dataset, CSV or .npy file.
 
 Every format is written chunk by chunk into a temporary file, so memory stays flat in the
-number of samples; the file appears under its name only once it is complete.
+number of samples; the file appears under its name only once it is complete. An existing
+output is kept unless ``force``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,20 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan.errors import UserError
-from gaussgan.files import atomic_path
-from gaussgan.runs import GENERATOR
+from gaussgan.files import atomic_path, refuse_existing
+from gaussgan.runs import GENERATOR, GENERATOR_BEST
 
+# Which saved generator ``--epoch`` picks: the last epoch's, or the best epoch's by the headline
+# metric (written by training in the same format).
+GENERATOR_FILES = {"last": GENERATOR, "best": GENERATOR_BEST}
 CHUNK = 100_000  # samples generated at a time: bounded memory for any n (and the same draws for any n)
 GENERATOR_KEYS = ("latent_dim", "data_dim", "hidden", "batch_norm")
 
 
-def load_generator(run_dir: str | Path, batch: int = CHUNK):
+def load_generator(run_dir: str | Path, batch: int = CHUNK, epoch: str = "last"):
     """The run's saved generator (eval mode, on the CPU) and the plain values stored with it.
+
+    ``epoch`` is ``"last"`` (the last epoch's generator) or ``"best"`` (the best epoch's).
 
     The file is checked against the architecture it claims before the network is built, and
     the memory that network needs for batches of ``batch`` samples is checked to be available.
@@ -36,7 +42,14 @@ def load_generator(run_dir: str | Path, batch: int = CHUNK):
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {str(run_dir)!r} does not exist; expected a folder written by train.py")
-    path = run_dir / GENERATOR
+    if epoch not in GENERATOR_FILES:
+        raise UserError(f"--epoch {epoch!r}: expected one of {', '.join(GENERATOR_FILES)}")
+    path = run_dir / GENERATOR_FILES[epoch]
+    if epoch == "best" and not os.path.lexists(path):
+        raise UserError(
+            f"{str(path)!r} does not exist: this run kept no best generator (runs written before it was saved "
+            "have none); use --epoch last"
+        )
     saved = load_torch_file(path, "generator file")
     if "spec" not in saved or "state_dict" not in saved:
         raise UserError(f"{path} does not hold a gaussgan generator (no spec or state_dict)")
@@ -125,8 +138,18 @@ def check_room(out: Path, nbytes: int) -> None:
         )
 
 
-def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
-    """Write ``n`` samples of the run's generator to ``out`` (.h5 dataset layout, .csv or .npy)."""
+def csv_header(dim: int) -> str:
+    """The first line of a .csv output: one column name per component, x0 to x(dim-1)."""
+    return ",".join(f"x{component}" for component in range(dim)) + "\n"
+
+
+def sample_run(
+    run_dir: str | Path, n: int, out: str | Path, seed: int, epoch: str = "last", force: bool = False
+) -> Path:
+    """Write ``n`` samples of the run's generator to ``out`` (.h5 dataset layout, .csv or .npy).
+
+    ``epoch`` picks the generator (``"last"`` or ``"best"``); an existing ``out`` is kept unless ``force``.
+    """
     import torch
 
     from gaussgan.datasets import write_batches
@@ -139,13 +162,14 @@ def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
         raise UserError(f"output folder {str(out.parent)!r} does not exist")
     if out.is_dir():
         raise UserError(f"output {str(out)!r} is a folder; expected a file name ending in {out.suffix}")
-    generator, saved = load_generator(run_dir, batch=min(n, CHUNK))
+    refuse_existing([out], force)
+    generator, saved = load_generator(run_dir, batch=min(n, CHUNK), epoch=epoch)
     require_memory(
         memory_needed(n, generator.data_dim, out.suffix),
         f"{n:,} samples written as {out.suffix}",
         "ask for fewer samples (-n), or write .csv or .npy, which are streamed",
     )
-    check_room(out, smallest_file_size(n, generator.data_dim, out.suffix))
+    check_room(out, smallest_file_size(n, generator.data_dim, out.suffix) + len(csv_header(generator.data_dim)))
     rng = torch.Generator().manual_seed(seed)
 
     def chunks():
@@ -174,6 +198,7 @@ def sample_run(run_dir: str | Path, n: int, out: str | Path, seed: int) -> Path:
         )
     elif out.suffix == ".csv":
         with atomic_path(out) as temporary, open(temporary, "w") as handle:
+            handle.write(csv_header(generator.data_dim))
             for chunk in chunks():
                 np.savetxt(handle, chunk, delimiter=",", fmt="%.9g")
     else:

@@ -260,7 +260,10 @@ def evaluate(
 def epoch_figures(run: RunDirectory, comparison, generated, fresh, epoch: int, last: bool, config: TrainConfig) -> list:
     """The figures of one epoch, as (function, arguments) jobs for the figure worker."""
     jobs = [
-        (plots.component_histograms, (generated, fresh, epoch, run.figure("comp_hist", epoch))),
+        (
+            plots.component_histograms,
+            (generated, fresh, epoch, run.figure("comp_hist", epoch), 20, comparison.ks_statistic),
+        ),
         (
             plots.norm_distributions,
             (

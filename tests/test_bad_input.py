@@ -137,6 +137,8 @@ CASES = [
     ((*SAMPLE, "runs/gauss_dim3_4_1_van", "-o", "x.txt"), [".h5, .csv or .npy"]),
     ((*SAMPLE, "runs/gauss_dim3_4_1_van", "-o", "missing/x.h5"), ["does not exist"]),
     ((*SAMPLE, "runs/gauss_dim3_4_1_van", "-n", "0"), ["-n", "positive"]),
+    ((*SAMPLE, "runs/gauss_dim3_4_1_van", "--epoch", "first"), ["--epoch", "'first'"]),
+    ((*SAMPLE, "runs/gauss_dim3_4_1_van", "--epoch", "best", "-o", "x.h5"), ["generator_best.pth.tar", "--epoch last"]),
 ]
 
 

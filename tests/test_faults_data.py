@@ -181,7 +181,21 @@ def write_good_pair(workdir: Path, *dims) -> dict[str, bytes]:
 def test_file_size_limit_while_writing_the_dataset_keeps_the_previous_pair(workdir):
     before = write_good_pair(workdir, 3)
     result = run_limited(
-        "gen-samples.py", "-q", "--seed", 2, "-n", 5000, "-b", 2, "-d", 3, "-o", "out", cwd=workdir, file_size=50_000
+        "gen-samples.py",
+        "-q",
+        "--seed",
+        2,
+        "-n",
+        5000,
+        "-b",
+        2,
+        "-d",
+        3,
+        "-o",
+        "out",
+        "--force",
+        cwd=workdir,
+        file_size=50_000,
     )
     assert_clean_error(result, "cannot write", "data_gauss_dim3.h5", "File too large")
     assert contents(workdir) == before and leftovers(workdir) == []
@@ -191,7 +205,7 @@ def test_file_size_limit_while_writing_the_histogram_keeps_the_previous_pair(wor
     # Before the fix the new dataset replaced the old one and the old histogram stayed: a mismatched pair.
     before = write_good_pair(workdir, 3)
     result = run_limited(
-        "gen-samples.py", "-q", "--seed", 2, *SMALL, "-d", 3, "-o", "out", cwd=workdir, file_size=15_000
+        "gen-samples.py", "-q", "--seed", 2, *SMALL, "-d", 3, "-o", "out", "--force", cwd=workdir, file_size=15_000
     )
     assert_clean_error(result, "cannot write", "hist_gauss_dim3.png", "File too large")
     assert contents(workdir) == before and leftovers(workdir) == []
@@ -219,7 +233,7 @@ def test_folder_without_write_permission_is_one_clear_error(workdir):
     before = write_good_pair(workdir, 3)
     (workdir / "out").chmod(0o555)
     try:
-        result = run_script(*GEN, *SMALL, "-d", 3, "-o", "out", cwd=workdir)
+        result = run_script(*GEN, *SMALL, "-d", 3, "-o", "out", "--force", cwd=workdir)
     finally:
         (workdir / "out").chmod(0o755)
     assert_clean_error(result, "'out'", "not writable")

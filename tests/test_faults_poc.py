@@ -95,7 +95,7 @@ def model(tmp_path_factory) -> bytes:
 
 def test_file_size_limit_while_saving_keeps_the_previous_model(tmp_path, model):
     (tmp_path / "m.pt").write_bytes(model)
-    result = run("adversarial", "--model-path=m.pt", *TINY, cwd=tmp_path, fsize=4096)
+    result = run("adversarial", "--model-path=m.pt", *TINY, "--force", cwd=tmp_path, fsize=4096)
     assert_clean_error(result, "cannot write 'm.pt'", "File too large")
     assert contents(tmp_path) == {"m.pt": model}  # the previous model, and no temporary
 
@@ -346,7 +346,7 @@ def finish(process: subprocess.Popen, stdout: bytes = b"", stderr: bytes = b"") 
 def test_signal_before_the_first_epoch_ended_keeps_the_previous_model(start, tmp_path, model, signum, status):
     (tmp_path / "m.pt").write_bytes(model)
     # 400,000 samples: the first epoch is ~1600 steps, seconds away when the seed is shown.
-    process = start("adversarial", "--model-path=m.pt", "400000", "train", "--seed", "3", cwd=tmp_path)
+    process = start("adversarial", "--model-path=m.pt", "400000", "train", "--seed", "3", "--force", cwd=tmp_path)
     seen = wait_for(process.stderr, "seed 3")
     process.send_signal(signum)
     stdout, stderr = finish(process, stderr=seen)

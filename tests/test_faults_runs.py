@@ -333,7 +333,7 @@ def test_a_figure_drawn_inline_that_cannot_be_written_keeps_the_last_epoch(folde
 def test_sample_that_cannot_be_written_keeps_the_previous_file(folder, suffix):
     (folder / f"old{suffix}").write_text("the previous output")
     before = snapshot(folder)
-    result = sample(folder, RUN, "-n", "1000", "-o", f"old{suffix}", fsize=10_000)
+    result = sample(folder, RUN, "-n", "1000", "-o", f"old{suffix}", "--force", fsize=10_000)
     assert_clean_error(result, "cannot write", f"old{suffix}")
     assert_untouched(folder, before)
 
@@ -522,7 +522,7 @@ def test_sample_streams_csv_and_npy_with_the_bytes_of_a_whole_array_write(base, 
     assert values.shape == (100001, 3) and np.all(np.isfinite(values))
     np.save(tmp_path / "whole.npy", values)
     assert (tmp_path / "whole.npy").read_bytes() == (tmp_path / "out.npy").read_bytes()
-    np.savetxt(tmp_path / "whole.csv", values, delimiter=",", fmt="%.9g")
+    np.savetxt(tmp_path / "whole.csv", values, delimiter=",", fmt="%.9g", header="x0,x1,x2", comments="")
     assert (tmp_path / "whole.csv").read_bytes() == (tmp_path / "out.csv").read_bytes()
     from gaussgan.datasets import load_dataset
 

@@ -121,6 +121,7 @@ def peak_mb(workdir, *options) -> float:
         "-q",
         "-o",
         "memory",
+        "--force",  # the second measurement writes the same names
     ]
     result = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr

@@ -150,7 +150,7 @@ def test_sample_from_a_run(trained, workdir, suffix):
         data, parent, fields = datasets.load_dataset(path)
         assert parent.is_standard_normal and "gauss_dim3_8_0.5_van" in fields["source"]
     elif suffix == ".csv":
-        data = np.loadtxt(path, delimiter=",")
+        data = np.loadtxt(path, delimiter=",", skiprows=1)  # the header line x0,x1,...
     else:
         data = np.load(path)
     assert data.shape == (250, 3) and np.all(np.isfinite(data))

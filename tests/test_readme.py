@@ -1,0 +1,165 @@
+"""The README's commands work typed literally, in a fresh shell, after the README's own set-up lines.
+
+Each test copies the repository's tracked files (what a clone of the working tree holds: no
+``.venv``, no ``datasets/``) into a temporary folder and runs the README's ```` ```sh ```` commands
+there, one by one, with ``bash -c 'source .venv/bin/activate && COMMAND'`` and an environment of
+PATH and HOME only, as a user's new shell would.
+
+Installing torch and the other dependencies is what the test does not repeat: the copy's ``.venv``
+is a real virtual environment of the running interpreter that sees its installed packages (a path
+in a ``.pth`` file), and the copy itself is installed into it with ``pip install .`` (the README's
+manual route, without dependencies and offline). ``make`` finds its stamps in place, so ``make demo``
+installs nothing. Every ```` ```sh ```` command of the README is run by a test here, or listed in
+NOT_RUN with the reason; the long ones are run by the slow test only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from helpers import REPO
+
+README = REPO / "README.md"
+SETUP_LINE = "source .venv/bin/activate"
+# Commands of the README that no test runs, and why.
+NOT_RUN = {
+    "make test": "the test suite that runs this test",
+    "python3 -m venv .venv": "set-up: the test makes .venv from the running interpreter instead",
+    ".venv/bin/pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu": "set-up: downloads "
+    "torch; the test's .venv sees the running environment's packages",
+    ".venv/bin/pip install .": "set-up: run by the test offline and without dependencies (--no-deps --no-index)",
+    SETUP_LINE: "the set-up line itself, run before every command",
+}
+# Commands that take minutes: run by the slow test only.
+SLOW = {
+    "make demo",
+    "python train.py -f datasets/data_gauss_dim10.h5 -d 100 -s 0.1 -n 100",
+    "python train.py -f datasets/data_gauss_dim10.h5 -w",
+    "python -m gaussgan sample runs/gauss_dim10_100_1_wass -n 10000 -o generated.h5 --seed 1",
+    "python naive.py --model-path=naive.pt 1000 train",
+    "python adversarial.py --model-path=adversarial.pt 1000 train",
+    "python adversarial.py --model-path=adversarial.pt 10000 generate > samples.txt",
+}
+
+
+def readme_commands() -> list[str]:
+    """Every command line of the README's ```sh blocks, in order (comments after '#' removed)."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def clean_copy(destination: Path) -> Path:
+    """The repository's tracked files, as they are in the working tree, in ``destination``."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: the tracked files are unknown")
+    for name in listed.stdout.decode().split("\0"):
+        if name and (REPO / name).is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, destination / name)
+    return destination
+
+
+def set_up(clone: Path) -> None:
+    """What `make install` does, minus the downloads: .venv with the dependencies, the package installed."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(clone / ".venv")], check=True)
+    (site,) = (clone / ".venv/lib").glob("python3*/site-packages")
+    (site / "_dependencies_of_the_test_run.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    installed = shell(
+        clone, ".venv/bin/python -m pip install --no-deps --no-build-isolation --no-index --quiet .", activate=False
+    )
+    assert installed.returncode == 0, installed.stderr
+    # make's stamps, so that `make demo` finds the installation done.
+    assert shell(clone, "make --silent .venv/.torch-requirement", activate=False).returncode == 0
+    (clone / ".venv/.installed").touch()
+
+
+def shell(clone: Path, command: str, activate: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``command`` in a new bash with only PATH and HOME set, after the README's set-up line."""
+    home = clone.parent / "home"
+    home.mkdir(exist_ok=True)
+    return subprocess.run(
+        ["bash", "-c", f"{SETUP_LINE} && {command}" if activate else command],
+        cwd=clone,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def run_all(clone: Path, commands: list[str]) -> None:
+    for command in commands:
+        result = shell(clone, command)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+        assert "Traceback" not in result.stderr, (command, result.stderr)
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory) -> Path:
+    clone = clean_copy(tmp_path_factory.mktemp("readme") / "gaussgan")
+    set_up(clone)
+    return clone
+
+
+def test_every_readme_command_is_run_or_said_why_not():
+    commands = readme_commands()
+    assert SETUP_LINE in commands, "the README lost its set-up line"
+    assert set(NOT_RUN) <= set(commands), (
+        f"NOT_RUN lists commands the README no longer has: {set(NOT_RUN) - set(commands)}"
+    )
+    assert SLOW <= set(commands), f"SLOW lists commands the README no longer has: {SLOW - set(commands)}"
+
+
+def test_the_quick_commands_work_typed_literally(clone):
+    """The README's quick commands (the first run by hand, the dataset examples) in a fresh shell."""
+    quick = [command for command in readme_commands() if command not in NOT_RUN and command not in SLOW]
+    assert len(quick) >= 5, quick
+    run_all(clone, quick)
+    assert (clone / "generated.csv").read_text().splitlines()[0] == "x0,x1,x2,x3,x4,x5,x6,x7,x8,x9"
+    assert (clone / "runs/gauss_dim10_100_1_van/training_details.csv").is_file()
+
+
+def test_without_activating_the_venv_python_runs_the_scripts(clone):
+    """The README's other way: calling .venv/bin/python by its path."""
+    for script in ("gen-samples.py", "train.py", "naive.py", "adversarial.py"):
+        result = shell(clone, f".venv/bin/python {script} --help", activate=False)
+        assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
+    result = shell(clone, "cd / && python -m gaussgan sample --help")  # the installed package, from anywhere
+    assert result.returncode == 0 and "--epoch" in result.stdout, result.stderr
+
+
+def test_every_make_target_the_readme_names_exists(clone):
+    targets = set(re.findall(r"`make ([a-z][a-z-]*)`", README.read_text(encoding="utf-8")))
+    targets |= {command.split()[1] for command in readme_commands() if command.startswith("make ")}
+    assert {"demo", "test", "figures", "poc-figure", "lint", "bench", "clean"} <= targets, targets
+    for target in sorted(targets):
+        result = shell(clone, f"make --dry-run {target}", activate=False)
+        assert result.returncode == 0, (target, result.stderr)
+
+
+def test_make_install_says_what_it_does(clone):
+    """A dry run of the installation shows its steps, and pip's progress is not silenced."""
+    result = shell(clone, "make --dry-run --always-make install", activate=False)
+    assert result.returncode == 0, result.stderr
+    for step in ("1/3 creating the virtual environment", "2/3 installing torch==2.13.0", "3/3 installing gaussgan"):
+        assert step in result.stdout, result.stdout
+    assert "--quiet" not in result.stdout and "--extra-index-url https://download.pytorch.org/whl/cpu" in result.stdout
+
+
+@pytest.mark.slow
+def test_every_readme_command_works_typed_literally(tmp_path):
+    """All of them, in README order, in one fresh copy: minutes (two full training runs)."""
+    clone = clean_copy(tmp_path / "gaussgan")
+    set_up(clone)
+    run_all(clone, [command for command in readme_commands() if command not in NOT_RUN])
+    assert len((clone / "samples.txt").read_text().splitlines()) == 10_000
+    assert os.path.isfile(clone / "generated.h5")
