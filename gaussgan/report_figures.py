@@ -288,7 +288,7 @@ CORRELATION_COMPONENTS = 50  # sigma_rho from the first components: the same spr
 
 def noise_floor(parent, rng: np.random.Generator, sizes=SAMPLE_SIZES, budget: float = 2e7) -> dict:
     """KS D of the norms of two parent samples, and the off-diagonal correlation spread of one, against N;
-    repeats (at most 5) as many as ``budget`` sample values allow."""
+    repeats (at most 3: enough for a band) as many as ``budget`` sample values allow."""
     from gaussgan import diagnostics
 
     rows: dict[str, list[float]] = {
@@ -301,7 +301,7 @@ def noise_floor(parent, rng: np.random.Generator, sizes=SAMPLE_SIZES, budget: fl
         "rho_high": [],
     }
     for n in sizes:
-        repeats = max(1, min(5, int(budget // (2 * n * parent.dim))))
+        repeats = max(1, min(3, int(budget // (2 * n * parent.dim))))
         ks, rho = [], []
         for _ in range(repeats):
             first, second = parent.sample(n, rng), parent.sample(n, rng)

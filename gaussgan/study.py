@@ -345,9 +345,18 @@ def _spaced(key: str, table: dict, where: str) -> list:
         )
     start, stop, count = bounds
     points = np.geomspace(start, stop, count) if spacing == "log" else np.linspace(start, stop, count)
-    if GRID_OPTIONS[key] is POSITIVE_INT:
-        return list(dict.fromkeys(max(1, int(round(point))) for point in points))
-    return [float(f"{point:.4g}") for point in points]
+    if GRID_OPTIONS[key] is not POSITIVE_INT:
+        return [float(f"{point:.4g}") for point in points]
+    # count distinct integers, as evenly spaced as integers allow: where rounding would repeat a value
+    # (the low end of a log scale), the next integer.
+    if count > int(stop) - int(math.ceil(start)) + 1:
+        raise UserError(
+            f"{where}: [grid] {key} {spacing} = {bounds!r}: there are not {count} integers between {start} and {stop}"
+        )
+    values: list[int] = []
+    for point in points:
+        values.append(max(int(round(point)), values[-1] + 1 if values else 1))
+    return values
 
 
 def _check_generate(entry, where: str, number: int) -> dict:

@@ -216,13 +216,39 @@ def dask_setup(worker) -> None:
     """Preload of the local workers: Ctrl-C reaches the whole process group, but the sweep decides when its
     workers stop (it kills them); and the imports a run needs are paid once, while the cluster starts."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock holds a multiprocessing semaphore, which a killed worker would leave behind (and
+    # Python warn about); a run's bars are off in a sweep, and one process needs no cross-process lock.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
+    warm_up()
+
+
+def warm_up() -> None:
+    """What the first run in a fresh process would otherwise pay for (1-2 s): the imports, torch's first
+    optimiser step (it loads torch._dynamo and sympy), and matplotlib's first text on a log axis (its fonts
+    and math-text parser)."""
+    import h5py  # noqa: F401
     import pandas  # noqa: F401
     import scipy.stats  # noqa: F401
+    import torch
 
+    import gaussgan.datasets  # noqa: F401
     import gaussgan.training  # noqa: F401
     from gaussgan import plots
 
-    plots.pyplot()
+    layer = torch.nn.Linear(1, 1)
+    optimiser = torch.optim.Adam(layer.parameters())
+    layer(torch.ones(1, 1)).sum().backward()
+    optimiser.step()
+
+    plt = plots.pyplot()
+    figure, axes = plt.subplots(figsize=(2, 2))
+    axes.semilogy([1, 2], [1e-3, 1e3], label="warm-up")
+    axes.set_title("warm-up")
+    axes.legend()
+    figure.savefig(io.BytesIO(), format="png", dpi=40)
+    plt.close(figure)
 
 
 # --- The cluster -----------------------------------------------------------------------------------------
@@ -270,6 +296,11 @@ class Cluster:
                 self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
             except (OSError, TimeoutError) as error:
                 raise UserError(f"cannot connect to the Dask scheduler at {scheduler}: {error}") from None
+            try:
+                self.check_environment(scheduler)
+            except BaseException:
+                self.close()
+                raise
             return
         # A daemonic process may not start processes: the figure worker of a run needs a worker that is not.
         settings = {"distributed.worker.daemon": not background_figures, "distributed.scheduler.allowed-failures": 1}
@@ -285,6 +316,19 @@ class Cluster:
             )
             self.client = Client(self.local)
 
+    def check_environment(self, scheduler: str) -> None:
+        """The scheduler unpickles the runs' function and the workers run it: both need this gaussgan."""
+        import importlib.util
+
+        where = {"scheduler": [self.client.run_on_scheduler(importlib.util.find_spec, __name__)]}
+        where["worker"] = list(self.client.run(importlib.util.find_spec, __name__).values())
+        for role, specs in where.items():
+            if any(spec is None for spec in specs):
+                raise UserError(
+                    f"a Dask {role} at {scheduler} cannot import {__name__}; expected the scheduler and workers "
+                    "started from the environment this command runs in (gaussgan installed there, or on PYTHONPATH)"
+                )
+
     def describe(self) -> str:
         if self.local is not None:
             return f"{len(self.local.workers)} local workers"
@@ -296,8 +340,7 @@ class Cluster:
         cancelled and the workers running them restarted, so that nothing keeps writing their directories."""
         if self.local is not None:
             for nanny in list(self.local.workers.values()):
-                process = getattr(nanny, "process", None)
-                pid = getattr(process, "pid", None)
+                pid = getattr(getattr(nanny, "process", None), "pid", None)
                 if pid:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
@@ -311,6 +354,10 @@ class Cluster:
                 self.client.restart_workers(busy, timeout=30, raise_for_error=False)
 
     def close(self) -> None:
+        """Close the client, and the local cluster. Its workers are killed first: by now they are idle (or must
+        stop at once), and a graceful exit of a process that has imported torch takes seconds."""
+        if self.local is not None:
+            self.stop_now([])
         with contextlib.suppress(Exception):
             self.client.close(timeout=10)
         if self.local is not None:
