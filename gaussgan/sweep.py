@@ -302,6 +302,12 @@ class Cluster:
                 self.close()
                 raise
             return
+        # Killed workers leave their semaphores (a run's figure worker queues) to multiprocessing's resource
+        # tracker, which removes them and says so at exit: expected, not worth a warning. Set before the
+        # tracker starts (with the cluster), inherited by it.
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:resource_tracker:UserWarning"])
+        )
         # A daemonic process may not start processes: the figure worker of a run needs a worker that is not.
         settings = {"distributed.worker.daemon": not background_figures, "distributed.scheduler.allowed-failures": 1}
         with dask.config.set(settings):
@@ -339,11 +345,19 @@ class Cluster:
         """Stop the runs under way at once. Local workers are killed; on an external cluster the runs are
         cancelled and the workers running them restarted, so that nothing keeps writing their directories."""
         if self.local is not None:
+            import psutil  # a dependency of distributed
+
             for nanny in list(self.local.workers.values()):
                 pid = getattr(getattr(nanny, "process", None), "pid", None)
-                if pid:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
+                try:
+                    worker = psutil.Process(pid) if pid else None
+                    # A run's own processes (its figure worker with --background-figures) go with it.
+                    family = [*worker.children(recursive=True), worker] if worker else []
+                except psutil.NoSuchProcess:
+                    continue
+                for process in family:
+                    with contextlib.suppress(psutil.NoSuchProcess):
+                        process.kill()
             return
         with contextlib.suppress(Exception):
             processing = self.client.processing()
@@ -409,10 +423,12 @@ def run_sweep(study: Study, runs, todo, states, missing, args) -> int:
     runs_dir = study.runs_dir.resolve()
     resumed = sum(1 for run in todo if states[run.name].kind == "partial")
     with contextlib.ExitStack() as stack:
-        cluster = Cluster(args.scheduler, workers, background_figures=args.background_figures)
-        stack.callback(cluster.close)
+        # One sweep per runs directory (before any worker starts); the folder and the lock go again if the
+        # cluster cannot be reached.
         stack.enter_context(folder_for_the_block(runs_dir, "runs directory"))
         stack.enter_context(exclusive(runs_dir, "study runs directory"))
+        cluster = Cluster(args.scheduler, workers, background_figures=args.background_figures)
+        stack.callback(cluster.close)
         print(
             f"study {study.name}: {len(runs)} runs in {runs_dir}: {len(runs) - len(todo)} done, {resumed} to resume, "
             f"{len(todo) - resumed} to start; on {cluster.describe()}",

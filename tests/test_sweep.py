@@ -7,6 +7,7 @@ external `dask scheduler` with two `dask worker` processes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -52,9 +54,11 @@ def gaussgan(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProc
     )
 
 
-def start_sweep(*args, cwd: Path) -> subprocess.Popen:
-    """A sweep in a session of its own, so that a test can signal its process group as a terminal's Ctrl-C does."""
-    return subprocess.Popen(
+@contextlib.contextmanager
+def started_sweep(*args, cwd: Path) -> Iterator[subprocess.Popen]:
+    """A sweep in a session of its own, so that a test can signal its process group as a terminal's Ctrl-C does;
+    whatever is left of the group when the test ends is killed (a failing test leaves nothing running)."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "gaussgan", "sweep", *map(str, args)],
         cwd=cwd,
         stdout=subprocess.PIPE,
@@ -63,6 +67,19 @@ def start_sweep(*args, cwd: Path) -> subprocess.Popen:
         start_new_session=True,
         env={**os.environ, "PYTHONHASHSEED": "0"},
     )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+
+def stopped_output(process: subprocess.Popen) -> str:
+    """The sweep's stderr once it has exited; not waiting for the pipes' end, which a survivor would hold open."""
+    process.wait(timeout=60)
+    os.set_blocking(process.stderr.fileno(), False)
+    return process.stderr.read() or ""
 
 
 def csv_rows(run_dir: Path) -> int:
@@ -80,7 +97,6 @@ def assert_no_process_left(group: int, timeout: float = 10) -> None:
             return
         time.sleep(0.1)
     survivors = subprocess.run(["ps", "-o", "pid,cmd", "-g", str(group)], capture_output=True, text=True).stdout
-    os.killpg(group, signal.SIGKILL)
     pytest.fail(f"processes of the sweep outlived it:\n{survivors}")
 
 
@@ -177,26 +193,29 @@ def test_a_failed_run_is_reported_and_the_others_complete(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "signum, status, whole_group",
-    [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)],
-    ids=["ctrl-c to the process group", "sigterm to the sweep alone"],
+    "signum, status, whole_group, options",
+    [(signal.SIGINT, 130, True, []), (signal.SIGTERM, 143, False, ["--background-figures"])],
+    ids=["ctrl-c to the process group", "sigterm to the sweep alone, figures in processes of their own"],
 )
-def test_a_stopped_sweep_exits_at_once_leaving_every_run_resumable(tmp_path, signum, status, whole_group):
+def test_a_stopped_sweep_exits_at_once_leaving_every_run_resumable(tmp_path, signum, status, whole_group, options):
     (tmp_path / "tiny.toml").write_text(TINY.format(epochs=40))
-    process = start_sweep("tiny.toml", "--workers", "2", cwd=tmp_path)
     runs_dir = tmp_path / "runs" / "tiny"
-    deadline = time.monotonic() + 120
-    while not any(csv_rows(path) >= 2 for path in runs_dir.glob("gauss_*")):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.1)
-    (os.killpg if whole_group else os.kill)(process.pid, signum)
-    stopped = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == status, stderr
-    assert time.monotonic() - stopped < 10, "the sweep should stop at once, not wait for its runs"
-    assert "Run the same command again to continue" in stderr and "Traceback" not in stderr
-    assert "leaked" not in stderr and "Exception" not in stderr, stderr
-    assert_no_process_left(process.pid)
+    with started_sweep("tiny.toml", "--workers", "2", *options, cwd=tmp_path) as process:
+        deadline = time.monotonic() + 120
+        while not any(csv_rows(path) >= 2 for path in runs_dir.glob("gauss_*")):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.1)
+        if whole_group:  # meanwhile, a second sweep of the same study is refused, naming the first
+            second = gaussgan("sweep", "tiny.toml", "--workers", "1", cwd=tmp_path)
+            assert_clean_error(second, "is being written by another process", f"PID {process.pid}")
+        (os.killpg if whole_group else os.kill)(process.pid, signum)
+        stopped = time.monotonic()
+        stderr = stopped_output(process)
+        assert process.returncode == status, stderr
+        assert time.monotonic() - stopped < 10, "the sweep should stop at once, not wait for its runs"
+        assert "Run the same command again to continue" in stderr and "Traceback" not in stderr
+        assert "leaked" not in stderr and "Exception" not in stderr, stderr
+        assert_no_process_left(process.pid)
     states = gaussgan("sweep", "tiny.toml", "--dry-run", cwd=tmp_path)
     assert states.returncode == 0 and "changed" not in states.stdout and "partial" in states.stdout
     assert "finished" not in states.stdout  # 40 epochs: none could finish before the stop
@@ -294,16 +313,16 @@ def test_quick_study_completes_with_two_workers_and_a_relaunch_does_nothing(quic
 @pytest.mark.slow
 def test_quick_study_killed_midway_then_relaunched_matches_an_uninterrupted_sweep(quick_uninterrupted, tmp_path):
     study = REPO / "studies" / "quick.toml"
-    process = start_sweep(study, "--workers", "2", cwd=tmp_path)
     runs_dir = tmp_path / "runs" / "quick"
-    deadline = time.monotonic() + 600
-    while sum(csv_rows(path) == 6 for path in runs_dir.glob("gauss_*")) < 8:  # a quarter of the runs done
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert_no_process_left(process.pid)
+    with started_sweep(study, "--workers", "2", cwd=tmp_path) as process:
+        deadline = time.monotonic() + 600
+        while sum(csv_rows(path) == 6 for path in runs_dir.glob("gauss_*")) < 8:  # a quarter of the runs done
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        stderr = stopped_output(process)
+        assert process.returncode == 130, stderr
+        assert_no_process_left(process.pid)
     plan = gaussgan("sweep", study, "--dry-run", cwd=tmp_path)
     finished = plan.stdout.count("  finished  ")
     assert 8 <= finished < 32 and "changed" not in plan.stdout
