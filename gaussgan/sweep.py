@@ -341,9 +341,9 @@ class Cluster:
         workers = self.client.scheduler_info().get("workers", {})
         return f"the Dask cluster at {self.client.scheduler_info().get('address', '?')} ({len(workers)} workers now)"
 
-    def stop_now(self, keys: list[str]) -> None:
-        """Stop the runs under way at once. Local workers are killed; on an external cluster the runs are
-        cancelled and the workers running them restarted, so that nothing keeps writing their directories."""
+    def stop_now(self, futures: list) -> None:
+        """Stop the runs under way at once. Local workers are killed; on an external cluster the runs (the
+        ``futures``) are cancelled and the workers running them restarted, so that nothing keeps writing them."""
         if self.local is not None:
             import psutil  # a dependency of distributed
 
@@ -359,13 +359,19 @@ class Cluster:
                     with contextlib.suppress(psutil.NoSuchProcess):
                         process.kill()
             return
-        with contextlib.suppress(Exception):
-            processing = self.client.processing()
-            busy = [worker for worker, running in processing.items() if set(running) & set(keys)]
-            self.client.cancel(keys, force=True)
+        keys = {str(future.key) for future in futures}
+        try:
+            busy = [
+                worker for worker, running in self.client.processing().items() if keys & {str(key) for key in running}
+            ]
+            # Forgotten by the scheduler first (the call waits for it): a run whose worker is restarted
+            # must not be given to another worker.
+            self.client.cancel(futures, force=True)
             if busy:
                 print(f"restarting the {len(busy)} workers that were running this sweep's runs", file=sys.stderr)
                 self.client.restart_workers(busy, timeout=30, raise_for_error=False)
+        except Exception as error:  # the cluster went away meanwhile: nothing left to stop there
+            print(f"note: could not stop the runs on the cluster ({type(error).__name__}: {error})", file=sys.stderr)
 
     def close(self) -> None:
         """Close the client, and the local cluster. Its workers are killed first: by now they are idle (or must
@@ -492,11 +498,11 @@ def execute(cluster: Cluster, todo: list[PlannedRun], quiet: bool) -> list[dict]
                 bar.update(1)
                 report_result(result, bar, lines, len(results), len(order))
         except BaseException:
-            cluster.stop_now(list(futures))
+            cluster.stop_now([future for future, _ in futures.values()])
             bar.close()
             raise
         if stop.requested:
-            cluster.stop_now(list(futures))
+            cluster.stop_now([future for future, _ in futures.values()])
             bar.close()
             print(
                 f"stopped: {sum(result['ok'] for result in results)} runs completed in this sweep; the others keep "

@@ -262,6 +262,21 @@ def test_an_external_scheduler_with_two_workers_runs_the_study(tmp_path):
         assert_done(tmp_path / "runs" / "tiny", TINY_NAMES, epochs=2)
         again = gaussgan("sweep", "tiny.toml", "--scheduler", address, cwd=tmp_path)
         assert again.returncode == 0 and "nothing to do" in again.stdout
+        # Stopped, the sweep cancels its runs and restarts the workers training them: nothing is written after.
+        (tmp_path / "long.toml").write_text(TINY.format(epochs=40).replace("runs/tiny", "runs/long"))
+        with started_sweep("long.toml", "--scheduler", address, cwd=tmp_path) as process:
+            deadline = time.monotonic() + 120
+            while not any(csv_rows(path) >= 2 for path in (tmp_path / "runs" / "long").glob("gauss_*")):
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+                time.sleep(0.1)
+            os.kill(process.pid, signal.SIGINT)
+            stderr = stopped_output(process)
+            assert process.returncode == 130, stderr
+        written = snapshot(tmp_path / "runs" / "long")
+        time.sleep(3)
+        assert snapshot(tmp_path / "runs" / "long") == written
+        states = gaussgan("sweep", "long.toml", "--dry-run", cwd=tmp_path)
+        assert states.returncode == 0 and "partial" in states.stdout and "changed" not in states.stdout
     finally:
         for process in reversed(started):
             with_group = os.getpgid(process.pid) if process.poll() is None else None
