@@ -80,6 +80,24 @@ def _colorbar(figure, mappable, axes, label: str = "1 = the floor / the parent's
     return bar
 
 
+def _rule_handles(rules) -> list:
+    """Legend entries for the rules' markers, uncoloured (the colour is the measurement)."""
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D(
+            [],
+            [],
+            marker=RULE_MARKERS.get(rule, "^"),
+            linestyle="",
+            markerfacecolor="white",
+            markeredgecolor="black",
+            label=rule,
+        )
+        for rule in dict.fromkeys(rules)
+    ]
+
+
 # --- 1. The cross-run scatter of the original gaussGAN: width vs latent dimension ------------------------
 def width_latent_scatter(summary, path: str | os.PathLike, best: dict | None = None) -> None:
     """Log-log scatter of width multiplier vs latent dimension, coloured by the final and best sigma_rho ratio
@@ -127,7 +145,7 @@ def width_latent_scatter(summary, path: str | os.PathLike, best: dict | None = N
         axes.set_xlabel("width multiplier (-c/--scale)")
         axes.set_ylabel("latent dimension")
         axes.set_title(title)
-        axes.legend(fontsize=8, loc="best")
+        axes.legend(handles=_rule_handles(grouped["rule"]), fontsize=8, loc="best")
         _colorbar(figure, drawn, axes)
     figure.suptitle("Where does the generator reach the parent? (red ring: the best configuration)")
     save(figure, path)
@@ -163,8 +181,9 @@ def dimension_heatmaps(summary, path: str | os.PathLike) -> None:
             axes.set_ylabel("data dimension")
             if grid.size <= 150:
                 for (i, j), value in np.ndenumerate(grid.to_numpy()):
-                    if np.isfinite(value):
-                        axes.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=7, color="white")
+                    if np.isfinite(value):  # dark text on the bright end of the colour map
+                        colour = "black" if norm(value) > 0.6 else "white"
+                        axes.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=7, color=colour)
             _colorbar(figure, image, axes, shrink=0.85)
     figure.suptitle("Final ratio to the noise floor (median over seeds and other options; 1 = the floor)")
     save(figure, path)
