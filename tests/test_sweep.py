@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -127,6 +128,20 @@ def test_sweep_runs_every_configuration_on_two_local_workers(tiny_study):
         assert config["seed"] == int(name[-1]) and config["scale"] == 0.1 and config["n_eval"] == 50
         assert config["postfix"] == f"seed{config['seed']}" and "train.py" in config["command"]
     assert not [path for path in tiny_study.rglob("*") if ".tmp" in path.name]
+
+
+def test_a_run_of_a_sweep_is_the_run_its_recorded_train_command_makes(tiny_study, tmp_path):
+    """Each run's config.json records the train.py command that makes it by hand: the same numbers."""
+    run_dir = tiny_study / "runs" / "tiny" / TINY_NAMES[-1]
+    words = shlex.split(json.loads((run_dir / "config.json").read_text())["command"])
+    assert words[:2] == ["python", "train.py"]
+    words[words.index("-o") + 1] = str(tmp_path / "by-hand")
+    made = subprocess.run([sys.executable, str(REPO / "train.py"), *words[2:]], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    swept = pd.read_csv(run_dir / "training_details.csv")
+    by_hand = pd.read_csv(tmp_path / "by-hand" / TINY_NAMES[-1] / "training_details.csv")
+    numbers = [column for column in swept if not column.startswith("seconds")]
+    pd.testing.assert_frame_equal(swept[numbers], by_hand[numbers])
 
 
 def test_relaunching_a_finished_sweep_does_nothing(tiny_study):
