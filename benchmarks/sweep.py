@@ -50,9 +50,7 @@ def sweep(study: Path, folder: Path, name: str, workers: int, *options: str) -> 
     if result.returncode != 0:
         sys.exit(f"sweep failed ({result.returncode}):\n{result.stderr[-3000:]}")
     tasks = {run: float(seconds) for run, seconds in DONE.findall(result.stderr)}
-    epochs = {
-        run: float(pd.read_csv(runs_dir / run / "training_details.csv")["seconds_total"].sum()) for run in tasks
-    }
+    epochs = {run: float(pd.read_csv(runs_dir / run / "training_details.csv")["seconds_total"].sum()) for run in tasks}
     print(f"  {name}: {len(tasks)} runs in {wall:.1f} s on {workers} workers", file=sys.stderr, flush=True)
     return {"wall": wall, "workers": workers, "tasks": tasks, "epochs": epochs}
 
