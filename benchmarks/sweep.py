@@ -105,6 +105,17 @@ def main() -> int:
                 True,
             )
         )
+    inline = per_hour(two) / per_hour(background)
+    faster = "inline faster" if inline > 1 else "background faster"
+    rows.append(
+        (
+            "4. figures inline vs --background-figures, 2 workers (runs per hour)",
+            f"{inline:.2f}x ({faster})",
+            "-",
+            True,
+        )
+    )
+
     # Two workers on two cores run each run as fast as one worker does, unless something else takes the cores
     # (another user's processes on a shared machine): this row shows it, so that row 1 can be read.
     slowdown = sum(two["epochs"].values()) / sum(one["epochs"].values())
@@ -112,16 +123,6 @@ def main() -> int:
         (
             "5. epochs' time of the same runs, 2 workers vs 1 (1.00 = two free cores)",
             f"{slowdown:.2f}x (load average {os.getloadavg()[0]:.1f} at the end)",
-            "-",
-            True,
-        )
-    )
-    inline = per_hour(two) / per_hour(background)
-    faster = "inline faster" if inline > 1 else "background faster"
-    rows.append(
-        (
-            "4. figures inline vs --background-figures, 2 workers (runs per hour)",
-            f"{inline:.2f}x ({faster})",
             "-",
             True,
         )
