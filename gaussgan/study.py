@@ -204,10 +204,9 @@ class Study:
 # --- Reading and checking --------------------------------------------------------------------------
 def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
     """Read and check a study file; ``overrides`` (from the command line) replace its values."""
-    import tomllib
-
     from gaussgan.files import check_regular_file
 
+    tomllib = toml_reader()
     path = Path(path)
     where = str(path)
     check_regular_file(path, "study file")
@@ -270,6 +269,24 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
         generate=generate,
         grid=grid,
     )
+
+
+def toml_reader():
+    """Python's tomllib (3.11+); on 3.10 the tomli package, its origin, when it is installed."""
+    try:
+        import tomllib
+
+        return tomllib
+    except ImportError:
+        try:
+            import tomli
+
+            return tomli
+        except ImportError:
+            raise UserError(
+                "study files need Python 3.11 or later (tomllib), or the tomli package on Python 3.10 "
+                "(pip install tomli)"
+            ) from None
 
 
 def _check_keys(table: dict, known: tuple[str, ...], where: str, section: str) -> None:
@@ -456,8 +473,7 @@ def add_sweep_arguments(parser) -> None:
 
 def overrides_from(args) -> dict:
     """The study values the command line replaces."""
-    import tomllib
-
+    tomllib = toml_reader()
     grid: dict = {}
     for assignment in args.assignments:
         key, equals, text = assignment.partition("=")
