@@ -77,7 +77,8 @@ def is_finished(run_dir: Path, epochs: int, saved: dict, epoch: int | None = Non
     (at least: its numbering may start at 0 or 1, so rows are counted, not read). The one definition, used by
     the sweep (skip or resume) and the report (the "finished" column).
 
-    Runs whose config.json asks for a verdict (a ``verdict`` entry) are finished only with their verdict.json.
+    A run of a gaussgan that ends every run with a verdict (its config.json records the verdict's ``max_n``)
+    is finished only with its verdict.json: resuming it writes the verdict.
     """
     from gaussgan.runs import CHECKPOINT, CSV
 
@@ -85,7 +86,7 @@ def is_finished(run_dir: Path, epochs: int, saved: dict, epoch: int | None = Non
     epoch = checkpoint_epoch(run_dir / CHECKPOINT) if epoch is None else epoch
     if epoch != epochs or csv_rows(run_dir / CSV) < epochs:
         return False
-    return not saved.get("verdict") or (run_dir / "verdict.json").is_file()
+    return "max_n" not in saved or (run_dir / "verdict.json").is_file()
 
 
 def checkpoint_epoch(path: Path) -> int:
