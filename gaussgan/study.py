@@ -30,7 +30,7 @@ import itertools
 import math
 import os
 import shlex
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +90,15 @@ GRID_OPTIONS: dict[str, tuple] = {
     "corr_every": POSITIVE_INT,
     "device": (lambda value: value in ("auto", "cpu", "cuda"), "auto, cpu or cuda"),
 }
+# The verdicts' options, where this gaussgan's train.py has them (they only change what is measured).
+VERDICT_OPTIONS: dict[str, tuple] = {
+    "eval_every": POSITIVE_INT,
+    "max_n": POSITIVE_INT,
+    "null_repeats": (lambda value: _positive_int(value) and value >= 100, "an integer of at least 100"),
+}
+GRID_OPTIONS.update(
+    {key: check for key, check in VERDICT_OPTIONS.items() if key in {option.name for option in fields(TrainConfig)}}
+)
 FLOAT_OPTIONS = {"latent_sigma", "scale", "lr", "beta1", "beta2", "gp_weight", "ema_decay"}
 # How a varied option shows in the run name's postfix (latent_dim, latent_sigma and rule are in the name).
 NAME_TAGS = {
@@ -105,6 +114,9 @@ NAME_TAGS = {
     "n_eval": "neval",
     "corr_every": "corr",
     "device": "",
+    "eval_every": "eval",
+    "max_n": "maxn",
+    "null_repeats": "nulls",
 }
 IN_RUN_NAME = ("latent_dim", "latent_sigma", "rule")
 # train.py's flag for each option, for the equivalent command recorded in each run's config.json.
@@ -123,6 +135,9 @@ TRAIN_FLAGS = {
     "n_eval": "--n-eval",
     "corr_every": "--corr-every",
     "device": "--device",
+    "eval_every": "--eval-every",
+    "max_n": "--max-n",
+    "null_repeats": "--null-repeats",
 }
 
 GENERATE_OPTIONS: dict[str, tuple] = {
@@ -659,6 +674,8 @@ def train_command(config: TrainConfig) -> str:
     defaults = TrainConfig(dataset=config.dataset, rule=config.rule)
     words = ["python", "train.py", "-f", config.dataset]
     for key, flag in TRAIN_FLAGS.items():
+        if not hasattr(config, key):  # a verdict option of a newer train.py
+            continue
         value = getattr(config, key)
         if value != getattr(defaults, key):
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
