@@ -261,7 +261,7 @@ def epoch_curves(curves: list[tuple[dict, Any]], metrics: list[str], path: str |
     figure, axes_grid = plt.subplots(
         len(metrics),
         len(rules),
-        figsize=(max(8.0, 5.5 * len(rules)), 3.4 * len(metrics)),
+        figsize=(max(8.0, 5.5 * len(rules)), (3.4 if len(metrics) <= 4 else 2.6) * len(metrics)),
         constrained_layout=True,
         squeeze=False,
     )
@@ -274,10 +274,12 @@ def epoch_curves(curves: list[tuple[dict, Any]], metrics: list[str], path: str |
                     continue
                 values = table[metric].to_numpy(dtype=float)
                 keep = np.isfinite(values) & (values > 0)
-                if keep.any():
+                if keep.any():  # costly metrics are measured every few epochs: points joined where they are
                     axes.plot(
                         table["epoch"].to_numpy()[keep],
                         values[keep],
+                        marker=".",
+                        markersize=3,
                         color=colours(0.85 * norm(info["dim"])),
                         linewidth=0.8,
                         alpha=0.6,
