@@ -3,13 +3,15 @@
 * ``sample RUN_DIR -n N -o OUT``: samples from a trained generator.
 * ``evaluate SAMPLES --parent DATASET.h5``: the calibrated verdict on samples from any generator.
 * ``poc-figure NAIVE.txt ADVERSARIAL.txt OUT.png``: the README's proof-of-concept figure.
+* ``sweep STUDY.toml``: every run of a study, in parallel through Dask (``gaussgan.sweep``).
+* ``report RUNS_OR_STUDY... -o DIR``: tables, figures and index.html over many runs (``gaussgan.report``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gaussgan import cli
+from gaussgan import cli, report, study
 
 
 def main(argv=None) -> int:
@@ -57,8 +59,12 @@ def main(argv=None) -> int:
     )
     figure.add_argument("out", type=Path, metavar="OUT.png", help="PNG file to write")
     figure.add_argument("--force", action="store_true", help="replace an existing OUT.png")
+    study.add_sweep_command(commands)
+    report.add_report_command(commands)
     args = parser.parse_args(argv)
 
+    if args.command in ("sweep", "report"):
+        return args.run(args)
     if args.command == "evaluate":
         return run_evaluate(args, evaluate)
     if args.command == "poc-figure":

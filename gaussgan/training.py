@@ -635,7 +635,7 @@ def finish_with_verdict(config: TrainConfig, run: RunDirectory, data_np: np.ndar
     verdict = evaluation.run_verdict(
         run.path, data_np, config.seed, config.max_n, config.null_repeats, quiet=config.quiet
     )
-    evaluation.print_verdict(verdict)
+    evaluation.print_verdict(verdict, file=sys.stdout)  # the stdout of the moment (a sweep captures it)
     print(f"wrote {run.file(evaluation.VERDICT)}")
 
 

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Sweep benchmarks: the quick study through `python -m gaussgan sweep`, as a user runs it.
+
+    make bench            (after benchmarks/run.py)    or: python benchmarks/sweep.py [--study FILE]
+
+Rows, each from sweeps timed in this one process run (the datasets made once beforehand, so that every
+sweep times its runs only):
+1. throughput: runs per hour on 2 local workers vs on 1 (target >= 1.7x);
+2. per-run overhead inside a sweep: a run's wall time in its worker minus the sum of its epochs'
+   seconds_total (loading the data, building the networks, config.json and the first figure; target:
+   median <= 2 s, the maximum shown);
+3. the whole sweep's overhead per run: (workers x wall time - every epoch's seconds_total) / runs, which
+   adds the cluster's start and stop, scheduling and the idle tail (shown);
+4. each run's figures drawn inline (the sweep's default) vs in a process of its own (--background-figures),
+   2 workers: runs per hour, inline / background (shown: which is faster);
+5. the same runs' epochs, timed in their CSVs, on 2 workers vs 1: 1.00 when the two cores are free; more
+   when other processes take them (a shared machine), which lowers row 1 by as much.
+Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gaussgan.study import load_study, study_datasets  # noqa: E402
+from gaussgan.sweep import generate_datasets  # noqa: E402
+
+DONE = re.compile(r"^\[\d+/\d+\] done (\S+) \(([\d.]+) s\)$", re.MULTILINE)
+
+
+def sweep(study: Path, folder: Path, name: str, workers: int, *options: str) -> dict:
+    """One sweep into its own runs directory; its wall time, and per run its task time and epochs' time."""
+    runs_dir = folder / name
+    command = [sys.executable, "-m", "gaussgan", "sweep", str(study), "--workers", str(workers)]
+    command += ["-o", str(runs_dir), "--datasets-dir", str(folder / "datasets"), *options]
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env={**os.environ})
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(f"sweep failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    tasks = {run: float(seconds) for run, seconds in DONE.findall(result.stderr)}
+    epochs = {run: float(pd.read_csv(runs_dir / run / "training_details.csv")["seconds_total"].sum()) for run in tasks}
+    print(f"  {name}: {len(tasks)} runs in {wall:.1f} s on {workers} workers", file=sys.stderr, flush=True)
+    return {"wall": wall, "workers": workers, "tasks": tasks, "epochs": epochs}
+
+
+def per_hour(measured: dict) -> float:
+    return len(measured["tasks"]) / measured["wall"] * 3600
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", type=Path, default=REPO / "studies" / "quick.toml", help="study to sweep")
+    args = parser.parse_args()
+    cores = len(os.sched_getaffinity(0))
+    rows: list[tuple[str, str, str, bool]] = []
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
+        folder = Path(temporary)
+        study = load_study(args.study, {"datasets_dir": str(folder / "datasets")})
+        generate_datasets(study_datasets(study))
+        one = sweep(args.study, folder, "one-worker", 1)
+        two = sweep(args.study, folder, "two-workers", 2)
+        background = sweep(args.study, folder, "two-workers-background", 2, "--background-figures")
+
+    ratio = per_hour(two) / per_hour(one)
+    rows.append(
+        (
+            f"1. runs per hour, {args.study.name}, 2 workers vs 1",
+            f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(one):.0f} runs/h)",
+            ">= 1.7x",
+            ratio >= 1.7,
+        )
+    )
+    overheads = [two["tasks"][run] - two["epochs"][run] for run in two["tasks"]]
+    median = statistics.median(overheads)
+    rows.append(
+        (
+            "2. per-run overhead in a sweep (run's wall - its seconds_total), 2 workers",
+            f"median {median:.2f} s (max {max(overheads):.2f} s)",
+            "median <= 2 s",
+            median <= 2,
+        )
+    )
+    for measured in (one, two):
+        whole = (measured["workers"] * measured["wall"] - sum(measured["epochs"].values())) / len(measured["tasks"])
+        rows.append(
+            (
+                f"3. whole sweep's overhead per run (start, stop, idle tail), {measured['workers']} worker(s)",
+                f"{whole:.2f} s",
+                "-",
+                True,
+            )
+        )
+    inline = per_hour(two) / per_hour(background)
+    faster = "inline faster" if inline > 1 else "background faster"
+    rows.append(
+        (
+            "4. figures inline vs --background-figures, 2 workers (runs per hour)",
+            f"{inline:.2f}x ({faster})",
+            "-",
+            True,
+        )
+    )
+
+    # Two workers on two cores run each run as fast as one worker does, unless something else takes the cores
+    # (another user's processes on a shared machine): this row shows it, so that row 1 can be read.
+    slowdown = sum(two["epochs"].values()) / sum(one["epochs"].values())
+    rows.append(
+        (
+            "5. epochs' time of the same runs, 2 workers vs 1 (1.00 = two free cores)",
+            f"{slowdown:.2f}x (load average {os.getloadavg()[0]:.1f} at the end)",
+            "-",
+            True,
+        )
+    )
+
+    width = max(len(row[0]) for row in rows)
+    print(f"{'benchmark':<{width}}  {'measured':<40}  {'target':<14}  ok")
+    for name, measured, target, met in rows:
+        print(f"{name:<{width}}  {measured:<40}  {target:<14}  {'yes' if met else 'NO'}")
+    print(f"\n{len(rows)} rows in {time.perf_counter() - began:.0f} s; {cores} cores")
+    return 0 if all(row[3] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
