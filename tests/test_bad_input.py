@@ -64,6 +64,7 @@ def folder(tmp_path_factory):
         folder / "wrong_shapes.pt",
     )
     (run / "checkpoint.pth.tar").write_bytes(pickle.dumps({"epoch": RunsCode()}))
+    (run / "models/generator_best.pth.tar").unlink()  # as in a run of an older gaussgan
     return folder
 
 

@@ -132,7 +132,7 @@ def test_figure_past_the_file_size_limit_keeps_the_previous_figure(tmp_path):
     (tmp_path / "adversarial.txt").write_text(numbers)
     (tmp_path / "poc.png").write_bytes(b"previous figure")
     before = contents(tmp_path)
-    result = run("-m", "poc-figure", "naive.txt", "adversarial.txt", "poc.png", cwd=tmp_path, fsize=4096)
+    result = run("-m", "poc-figure", "--force", "naive.txt", "adversarial.txt", "poc.png", cwd=tmp_path, fsize=4096)
     assert_clean_error(result, "cannot write 'poc.png'", "File too large")
     assert contents(tmp_path) == before
 

@@ -122,9 +122,12 @@ def test_sample_force_replaces_and_csv_has_a_header(trained, workdir):
 
 
 def test_sample_epoch_best_without_a_best_generator_names_the_file(trained, workdir):
-    result = module("sample", trained, "-n", 20, "-o", "best.npy", "--epoch", "best", cwd=workdir)
+    run = workdir / "run"  # a run of an older gaussgan, which kept no best generator
+    shutil.copytree(trained, run)
+    (run / "models/generator_best.pth.tar").unlink()
+    result = module("sample", run, "-n", 20, "-o", "best.npy", "--epoch", "best", cwd=workdir)
     assert_clean_error(result, "models/generator_best.pth.tar", "does not exist", "--epoch last")
-    assert os.listdir(workdir) == []
+    assert os.listdir(workdir) == ["run"]
 
 
 def test_sample_epoch_picks_the_generator_file(trained, workdir):
@@ -171,3 +174,14 @@ def test_poc_generate_needs_no_force(workdir):
     ok(poc("naive", "--model-path=m.pt", *TINY, cwd=workdir))
     result = ok(poc("naive", "--model-path=m.pt", "3", "generate", cwd=workdir))
     assert len(result.stdout.splitlines()) == 3
+
+
+def test_poc_figure_keeps_an_existing_figure(workdir):
+    (workdir / "naive.txt").write_text("0.001\n" * 50)
+    (workdir / "adversarial.txt").write_text("".join(f"{v / 10:.1f}\n" for v in range(-20, 20)))
+    (workdir / "poc.png").write_bytes(b"previous figure")
+    result = module("poc-figure", "naive.txt", "adversarial.txt", "poc.png", cwd=workdir)
+    assert_clean_error(result, "'poc.png' exists", "--force to replace it")
+    assert (workdir / "poc.png").read_bytes() == b"previous figure"
+    ok(module("poc-figure", "--force", "naive.txt", "adversarial.txt", "poc.png", cwd=workdir))
+    assert (workdir / "poc.png").read_bytes().startswith(b"\x89PNG")
