@@ -17,7 +17,7 @@ import numpy as np
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, check_regular_file
-from gaussgan.metrics import EPOCH_METRICS, Context, applicable
+from gaussgan.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.nulls import NullCache, judge
 from gaussgan.verdict import MIN_SAMPLES, Verdict, distinguishability, grid_for
 
@@ -35,13 +35,14 @@ def epoch_columns(generated: np.ndarray, context: Context, cache: NullCache, cos
     the parent have no columns at all.
     """
     columns: dict[str, float] = {}
-    for metric in applicable(context.parent, EPOCH_METRICS):
-        if metric.costly and not costly:
-            value = floor = p = float("nan")
-        else:
-            judged = judge(metric, generated, context, cache)
-            value, floor, p = judged.value, judged.floor, judged.p
-        columns |= {f"m_{metric.name}": value, f"m_{metric.name}_floor": floor, f"m_{metric.name}_p": p}
+    with one_blas_thread():
+        for metric in applicable(context.parent, EPOCH_METRICS):
+            if metric.costly and not costly:
+                value = floor = p = float("nan")
+            else:
+                judged = judge(metric, generated, context, cache)
+                value, floor, p = judged.value, judged.floor, judged.p
+            columns |= {f"m_{metric.name}": value, f"m_{metric.name}_floor": floor, f"m_{metric.name}_p": p}
     return columns
 
 
@@ -102,9 +103,10 @@ def give_verdict(
     cache = NullCache(cache_path)
     context = Context(parent, seed=seed, train=None if train_rows is None else np.asarray(train_rows, dtype=float))
     sizes = grid_for(len(samples), max_n)
-    with tqdm(
-        total=len(sizes), desc="verdict", unit="size", leave=False, disable=quiet or None, file=sys.stderr
-    ) as bar:
+    with (
+        tqdm(total=len(sizes), desc="verdict", unit="size", leave=False, disable=quiet or None, file=sys.stderr) as bar,
+        one_blas_thread(),
+    ):
         verdict = distinguishability(samples, context, cache, max_n, repeats, progress=lambda n: bar.update(1))
     cache.save()
     return verdict
@@ -229,7 +231,13 @@ def evaluate_samples(
     verdict = give_verdict(samples, parent, seed, train_rows, cache, max_n, repeats, quiet)
     print_verdict(verdict)
     if out_path is not None:
-        source = {"samples": str(samples_path), "parent": parent_dataset or parent.describe(), "seed": seed}
+        # "parent" itself is the verdict's (the parent's name): the source says where it came from.
+        source = {
+            "samples": str(samples_path),
+            "parent_dataset": parent_dataset,
+            "parent_description": parent.describe(),
+            "seed": seed,
+        }
         write_verdict(out_path, verdict, source)
         print(f"wrote {out_path}")
     return verdict
