@@ -22,6 +22,11 @@ from gaussgan.files import atomic_path, reason
 from gaussgan.metrics import ALPHA, Context, Metric, Score
 
 REPEATS = 200
+# The most metrics that apply to one parent (memorisation included), and the fewest null draws whose
+# smallest p-value, 1 / (repeats + 1), passes Holm's first step among them (alpha / 7): with fewer, a
+# simulated metric could never reject on its own, however far the sample is from the parent.
+LARGEST_FAMILY = 7
+MIN_REPEATS = 150
 # Bump when a metric's definition changes: cached nulls of another version are not reused.
 NULL_VERSION = 2
 
@@ -130,7 +135,8 @@ def judge(
     if not np.isfinite(score.value):
         return Judged(metric.name, len(x), n_used, float("nan"), float("nan"), float("nan"), score.detail)
     if metric.null == "analytic":
-        floor, p = metric.floor(context.parent, n_used), score.p
+        floor = score.floor if score.floor is not None else metric.floor(context.parent, n_used)
+        p = score.p
         assert p is not None
     else:
         null = null_values(metric, context, n_used, repeats, cache)
