@@ -632,8 +632,8 @@ class Memorisation(Metric):
         splits = self.split_counts(np.bincount(nearest, minlength=2 * len(rows)), len(rows), context)
         p = float((1 + np.count_nonzero(splits >= count)) / (len(splits) + 1))
         floor = float(np.quantile(splits, 1 - ALPHA)) / len(x)
-        # A copy: nearer than rounding explains, far below the distances honest samples keep.
-        copies = int(np.sum(distance <= 1e-4 * np.median(distance)))
+        # A copy: a training row up to float32 rounding (a generator computes in float32).
+        copies = int(np.sum(to_train & (distance <= 1e-7 * np.linalg.norm(x, axis=1))))
         detail = (
             f"{count} of {len(x)} samples nearest a training row (honest: half); "
             f"{_count(copies, 'copy', 'copies')} of a training row"
@@ -658,19 +658,17 @@ class Memorisation(Metric):
 
 
 def nearest_row(x: np.ndarray, rows: np.ndarray, block: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Distance from every sample of ``x`` to its nearest row of ``rows``, and that row's index, in blocks
-    of bounded memory."""
+    """The index of the nearest row of ``rows`` to every sample of ``x``, found in blocks of bounded
+    memory, and the distance to it (by subtraction: exactly 0 for a copy, where the expanded square
+    ||x||² + ||r||² - 2 x·r leaves rounding)."""
     row_norms = (rows * rows).sum(axis=1)
-    distance, index = np.empty(len(x)), np.empty(len(x), dtype=np.int64)
+    index = np.empty(len(x), dtype=np.int64)
     for start in range(0, len(x), block):
-        part = x[start : start + block]
-        squared = part @ rows.T
+        squared = x[start : start + block] @ rows.T  # ||x||² is the same along a row: left out
         squared *= -2
         squared += row_norms[None, :]
-        index[start : start + block] = nearest = squared.argmin(axis=1)
-        closest = squared[np.arange(len(part)), nearest] + (part * part).sum(axis=1)
-        distance[start : start + block] = np.sqrt(np.maximum(closest, 0))
-    return distance, index
+        index[start : start + block] = squared.argmin(axis=1)
+    return np.linalg.norm(x - rows[index], axis=1), index
 
 
 METRICS: dict[str, Metric] = {
