@@ -274,6 +274,15 @@ def test_value_above_floor_exactly_when_p_below_five_percent(name, parent, n):
     assert any(score.p <= metrics.ALPHA for score in scores) and any(score.p > metrics.ALPHA for score in scores)
 
 
+@pytest.mark.parametrize("n", [100, 101, 1000, 5001])
+def test_classifier_floor_is_the_accuracy_above_which_p_is_below_five_percent(n):
+    tested = n // 2 * 2  # every held-out point: half the generated and half the fresh samples
+    correct = METRICS["classifier"].floor(make_parent("gauss", 1), n) * tested
+    assert correct == pytest.approx(round(correct), abs=1e-9)
+    correct = round(correct)
+    assert stats.binom.sf(correct, tested, 0.5) <= metrics.ALPHA < stats.binom.sf(correct - 1, tested, 0.5)
+
+
 def test_outside_is_zero_for_honest_samples_and_exact_for_one_sample_outside():
     parent = make_parent("trunc_gauss", 3, xlo=-1.0, xhi=1.0)
     x = parent.sample(1000, np.random.default_rng(13))
