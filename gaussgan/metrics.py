@@ -94,6 +94,7 @@ class Metric:
     null = "simulated"  # or "analytic"
     costly = False  # computed every --eval-every epochs only, not every epoch
     cap: int | None = None  # samples used at most (None: all)
+    least = 2  # samples needed at least (fewer: no value, said why): a spread needs two
 
     def undefined(self, parent: Parent) -> str:
         """Why the metric means nothing for this parent ('' when it applies)."""
@@ -485,6 +486,7 @@ class Classifier(Metric):
 
     name, label, null, costly = "classifier", "classifier accuracy (logistic, 4th powers)", "analytic", True
     cap = CLASSIFIER_SAMPLES
+    least = 4  # two of each class to train on
 
     def score(self, x, context):
         from scipy import stats

@@ -130,6 +130,8 @@ def judge(
     again and again could not do (a false alarm on them would confirm itself).
     """
     n_used = metric.used(len(x), context.parent)
+    if n_used < metric.least:  # e.g. a tiny --n-eval
+        score = Score(float("nan"), None, f"needs at least {metric.least} samples")
     if score is None:
         score = metric.score(x[len(x) - n_used :], context)
     if not np.isfinite(score.value):

@@ -372,6 +372,24 @@ def test_frechet_with_fewer_samples_than_dimensions_is_left_out_not_failed():
     assert np.isnan(frechet.p) and not frechet.rejected and "more samples than dimensions" in frechet.detail
 
 
+def test_too_few_samples_give_no_value_and_say_why():
+    parent, cache = make_parent("gauss", 2), NullCache()
+    for n in (1, 2, 3):
+        x = parent.sample(n, np.random.default_rng(n))
+        judged = {
+            metric.name: nulls.judge(metric, x, Context(parent), cache, repeats=20)
+            for metric in metrics.applicable(parent)
+        }
+        assert np.isnan(judged["classifier"].p) and "at least 4 samples" in judged["classifier"].detail
+        assert all(np.isnan(judged[name].p) == (n < 2) for name in ("components", "projections", "mmd", "mahalanobis"))
+
+
+def test_the_largest_family_passes_holms_first_step_with_the_fewest_null_draws():
+    largest = max(len(metrics.applicable(parent, with_train=True)) for parent in parents(2))
+    assert largest == nulls.LARGEST_FAMILY
+    assert 1 / (nulls.MIN_REPEATS + 1) <= metrics.ALPHA / nulls.LARGEST_FAMILY
+
+
 def judged(name, n, p, rejected, detail=""):
     return Judged(name, n, n, 0.1, 0.05, p, detail, rejected)
 
