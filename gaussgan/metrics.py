@@ -4,8 +4,9 @@ Every metric turns a sample ``x`` (n, d) into one number, larger meaning further
 and says how that number is judged:
 
 * ``analytic``: the null distribution is known exactly (a one-sample KS against an exact CDF,
-  a binomial count); the metric returns its p-value and :meth:`Metric.floor` gives the value
-  that 5% of honest samples exceed.
+  a binomial count, a permutation of the sample's own rows); the metric returns its p-value and
+  :meth:`Metric.floor` gives the value that 5% of honest samples exceed (a permutation null's floor
+  depends on the sample and comes with the score).
 * ``simulated``: the null is drawn by :mod:`gaussgan.nulls` from honest parent samples of the
   same size; floor and p-value come from those draws.
 
