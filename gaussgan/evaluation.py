@@ -115,7 +115,18 @@ def give_verdict(
 def write_verdict(path: Path, verdict: Verdict, extra: dict) -> None:
     content = {**extra, **verdict.as_dict()}
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=1, allow_nan=True) + "\n")
+        # Strict JSON (jq, JavaScript, other languages): a metric without a value has null, not NaN.
+        temporary.write_text(json.dumps(_nan_to_none(content), indent=1, allow_nan=False) + "\n")
+
+
+def _nan_to_none(value):
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def print_verdict(verdict: Verdict, file=sys.stdout) -> None:

@@ -178,6 +178,16 @@ def test_train_checks_memorisation_of_the_datasets_rows(folder):
     assert "memorisation" not in verdict["undefined"]
 
 
+def test_a_metric_without_a_value_is_null_in_strict_json(folder):
+    """Fréchet needs more samples than dimensions: 120 samples in 120-d have none, and the JSON says null."""
+    np.save(folder / "wide.npy", np.random.default_rng(8).standard_normal((120, 120)))
+    result = evaluate(folder, "wide.npy", "-s", "gauss", "-q", *REPEATS, "-o", "wide.json")
+    assert result.returncode == 0, result.stderr
+    text = (folder / "wide.json").read_text()
+    frechet = next(j for j in json.loads(text, parse_constant=pytest.fail)["results"]["120"] if j["name"] == "frechet")
+    assert frechet["value"] is None and frechet["p"] is None and "more samples than dimensions" in frechet["detail"]
+
+
 def test_force_replaces_an_existing_output_and_the_cache_is_reused(folder):
     before = snapshot(folder)
     one_line_error(evaluate(folder, "honest.npy", "--parent", DATA, *REPEATS, "-o", "taken.json"), "exists", "--force")
