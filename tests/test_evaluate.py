@@ -241,6 +241,8 @@ BAD = [
     (("honest.npy", "-s", "gauss", "-c", "1", "0.5", "2"), ["does not divide"]),
     (("honest.npy", "-s", "uniform", "--xlo", "2", "--xhi", "1"), ["xlo < xhi"]),
     (("honest.npy", "-s", "gauss", "-m", "nan"), ["--mu", "finite"]),
+    (("honest.npy", "-s", "uniform", "--xlo", "low"), ["--xlo", "'low'"]),
+    (("honest.npy", "-s", "uniform", "--xhi", "inf"), ["--xhi", "finite"]),
     (("honest.npy", *PARENT, "--max-n", "0"), ["--max-n", "positive"]),
     (("honest.npy", *PARENT, "--seed", "-1"), ["--seed"]),
     (("honest.npy", *PARENT, "--cache-dir", "notes.txt"), ["is a file"]),
@@ -306,3 +308,20 @@ def test_a_runs_table_has_the_metric_columns(folder):
     # the costly ones every 5 epochs: not at epoch 1
     assert table[["m_mmd", "m_classifier"]].isna().all().all()
     assert "m_memorisation" not in table and "m_tail" not in table
+
+
+def test_every_checked_evaluate_option_has_a_bad_input_case():
+    """A new option with a type or choices must come with a case in BAD: this test fails until it does."""
+    from gaussgan import cli
+    from gaussgan.__main__ import add_evaluate_arguments
+
+    parser = cli.make_parser("evaluate", "")
+    add_evaluate_arguments(parser)
+    tried = {word for args, _ in BAD for word in args}
+    checked = [
+        action.option_strings
+        for action in parser._actions
+        if action.option_strings and (action.type is not None or action.choices) and action.nargs != 0
+    ]
+    missing = [strings for strings in checked if not set(strings) & tried]
+    assert checked and not missing, f"evaluate: no bad-input case for {missing}"
