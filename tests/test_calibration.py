@@ -298,9 +298,9 @@ def test_two_bumps_with_the_right_covariance_are_caught_by_mmd():
     ids=["bumps", "correlation"],
 )
 def test_the_classifier_catches_what_its_fourth_powers_and_products_see(defect, n):
-    """Measured power (40 seeds): two bumps in 10-d 35% at n = 1,000 and 90% at 4,000; one correlation of
-    0.1 38% at 5,000 and 100% at 20,000. Quadratic features alone and one held-out point per pair found
-    5% and 20% at 1,000 and 4,000."""
+    """Measured power over 40 seeds (test_classifier_power_at_its_stated_n): 95% at these sizes, for
+    two bumps in 10-d and for one correlation of 0.1. Quadratic features and one held-out point per pair
+    (the classifier before) caught the bumps in 5% of seeds at n = 1,000, 20% at 4,000."""
     rng = np.random.default_rng(4)
     assert caught("classifier", GAUSS10, defect(n, rng))
     assert not caught("classifier", GAUSS10, defect(n // 40, rng))
