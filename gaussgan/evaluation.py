@@ -129,7 +129,8 @@ def _nan_to_none(value):
     return value
 
 
-def print_verdict(verdict: Verdict, file=sys.stdout) -> None:
+def print_verdict(verdict: Verdict, file=None) -> None:
+    file = file or sys.stdout  # looked up now: a redirected stdout is the one written to
     print(verdict.table(), file=file)
     print(f"n* = {verdict.n_star:,}" if verdict.n_star else "n* > " + f"{verdict.tested[-1]:,}", file=file)
     print(verdict.reading(), file=file, flush=True)

@@ -163,7 +163,22 @@ def bh_rejections(pvalues: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
     """Which of ``pvalues`` Benjamini-Hochberg rejects (false discovery rate ``alpha``)."""
     from scipy import stats
 
-    return stats.false_discovery_control(pvalues) < alpha
+    return stats.false_discovery_control(pvalues) <= alpha
+
+
+def ks_pvalue_approximate(statistic, n: int):
+    """Stephens' (1970) approximation of the KS p-value: within 3% of the exact one for p >= 1e-4 and
+    n >= 50, and a thousand times faster far in the tail, where scipy's exact value takes 0.4 ms."""
+    from scipy import special
+
+    return special.kolmogorov((np.sqrt(n) + 0.12 + 0.11 / np.sqrt(n)) * np.asarray(statistic))
+
+
+def ks_bh_rejections(statistic: np.ndarray, n: int) -> np.ndarray:
+    """Which of these KS statistics (each of ``n`` samples) Benjamini-Hochberg rejects, for the details
+    that describe a metric (its own p-value stays exact): exact p-values for 100 components of a bad
+    generator cost 40 ms, a tenth of an epoch."""
+    return bh_rejections(ks_pvalue_approximate(statistic, n))
 
 
 def _count(k: int, noun: str, plural: str = "") -> str:
@@ -224,15 +239,15 @@ class Components(Metric):
         whitened = parent.whiten(x) if parent.name == "gauss" else None
         cdf = special.ndtr(whitened) if whitened is not None else component_cdf(parent, x)
         statistic = ks_distance(cdf)
-        pvalues = ks_pvalue(statistic, len(x))
-        rejected = bh_rejections(pvalues)
+        rejected = ks_bh_rejections(statistic, len(x))
         worst = int(np.argmax(statistic))
         what = "whitened component" if parent.name == "gauss" and not parent.is_diagonal else "component"
         detail = f"{_count(int(rejected.sum()), what)} of {parent.dim} rejected (BH); worst: {what} {worst}"
         if whitened is not None:
             worst_values = whitened[:, worst]
             detail += f" (mean {worst_values.mean():.3g}, std {worst_values.std(ddof=1):.3g}; parent: 0, 1)"
-        return Score(float(statistic.max()), sidak(float(pvalues.min()), parent.dim), detail)
+        p = sidak(float(ks_pvalue(statistic[worst], len(x))), parent.dim)
+        return Score(float(statistic[worst]), p, detail)
 
     def floor(self, parent, n):
         from scipy import stats
@@ -314,7 +329,7 @@ class Projections(Metric):
 
     def score(self, x, context):
         statistic, spread, effective = self.distances(x, context)
-        rejected = bh_rejections(ks_pvalue(statistic, effective))
+        rejected = ks_bh_rejections(statistic, effective)
         projected = x @ context.directions()
         if context.parent.name == "cauchy":  # no standard deviation: compare interquartile ranges
             q = np.percentile(projected, [25, 75], axis=0)

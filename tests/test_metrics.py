@@ -89,6 +89,13 @@ def test_sidak_is_the_law_of_the_smallest_of_independent_uniforms():
     assert low / 20_000 <= rate <= high / 20_000
 
 
+@pytest.mark.parametrize("n", [50, 200, 1000, 5000])
+def test_the_details_ks_p_values_are_within_3_percent_of_the_exact_ones(n):
+    pvalues = np.array([0.9, 0.5, 0.1, 0.05, 0.01, 1e-3, 1e-4])
+    approximate = metrics.ks_pvalue_approximate(stats.kstwo.isf(pvalues, n), n)
+    np.testing.assert_allclose(approximate, pvalues, rtol=0.03)
+
+
 def frechet_by_sqrtm(mean1, cov1, mean2, cov2) -> float:
     """The textbook formula: ||m1 - m2||² + tr(C1 + C2 - 2 (C1 C2)^1/2)."""
     root = linalg.sqrtm(cov1 @ cov2)
