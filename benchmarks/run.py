@@ -335,13 +335,72 @@ def bench_gpu(repeats: int) -> None:
         )
 
 
+# --- 7. Calibrated metrics ---------------------------------------------------------------------
+def bench_metrics(folder: Path, repeats: int) -> None:
+    """What the verdict costs: the metric columns of each epoch, the nulls simulated once per run,
+    and `python -m gaussgan evaluate` on 10,000 samples, all at d = 100."""
+    from gaussgan import evaluation
+    from gaussgan.metrics import Context
+    from gaussgan.nulls import NullCache
+    from gaussgan.training import train
+
+    dim = 100
+    parent = make_parent("gauss", dim)
+    path = folder / f"metrics{dim}.h5"
+    datasets.write_dataset(path, parent, 10000, 1, np.random.default_rng(0))
+    # (a) train.py's own account of its epochs: the metric columns (seconds_metrics) against the rest of
+    # the epoch, the costly ones (MMD, classifier) in one epoch of eval_every as by default. Left out: the
+    # epochs that simulate nulls (the first, and the first costly one), which (b) measures.
+    shares = []
+    for _ in range(repeats):
+        # The end-of-run verdict on 1,000 samples only: it is not what this row measures.
+        config = TrainConfig(
+            dataset=str(path), runs_dir=str(folder / "runs"), quiet=True, seed=1, force=True, epochs=10, max_n=1000
+        )
+        with contextlib.redirect_stdout(io.StringIO()):  # train() prints the run directory and the verdict
+            run = train(config)
+        table = pd.read_csv(run.file("training_details.csv")).set_index("epoch")
+        every = config.eval_every
+        cheap = [epoch for epoch in table.index if epoch > 1 and epoch % every]
+        costly = [epoch for epoch in table.index if epoch > every and not epoch % every]
+        metrics = (
+            (every - 1) * table.loc[cheap, "seconds_metrics"].mean() + table.loc[costly, "seconds_metrics"].mean()
+        ) / every
+        rest = (table["seconds_total"] - table["seconds_metrics"]).loc[cheap + costly].mean()
+        shares.append(100 * metrics / rest)
+    report(
+        f"7. per-epoch metrics, n_eval=1000, d={dim}: added to a default epoch (vanilla, 10,000 samples)",
+        shares,
+        20,
+        "%",
+    )
+
+    # (b) the first epoch's columns with an empty cache: every simulated null (the costly metrics' too).
+    generated = parent.sample(1000, np.random.default_rng(1)) * 1.01
+    first, later = [], []
+    for seed in range(repeats):
+        context, cache = Context(parent, seed=seed), NullCache()
+        first.append(timed(lambda: evaluation.epoch_columns(generated, context, cache, costly=True)))
+        later.append(timed(lambda: evaluation.epoch_columns(generated, context, cache, costly=True)))
+    report(f"7. null simulation, once per run: first epoch's metrics (empty cache), d={dim}", first, 10, " s")
+    print(f"  the same epoch again (nulls cached): {statistics.median(later):.2f} s", file=sys.stderr)
+
+    # (c) what a user waits for: the whole evaluate process, imports and the verdict at 1k, 2k, 5k, 10k.
+    np.save(folder / "samples.npy", parent.sample(10000, np.random.default_rng(2)))
+    command = [sys.executable, "-m", "gaussgan", "evaluate", str(folder / "samples.npy"), "-s", "gauss", "-q"]
+    seconds = [
+        timed(lambda: subprocess.run(command, check=True, capture_output=True, cwd=REPO)) for _ in range(repeats)
+    ]
+    report(f"7. python -m gaussgan evaluate, 10,000 samples of d={dim} (whole process)", seconds, 30, " s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no d=1000 epoch and no memory rows")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-6)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-7)")
     args = parser.parse_args()
     repeats = 3
-    wanted = set(args.only or range(1, 7))
+    wanted = set(args.only or range(1, 8))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
         folder = Path(temporary)
@@ -352,6 +411,7 @@ def main() -> int:
             (4, lambda: bench_memory(folder, args.quick)),
             (5, lambda: bench_startup(repeats)),
             (6, lambda: bench_gpu(repeats)),
+            (7, lambda: bench_metrics(folder, repeats)),
         ]
         for number, step in steps:
             if number in wanted:

@@ -117,7 +117,7 @@ def add_evaluate_arguments(parser) -> None:
         "--null-repeats",
         type=cli.positive_int,
         default=200,
-        help="honest samples drawn for each simulated null, at least 100 (default: %(default)s)",
+        help="honest samples drawn for each simulated null, at least 150 (default: %(default)s)",
     )
     parser.add_argument("--seed", type=cli.seed_value, help="seed of the reference samples and nulls (default: 0)")
     parser.add_argument("--cache-dir", metavar="DIR", help="keep simulated nulls here and reuse them (default: none)")
@@ -128,13 +128,17 @@ def add_evaluate_arguments(parser) -> None:
 
 def run_evaluate(args, parser) -> int:
     from gaussgan.evaluation import evaluate_samples
+    from gaussgan.nulls import MIN_REPEATS
 
     if (args.parent is None) == (args.dist is None):
         parser.error("name the parent once: --parent DATASET.h5, or -s/--dist with gen-samples options")
     if args.train and args.parent is None:
         parser.error("--train needs --parent DATASET.h5 (the training set whose rows are checked)")
-    if args.null_repeats < 100:
-        parser.error(f"--null-repeats {args.null_repeats}: expected at least 100 (a p-value needs that resolution)")
+    if args.null_repeats < MIN_REPEATS:
+        parser.error(
+            f"--null-repeats {args.null_repeats}: expected at least {MIN_REPEATS} (with fewer, the smallest p-value "
+            "a simulated null gives cannot pass the correction across metrics)"
+        )
     spec = None
     if args.dist is not None:
         try:

@@ -17,7 +17,7 @@ import numpy as np
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, check_regular_file
-from gaussgan.metrics import EPOCH_METRICS, Context, applicable
+from gaussgan.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.nulls import NullCache, judge
 from gaussgan.verdict import MIN_SAMPLES, Verdict, distinguishability, grid_for
 
@@ -35,13 +35,14 @@ def epoch_columns(generated: np.ndarray, context: Context, cache: NullCache, cos
     the parent have no columns at all.
     """
     columns: dict[str, float] = {}
-    for metric in applicable(context.parent, EPOCH_METRICS):
-        if metric.costly and not costly:
-            value = floor = p = float("nan")
-        else:
-            judged = judge(metric, generated, context, cache)
-            value, floor, p = judged.value, judged.floor, judged.p
-        columns |= {f"m_{metric.name}": value, f"m_{metric.name}_floor": floor, f"m_{metric.name}_p": p}
+    with one_blas_thread():
+        for metric in applicable(context.parent, EPOCH_METRICS):
+            if metric.costly and not costly:
+                value = floor = p = float("nan")
+            else:
+                judged = judge(metric, generated, context, cache)
+                value, floor, p = judged.value, judged.floor, judged.p
+            columns |= {f"m_{metric.name}": value, f"m_{metric.name}_floor": floor, f"m_{metric.name}_p": p}
     return columns
 
 
@@ -102,9 +103,10 @@ def give_verdict(
     cache = NullCache(cache_path)
     context = Context(parent, seed=seed, train=None if train_rows is None else np.asarray(train_rows, dtype=float))
     sizes = grid_for(len(samples), max_n)
-    with tqdm(
-        total=len(sizes), desc="verdict", unit="size", leave=False, disable=quiet or None, file=sys.stderr
-    ) as bar:
+    with (
+        tqdm(total=len(sizes), desc="verdict", unit="size", leave=False, disable=quiet or None, file=sys.stderr) as bar,
+        one_blas_thread(),
+    ):
         verdict = distinguishability(samples, context, cache, max_n, repeats, progress=lambda n: bar.update(1))
     cache.save()
     return verdict
@@ -113,18 +115,35 @@ def give_verdict(
 def write_verdict(path: Path, verdict: Verdict, extra: dict) -> None:
     content = {**extra, **verdict.as_dict()}
     with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(content, indent=1, allow_nan=True) + "\n")
+        # Strict JSON (jq, JavaScript, other languages): a metric without a value has null, not NaN.
+        temporary.write_text(json.dumps(_nan_to_none(content), indent=1, allow_nan=False) + "\n")
 
 
-def print_verdict(verdict: Verdict, file=sys.stdout) -> None:
+def _nan_to_none(value):
+    if isinstance(value, dict):
+        return {key: _nan_to_none(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_nan_to_none(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def print_verdict(verdict: Verdict, file=None) -> None:
+    file = file or sys.stdout  # looked up now: a redirected stdout is the one written to
     print(verdict.table(), file=file)
     print(f"n* = {verdict.n_star:,}" if verdict.n_star else "n* > " + f"{verdict.tested[-1]:,}", file=file)
     print(verdict.reading(), file=file, flush=True)
 
 
 # --- evaluate: samples from any generator ----------------------------------------------------------------
+# Rows checked for NaN at a time in a memory-mapped .npy file (a file larger than memory is read in pieces).
+CHECK_ROWS = 100_000
+
+
 def read_samples(path: Path) -> np.ndarray:
-    """Samples (n, d) from .h5 (the dataset layout), .npy or .csv (a header line is allowed), checked."""
+    """Samples (n, d) from .h5 (the dataset layout), .npy (memory-mapped: read when used) or .csv (a header
+    line is allowed), of any real type; checked for their format only (see :func:`check_samples`)."""
     suffix = path.suffix.lower()
     if suffix not in (".h5", ".npy", ".csv"):
         raise UserError(f"samples {str(path)!r}: expected a file ending in .h5, .npy or .csv")
@@ -136,13 +155,16 @@ def read_samples(path: Path) -> np.ndarray:
     elif suffix == ".npy":
         try:
             samples = np.load(path, allow_pickle=False, mmap_mode="r")
-        except (OSError, ValueError, EOFError) as error:
+        except ValueError as error:
+            if "object" in str(error).lower():
+                raise UserError(f"{str(path)!r} holds Python objects; expected numbers") from None
+            raise UserError(f"cannot read {str(path)!r} as a .npy array ({str(error)[:100]})") from None
+        except (OSError, EOFError) as error:
             raise UserError(f"cannot read {str(path)!r} as a .npy array ({str(error)[:100]})") from None
         if samples.dtype.kind not in "fiu":
-            raise UserError(f"{str(path)!r} holds {samples.dtype} values; expected numbers")
+            raise UserError(f"{str(path)!r} holds {samples.dtype} values; expected real numbers")
     else:
         samples = read_csv_samples(path)
-    samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim == 1:
         samples = samples[:, None]
     if samples.ndim != 2:
@@ -151,6 +173,8 @@ def read_samples(path: Path) -> np.ndarray:
 
 
 def read_csv_samples(path: Path) -> np.ndarray:
+    import warnings
+
     try:
         with open(path, encoding="utf-8") as handle:
             first = handle.readline()
@@ -159,24 +183,33 @@ def read_csv_samples(path: Path) -> np.ndarray:
             header = 0
         except ValueError:
             header = 1  # a header line, e.g. x0,x1,...
-        return np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data": an empty file is refused below
+            return np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2)
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read {str(path)!r} ({error.__class__.__name__})") from None
     except ValueError as error:
-        raise UserError(f"{str(path)!r} is not a table of numbers ({str(error).splitlines()[0][:100]})") from None
+        why = str(error).splitlines()[0].split("; use")[0][:100]
+        raise UserError(f"{str(path)!r} is not a table of numbers ({why})") from None
 
 
 def check_samples(samples: np.ndarray, parent: Parent, where: str) -> None:
-    if samples.shape[1] != parent.dim:
-        raise UserError(f"{where} holds samples of dimension {samples.shape[1]}; the parent has dimension {parent.dim}")
+    """Enough samples, of the parent's dimension, every value finite (a memory-mapped file in pieces)."""
     if len(samples) < MIN_SAMPLES:
         raise UserError(f"{where} holds {len(samples)} samples; a verdict needs at least {MIN_SAMPLES}")
-    bad = ~np.all(np.isfinite(samples), axis=1)
-    if bad.any():
-        raise UserError(
-            f"{where}: {int(bad.sum())} samples hold NaN or infinite values (the first at row {int(np.argmax(bad))}); "
-            "expected finite numbers"
-        )
+    if samples.shape[1] != parent.dim:
+        raise UserError(f"{where} holds samples of dimension {samples.shape[1]}; the parent has dimension {parent.dim}")
+    if samples.dtype.kind != "f":
+        return  # integers are finite
+    bad, first = 0, -1
+    for start in range(0, len(samples), CHECK_ROWS):
+        rows = ~np.all(np.isfinite(samples[start : start + CHECK_ROWS]), axis=1)
+        if first < 0 and rows.any():
+            first = start + int(np.argmax(rows))
+        bad += int(rows.sum())
+    if bad:
+        what = "1 sample holds" if bad == 1 else f"{bad} samples hold"
+        raise UserError(f"{where}: {what} NaN or infinite values (the first at row {first}); expected finite numbers")
 
 
 def evaluate_samples(
@@ -206,7 +239,9 @@ def evaluate_samples(
         if out_path.suffix != ".json":
             raise UserError(f"-o {out!r}: expected a file name ending in .json")
         if not out_path.parent.is_dir():
-            raise UserError(f"output folder {str(out_path.parent)!r} does not exist")
+            raise UserError(f"output folder {str(out_path.parent)!r} does not exist (or is not a folder)")
+        if out_path.is_dir():
+            raise UserError(f"-o {out!r} is a folder; expected a file name ending in .json")
         if os.path.lexists(out_path) and not force:
             raise UserError(f"{out!r} exists; expected a new file name, or --force to replace it")
     train_rows = None
@@ -217,9 +252,11 @@ def evaluate_samples(
     if parent_dataset is None:
         assert parent_spec is not None
         parent = make_parent(dim=samples.shape[1], **parent_spec)
-    check_samples(samples, parent, samples_path)
-    used = min(len(samples), max_n)
+    check_samples(samples, parent, repr(samples_path))
+    available = len(samples)
+    used = min(available, max_n)
     check_verdict_memory(used, parent.dim, f"the verdict on {used:,} samples of dimension {parent.dim}")
+    samples = np.asarray(samples[:used], dtype=np.float64)  # the rows the verdict tests, read now
     cache = None
     if cache_dir:
         from gaussgan.nulls import check_cache_folder
@@ -227,9 +264,16 @@ def evaluate_samples(
         check_cache_folder(Path(cache_dir))
         cache = Path(cache_dir) / NULL_CACHE
     verdict = give_verdict(samples, parent, seed, train_rows, cache, max_n, repeats, quiet)
+    verdict.available = available
     print_verdict(verdict)
     if out_path is not None:
-        source = {"samples": str(samples_path), "parent": parent_dataset or parent.describe(), "seed": seed}
+        # "parent" itself is the verdict's (the parent's name): the source says where it came from.
+        source = {
+            "samples": str(samples_path),
+            "parent_dataset": parent_dataset,
+            "parent_description": parent.describe(),
+            "seed": seed,
+        }
         write_verdict(out_path, verdict, source)
         print(f"wrote {out_path}")
     return verdict

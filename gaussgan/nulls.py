@@ -22,8 +22,13 @@ from gaussgan.files import atomic_path, reason
 from gaussgan.metrics import ALPHA, Context, Metric, Score
 
 REPEATS = 200
+# The most metrics that apply to one parent (memorisation included), and the fewest null draws whose
+# smallest p-value, 1 / (repeats + 1), passes Holm's first step among them (alpha / 7): with fewer, a
+# simulated metric could never reject on its own, however far the sample is from the parent.
+LARGEST_FAMILY = 7
+MIN_REPEATS = 150
 # Bump when a metric's definition changes: cached nulls of another version are not reused.
-NULL_VERSION = 1
+NULL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ def null_values(metric: Metric, context: Context, n: int, repeats: int, cache: N
     if values is not None and len(values) == repeats:
         return values
     rng = context.rng(f"null {metric.name} {n}")
-    values = metric.simulate_null(parent, n, repeats, rng)
+    values = metric.simulate_null(context, n, repeats, rng)
     if values is None:
         values = np.array([metric.value(parent.sample(n, rng), context) for _ in range(repeats)])
     cache.put(key, values)
@@ -118,14 +123,22 @@ def judge(
     repeats: int = REPEATS,
     score: Score | None = None,
 ) -> Judged:
-    """``metric`` on the sample ``x`` (the prefix it uses), with its floor and p-value at that size."""
+    """``metric`` on the sample ``x`` (the last ``metric.used`` samples of it), with its floor and p-value.
+
+    A metric that looks at fewer samples than given takes the last ones: the verdict tests growing
+    prefixes, and a rejection counts when the next prefix confirms it, which the first 1,000 samples
+    again and again could not do (a false alarm on them would confirm itself).
+    """
     n_used = metric.used(len(x), context.parent)
+    if n_used < metric.least:  # e.g. a tiny --n-eval
+        score = Score(float("nan"), None, f"needs at least {metric.least} samples")
     if score is None:
-        score = metric.score(x[:n_used], context)
+        score = metric.score(x[len(x) - n_used :], context)
     if not np.isfinite(score.value):
         return Judged(metric.name, len(x), n_used, float("nan"), float("nan"), float("nan"), score.detail)
     if metric.null == "analytic":
-        floor, p = metric.floor(context.parent, n_used), score.p
+        floor = score.floor if score.floor is not None else metric.floor(context.parent, n_used)
+        p = score.p
         assert p is not None
     else:
         null = null_values(metric, context, n_used, repeats, cache)

@@ -95,12 +95,13 @@ class Verdict:
     def table(self, n: int | None = None) -> str:
         """The metrics at ``n`` (default: n*, or the largest n tested) as aligned text."""
         n = n if n is not None else self.n_star or self.tested[-1]
-        lines = [f"{'metric':<44} {'value':>11} {'floor':>11} {'p':>9}  (n = {n:,})"]
+        width = max(len(metric.label) for metric in METRICS.values())
+        lines = [f"{'metric':<{width}} {'value':>11} {'floor':>11} {'p':>9}  (n = {n:,})"]
         for j in self.results[n]:
             mark = "  rejected" if j.rejected else ""
-            used = f" [first {j.n_used:,}]" if j.n_used < j.n else ""
-            lines.append(f"{METRICS[j.name].label[:44]:<44} {j.value:>11.4g} {j.floor:>11.4g} {j.p:>9.3g}{mark}{used}")
-        lines += [f"{METRICS[name].label[:44]:<44} {'—':>11}  {why}" for name, why in self.undefined.items()]
+            used = f" [last {j.n_used:,}]" if j.n_used < j.n else ""
+            lines.append(f"{METRICS[j.name].label:<{width}} {j.value:>11.4g} {j.floor:>11.4g} {j.p:>9.3g}{mark}{used}")
+        lines += [f"{METRICS[name].label:<{width}} {'—':>11}  {why}" for name, why in self.undefined.items()]
         return "\n".join(lines)
 
 
