@@ -219,8 +219,13 @@ def parse_args(argv=None):
         parser.error("--force and --resume contradict each other: choose one")
     if args.verdict_only and (args.force or args.resume):
         parser.error("--verdict-only reads an existing run: it takes neither --force nor --resume")
-    if args.null_repeats < 100:
-        parser.error(f"--null-repeats {args.null_repeats}: expected at least 100 (a p-value needs that resolution)")
+    from gaussgan.config import MIN_NULL_REPEATS as MIN_REPEATS
+
+    if args.null_repeats < MIN_REPEATS:
+        parser.error(
+            f"--null-repeats {args.null_repeats}: expected at least {MIN_REPEATS} (below it a simulated p-value "
+            "cannot pass Holm's first step among all the metrics)"
+        )
     return args
 
 

@@ -23,6 +23,9 @@ RULE_DEFAULTS = {
 }
 GENERATOR_WIDTHS = (128, 128, 128)
 DISCRIMINATOR_WIDTHS = (128, 128, 128)
+# The fewest honest samples a simulated null may be drawn from: with fewer, the smallest Monte Carlo
+# p-value, 1/(R + 1), cannot pass Holm's first step among all the metrics (gaussgan.nulls).
+MIN_NULL_REPEATS = 150
 # Marks an option that may differ when a run is resumed; every other option must match the saved run.
 RESUMABLE = {"resumable": True}
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gaussgan.config import MIN_NULL_REPEATS
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, reason
@@ -26,7 +27,7 @@ REPEATS = 200
 # smallest p-value, 1 / (repeats + 1), passes Holm's first step among them (alpha / 7): with fewer, a
 # simulated metric could never reject on its own, however far the sample is from the parent.
 LARGEST_FAMILY = 7
-MIN_REPEATS = 150
+MIN_REPEATS = MIN_NULL_REPEATS
 # Bump when a metric's definition changes: cached nulls of another version are not reused.
 NULL_VERSION = 2
 

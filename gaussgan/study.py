@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gaussgan import cli
+from gaussgan.config import MIN_NULL_REPEATS as MIN_REPEATS
 from gaussgan.config import RULES, TrainConfig
 from gaussgan.errors import UserError
 
@@ -94,7 +95,10 @@ GRID_OPTIONS: dict[str, tuple] = {
 VERDICT_OPTIONS: dict[str, tuple] = {
     "eval_every": POSITIVE_INT,
     "max_n": POSITIVE_INT,
-    "null_repeats": (lambda value: _positive_int(value) and value >= 100, "an integer of at least 100"),
+    "null_repeats": (
+        lambda value: _positive_int(value) and value >= MIN_REPEATS,
+        f"an integer of at least {MIN_REPEATS}",
+    ),
 }
 GRID_OPTIONS.update(
     {key: check for key, check in VERDICT_OPTIONS.items() if key in {option.name for option in fields(TrainConfig)}}

@@ -124,7 +124,7 @@ CASES = [
     ((*TRAIN, "-f", DATA, "--lr-floor", "1.5"), ["--lr-floor", "[0, 1)"]),
     ((*TRAIN, "-f", DATA, "--warmup", "-1"), ["--warmup", "[0, 1)"]),
     ((*TRAIN, "-f", DATA, "--max-n", "1e9x"), ["--max-n"]),
-    ((*TRAIN, "-f", DATA, "--null-repeats", "20"), ["--null-repeats", "at least 100"]),
+    ((*TRAIN, "-f", DATA, "--null-repeats", "20"), ["--null-repeats", "at least 150"]),
     ((*TRAIN, "-f", DATA, "--verdict-only", "--force"), ["--verdict-only", "neither"]),
     ((*TRAIN, "-f", DATA, "--verdict-only", "-p", "other"), ["--verdict-only", "no run"]),
     ((*TRAIN, "-f", DATA, "-o", "notes.txt"), ["runs directory", "is a file"]),

@@ -19,7 +19,7 @@ from helpers import assert_clean_error, snapshot
 from gaussgan.study import GRID_OPTIONS
 
 # Where train.py ends each run with a calibrated verdict, the smallest one keeps these runs short.
-VERDICT = "max_n = 1000\nnull_repeats = 100\n" if "max_n" in GRID_OPTIONS else ""
+VERDICT = "max_n = 1000\nnull_repeats = 150\n" if "max_n" in GRID_OPTIONS else ""
 STUDY = (
     """\
 description = "report test"
