@@ -13,9 +13,12 @@ EPILOG = """\
 run directory: RUNS_DIR/<dist>_dim<d>_<latent_dim>_<latent_sigma>_<van|wass>[_<postfix>]/
   config.json, training_details.csv (one row per epoch), training_model_losses.png,
   training_pvalues.png, training_metrics.png (each metric / its noise floor), test_corr.png,
-  checkpoint.pth.tar, models/{generator,discriminator}.pth.tar, verdict.json (n*, every metric vs its
-  floor), null_cache.json, samples/{comp_hist,rhist,ks}_epochNNNNN.png (every epoch),
-  samples/corr_epochNNNNN.png (every 10)
+  checkpoint.pth.tar, models/{generator,discriminator}.pth.tar (the last epoch),
+  models/generator_best.pth.tar (the best epoch, by norm KS vs the parent), verdict.json (n*, every
+  metric vs its floor), null_cache.json, samples/{comp_hist,rhist,ks}_epochNNNNN.png (every epoch),
+  samples/corr_epochNNNNN.png (every --corr-every epochs and the last), tensorboard/ (--tensorboard)
+epochs are numbered from 0: a 50-epoch run writes comp_hist_epoch00000.png ... comp_hist_epoch00049.png
+and corr_epoch00000.png, corr_epoch00010.png, ... corr_epoch00040.png, corr_epoch00049.png
 
 the original gaussGAN configuration: --lr 1e-4 --ema-decay 0
 
@@ -51,7 +54,11 @@ def build_parser():
         help="width (sigma) of the Gaussian latent distribution, every component (default: %(default)s)",
     )
     parser.add_argument(
-        "-n", "--epochs", type=cli.positive_int, default=defaults.epochs, help="number of epochs (default: %(default)s)"
+        "-n",
+        "--epochs",
+        type=cli.positive_int,
+        default=defaults.epochs,
+        help="number of epochs, numbered 0 to N-1 in file names, the CSV and messages (default: %(default)s)",
     )
     parser.add_argument(
         "-w",
@@ -98,14 +105,16 @@ def build_parser():
         "--warmup",
         type=cli.fraction,
         default=defaults.warmup,
-        help="share of the run, in [0, 1), over which the learning rate first rises linearly from 0 (default: %(default)s)",
+        help="share of the run, in [0, 1), over which the learning rate first rises linearly from 0 to the "
+        "schedule's value, whatever the schedule (default: %(default)s, none)",
     )
     parser.add_argument("--beta1", type=cli.fraction, default=defaults.beta1, help="Adam beta1 (default: %(default)s)")
     parser.add_argument("--beta2", type=cli.fraction, default=defaults.beta2, help="Adam beta2 (default: %(default)s)")
     parser.add_argument(
         "--critic-steps",
         type=cli.positive_int,
-        help=f"discriminator steps per generator step (default: {van['critic_steps']} vanilla, {wass['critic_steps']} WGAN-GP)",
+        help="discriminator steps per generator step, counted over the whole run "
+        f"(default: {van['critic_steps']} vanilla, {wass['critic_steps']} WGAN-GP)",
     )
     parser.add_argument(
         "--gp-weight",
@@ -117,7 +126,8 @@ def build_parser():
         "--ema-decay",
         type=cli.fraction,
         default=defaults.ema_decay,
-        help="decay of the moving average of the generator's weights, used for evaluation and sampling; 0 turns it off (default: %(default)s)",
+        help="decay of the moving average of the generator's weights, used for evaluation and sampling; "
+        "0 turns it off (default: %(default)s)",
     )
     parser.add_argument(
         "--batch-norm",
@@ -162,30 +172,34 @@ def build_parser():
         "--corr-every",
         type=cli.positive_int,
         default=defaults.corr_every,
-        help="draw the correlation figure every N epochs, and at the last (default: %(default)s)",
+        help="draw the correlation figure at epochs 0, N, 2N, ... and at the last (default: %(default)s)",
     )
     parser.add_argument(
         "--eval-every",
         type=cli.positive_int,
         default=defaults.eval_every,
-        help="compute the costly metrics (MMD, classifier) every N epochs, and at the last (default: %(default)s)",
+        help="compute the costly calibrated metrics (MMD, classifier) at epochs 0, N, 2N, ...; the others every "
+        "epoch, and the end-of-run verdict all of them (default: %(default)s)",
     )
     parser.add_argument(
         "--max-n",
         type=cli.positive_int,
         default=defaults.max_n,
-        help="largest sample size the end-of-run verdict tests (grid 1k, 2k, 5k, ... 100k) (default: %(default)s)",
+        help="largest number of generated samples the end-of-run verdict tests, on the grid 1k, 2k, 5k, 10k, ... "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--null-repeats",
         type=cli.positive_int,
         default=defaults.null_repeats,
-        help="honest parent samples drawn to simulate each metric's null (floor and p-value) (default: %(default)s)",
+        help="honest parent samples drawn to simulate each metric's null distribution, which gives its floor and "
+        "p-value; at least 100 (default: %(default)s)",
     )
     parser.add_argument(
         "--verdict-only",
         action="store_true",
-        help="recompute the verdict (verdict.json) of the existing run these options name, without training",
+        help="recompute the verdict (verdict.json) of the existing run these options name, without training "
+        "(--max-n and --null-repeats may differ from the run's)",
     )
     parser.add_argument("--force", action="store_true", help="replace an existing run directory")
     parser.add_argument(
@@ -200,14 +214,15 @@ def build_parser():
     parser.add_argument(
         "--tensorboard",
         action="store_true",
-        help="also log every CSV column and the run's figures for TensorBoard, in RUN/tensorboard/ "
-        "(needs the tensorboard package: pip install '.[tensorboard]')",
+        help="also log every CSV column (each epoch) and the run's figures (at the end) for TensorBoard, in "
+        "RUN/tensorboard/ (tensorboard --logdir RUNS_DIR); needs the tensorboard package: pip install '.[tensorboard]'",
     )
     parser.add_argument(
         "-q",
         "--quiet",
         action="store_true",
-        help="no progress bars and no per-epoch line (bars also stay silent without a terminal)",
+        help="no progress bars and no per-epoch line; the summary and the verdict still print (without a terminal, "
+        "the bars stay silent anyway)",
     )
     return parser
 

@@ -790,9 +790,10 @@ def train_one_epoch(
 
 
 def is_best(rows: list[dict]) -> bool:
-    """Whether the last row has the smallest norm KS distance from the parent so far (the best epoch)."""
+    """Whether the last row has the smallest norm KS distance from the parent so far (the best epoch).
+    A tie keeps the earlier epoch, the one :func:`best_row` and the summary name."""
     distances = [row["norm_ks_parent_D"] for row in rows]
-    return bool(distances[-1] <= min(distances))
+    return len(distances) == 1 or bool(distances[-1] < min(distances[:-1]))
 
 
 def best_row(rows: list[dict]) -> dict:

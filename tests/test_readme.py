@@ -15,6 +15,7 @@ NOT_RUN with the reason; the long ones are run by the slow test only.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -108,6 +109,32 @@ def clone(tmp_path_factory) -> Path:
     clone = clean_copy(tmp_path_factory.mktemp("readme") / "gaussgan")
     set_up(clone)
     return clone
+
+
+def readme_table_options(heading: str) -> set[str]:
+    """The options named in the first column of the options table under ``heading``."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index(heading) :]
+    table = re.search(r"^\| option \|.*?\n(?:\|.*\n)+", section, flags=re.M)
+    assert table, f"no options table under {heading!r}"
+    first_column = [line.split(" | ")[0] for line in table.group(0).splitlines()[2:]]
+    return {option for cell in first_column for option in re.findall(r"(--?[a-z][a-z0-9-]*)", cell)}
+
+
+@pytest.mark.parametrize(
+    ("script", "heading"), [("train.py", "## train.py: train and diagnose"), ("gen-samples.py", "## gen-samples.py")]
+)
+def test_every_option_of_the_scripts_is_in_the_readme_table(script, heading):
+    spec = importlib.util.spec_from_file_location(script.replace("-", "_").removesuffix(".py"), REPO / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    options = {
+        option
+        for action in module.build_parser()._actions
+        for option in action.option_strings
+        if option not in ("-h", "--help")
+    }
+    assert options - readme_table_options(heading) == set(), f"{script}: options missing from the README's table"
 
 
 def test_every_readme_command_is_run_or_said_why_not():
