@@ -193,7 +193,7 @@ def build_parser():
         type=cli.positive_int,
         default=defaults.null_repeats,
         help="honest parent samples drawn to simulate each metric's null distribution, which gives its floor and "
-        "p-value; at least 100 (default: %(default)s)",
+        "p-value; at least 150 (default: %(default)s)",
     )
     parser.add_argument(
         "--verdict-only",
