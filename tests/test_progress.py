@@ -27,7 +27,7 @@ from helpers import REPO, run_script
 
 EPOCHS = 3
 TRAIN = ("-f", "datasets/data_gauss_dim3.h5", "-c", "0.1", "--n-eval", "50", "--max-n", "1000")
-TRAIN += ("--null-repeats", "100", "--seed", "1")
+TRAIN += ("--null-repeats", "150", "--seed", "1")
 RUN = "runs/gauss_dim3_100_1_van"
 EPOCH_LINE = re.compile(r"epoch (\d+): D -?[\d.]+ G -?[\d.]+  norm KS D [\d.]+ p \S+  rejected \d/3 \(BH \d\)")
 
