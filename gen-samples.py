@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from gaussgan import cli
-from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
 
 EPILOG = """\
 output, for each dimension d:
@@ -45,35 +44,7 @@ def build_parser():
         metavar="D",
         help="one or more dimensions, one file each (default: 1 2 10)",
     )
-    parser.add_argument(
-        "-m",
-        "--mu",
-        type=cli.finite_float,
-        default=0.0,
-        help="mean (location) of every component (default: %(default)s)",
-    )
-    parser.add_argument(
-        "-c",
-        "--sigma",
-        nargs=3,
-        default=["1", "0", "1"],
-        metavar=("DIAG", "OFFDIAG", "BLOCK"),
-        help="covariance: BLOCKxBLOCK blocks with DIAG on the diagonal and OFFDIAG elsewhere; BLOCK=-1: "
-        "a band, OFFDIAG only next to the diagonal. trunc_gauss: DIAG is the variance; cauchy: "
-        "DIAG is the scale; both need OFFDIAG=0 (default: 1 0 1, the identity)",
-    )
-    parser.add_argument(
-        "--xlo",
-        type=cli.finite_float,
-        default=DEFAULT_XLO,
-        help="lower bound of trunc_gauss and uniform, in data units, not in units of sigma (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--xhi",
-        type=cli.finite_float,
-        default=DEFAULT_XHI,
-        help="upper bound of trunc_gauss and uniform, in data units (default: %(default)s)",
-    )
+    cli.add_parent_shape_options(parser)
     parser.add_argument(
         "--seed",
         type=cli.seed_value,
@@ -99,11 +70,7 @@ def build_parser():
 def parse_args(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        diag, offdiag, block = cli.finite_float(args.sigma[0]), cli.finite_float(args.sigma[1]), int(args.sigma[2])
-    except (ValueError, cli.argparse.ArgumentTypeError):
-        parser.error(f"--sigma expects DIAG OFFDIAG BLOCK (two numbers and an integer), got {' '.join(args.sigma)}")
-    args.sigma = (diag, offdiag, block)
+    args.sigma = cli.sigma_triple(parser, args.sigma)
     return args
 
 

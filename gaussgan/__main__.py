@@ -83,28 +83,12 @@ def main(argv=None) -> int:
 
 
 def add_evaluate_arguments(parser) -> None:
-    from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
-
     parser.add_argument("samples", metavar="SAMPLES", help="samples to judge: .h5 (dataset layout), .npy or .csv")
     parser.add_argument("--parent", metavar="DATASET.h5", help="dataset written by gen-samples.py: its parent")
     parser.add_argument(
         "-s", "--dist", metavar="PARENT", help="or the parent by name (gauss, trunc_gauss, cauchy, uniform) ..."
     )
-    parser.add_argument("-m", "--mu", type=cli.finite_float, default=0.0, help="... its mean (default: %(default)s)")
-    parser.add_argument(
-        "-c",
-        "--sigma",
-        nargs=3,
-        default=["1", "0", "1"],
-        metavar=("DIAG", "OFFDIAG", "BLOCK"),
-        help="... its covariance, as in gen-samples.py (default: 1 0 1)",
-    )
-    parser.add_argument(
-        "--xlo", type=cli.finite_float, default=DEFAULT_XLO, help="... its lower bound (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--xhi", type=cli.finite_float, default=DEFAULT_XHI, help="... its upper bound (default: %(default)s)"
-    )
+    cli.add_parent_shape_options(parser, "... its ")
     parser.add_argument(
         "--train",
         action="store_true",
@@ -141,10 +125,7 @@ def run_evaluate(args, parser) -> int:
         )
     spec = None
     if args.dist is not None:
-        try:
-            sigma = (cli.finite_float(args.sigma[0]), cli.finite_float(args.sigma[1]), int(args.sigma[2]))
-        except (ValueError, cli.argparse.ArgumentTypeError):
-            parser.error(f"--sigma expects DIAG OFFDIAG BLOCK (two numbers and an integer), got {' '.join(args.sigma)}")
+        sigma = cli.sigma_triple(parser, args.sigma)
         spec = {"name": args.dist, "mu": args.mu, "sigma": sigma, "xlo": args.xlo, "xhi": args.xhi}
     evaluate_samples(
         args.samples,

@@ -85,6 +85,51 @@ def seed_value(text: str) -> int:
     return _number(text, int, lambda value: 0 <= value < 2**63, "a seed, an integer in [0, 2**63)")
 
 
+def add_parent_shape_options(parser, what: str = "") -> None:
+    """-m/--mu, -c/--sigma, --xlo, --xhi: a parent's shape as gen-samples.py takes it (and evaluate, for its
+    parent); ``what`` prefixes each help line. Read -c back with :func:`sigma_triple`."""
+    from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
+
+    parser.add_argument(
+        "-m",
+        "--mu",
+        type=finite_float,
+        default=0.0,
+        help=f"{what}mean (location) of every component (default: %(default)s)",
+    )
+    parser.add_argument(
+        "-c",
+        "--sigma",
+        nargs=3,
+        default=["1", "0", "1"],
+        metavar=("DIAG", "OFFDIAG", "BLOCK"),
+        help=f"{what}covariance: BLOCKxBLOCK blocks with DIAG on the diagonal and OFFDIAG elsewhere; BLOCK=-1: "
+        "a band, OFFDIAG only next to the diagonal. trunc_gauss: DIAG is the variance; cauchy: "
+        "DIAG is the scale; both need OFFDIAG=0 (default: 1 0 1, the identity)",
+    )
+    parser.add_argument(
+        "--xlo",
+        type=finite_float,
+        default=DEFAULT_XLO,
+        help=f"{what}lower bound of trunc_gauss and uniform, in data units, not in units of sigma (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--xhi",
+        type=finite_float,
+        default=DEFAULT_XHI,
+        help=f"{what}upper bound of trunc_gauss and uniform, in data units (default: %(default)s)",
+    )
+
+
+def sigma_triple(parser, words: list[str]) -> tuple[float, float, int]:
+    """-c/--sigma's three words as (DIAG, OFFDIAG, BLOCK), or the parser's one-line error."""
+    try:
+        return finite_float(words[0]), finite_float(words[1]), int(words[2])
+    except (ValueError, argparse.ArgumentTypeError):
+        parser.error(f"--sigma expects DIAG OFFDIAG BLOCK (two numbers and an integer), got {' '.join(words)}")
+        raise  # parser.error exits; this line is for the type checker
+
+
 def _raise_terminated(signum, frame) -> NoReturn:
     raise Terminated()
 
