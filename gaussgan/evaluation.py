@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +79,17 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, seed: int, max_n: int, re
     """The verdict on a run's saved generator (the averaged one), written to the run's verdict.json."""
     from gaussgan.sampling import load_generator, parent_of
 
+    started = time.perf_counter()
     generator, saved = load_generator(run_dir)
     parent = parent_of(saved, run_dir / "models" / "generator.pth.tar")
     check_verdict_memory(max_n, parent.dim, f"the verdict on {max_n:,} samples of dimension {parent.dim}")
     samples = draw_from_generator(generator, saved["latent_sigma"], max_n, verdict_seed(seed))
     verdict = give_verdict(samples, parent, seed, train_rows, run_dir / NULL_CACHE, max_n, repeats, quiet)
-    write_verdict(run_dir / VERDICT, verdict, {"run": run_dir.name, "epoch": saved["epoch"], "seed": seed})
+    # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
+    seconds = round(time.perf_counter() - started, 2)
+    write_verdict(
+        run_dir / VERDICT, verdict, {"run": run_dir.name, "epoch": saved["epoch"], "seed": seed, "seconds": seconds}
+    )
     return verdict
 
 
