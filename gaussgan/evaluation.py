@@ -47,23 +47,6 @@ def epoch_columns(generated: np.ndarray, context: Context, cache: NullCache, cos
     return columns
 
 
-def draw_from_generator(generator, latent_sigma: float, n: int, seed: int, chunk: int = 50_000) -> np.ndarray:
-    """``n`` samples (float64) of a generator in eval mode, latent draws from a CPU generator seeded ``seed``."""
-    import torch
-
-    rng = torch.Generator().manual_seed(seed)
-    device = next(generator.parameters()).device
-    parts = []
-    with torch.inference_mode():
-        for start in range(0, n, chunk):
-            z = torch.randn(min(chunk, n - start), generator.latent_dim, generator=rng) * latent_sigma
-            parts.append(generator(z.to(device)).double().cpu().numpy())
-    samples = np.concatenate(parts)
-    if not np.all(np.isfinite(samples)):
-        raise UserError("the generator produced NaN or infinite values; no verdict can be given")
-    return samples
-
-
 def verdict_seed(seed: int) -> int:
     """The seed of the verdict's draws, derived from the run's (so --verdict-only gives the same verdict)."""
     return int(np.random.SeedSequence([seed, 0x5EED]).generate_state(1)[0])
@@ -77,13 +60,16 @@ def check_verdict_memory(n: int, dim: int, what: str) -> None:
 
 def run_verdict(run_dir: Path, train_rows: np.ndarray, seed: int, max_n: int, repeats: int, quiet: bool) -> Verdict:
     """The verdict on a run's saved generator (the averaged one), written to the run's verdict.json."""
-    from gaussgan.sampling import load_generator, parent_of
+    from gaussgan.sampling import generated_chunks, load_generator, parent_of
 
     started = time.perf_counter()
     generator, saved = load_generator(run_dir)
     parent = parent_of(saved, run_dir / "models" / "generator.pth.tar")
     check_verdict_memory(max_n, parent.dim, f"the verdict on {max_n:,} samples of dimension {parent.dim}")
-    samples = draw_from_generator(generator, saved["latent_sigma"], max_n, verdict_seed(seed))
+    failure = "the generator produced NaN or infinite values; no verdict can be given"
+    samples = np.concatenate(
+        list(generated_chunks(generator, saved["latent_sigma"], max_n, verdict_seed(seed), failure))
+    )
     verdict = give_verdict(samples, parent, seed, train_rows, run_dir / NULL_CACHE, max_n, repeats, quiet)
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)

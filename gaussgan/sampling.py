@@ -143,6 +143,22 @@ def csv_header(dim: int) -> str:
     return ",".join(f"x{component}" for component in range(dim)) + "\n"
 
 
+def generated_chunks(generator, latent_sigma: float, n: int, seed: int, failure: str):
+    """``n`` samples (float64) of a saved generator (eval mode, CPU), ``CHUNK`` at a time; the latent
+    draws come from a generator seeded ``seed``, so the same seed gives the same samples. A non-finite
+    sample raises a UserError saying ``failure``."""
+    import torch
+
+    rng = torch.Generator().manual_seed(seed)
+    for start in range(0, n, CHUNK):
+        z = torch.randn(min(CHUNK, n - start), generator.latent_dim, generator=rng) * latent_sigma
+        with torch.inference_mode():  # no autograd bookkeeping while sampling, and only here
+            chunk = generator(z).double().numpy()
+        if not np.all(np.isfinite(chunk)):
+            raise UserError(failure)
+        yield chunk
+
+
 def sample_run(
     run_dir: str | Path, n: int, out: str | Path, seed: int, epoch: str = "last", force: bool = False
 ) -> Path:
@@ -150,7 +166,6 @@ def sample_run(
 
     ``epoch`` picks the generator (``"last"`` or ``"best"``); an existing ``out`` is kept unless ``force``.
     """
-    import torch
 
     from gaussgan.datasets import write_batches
     from gaussgan.resources import require_memory
@@ -170,17 +185,10 @@ def sample_run(
         "ask for fewer samples (-n), or write .csv or .npy, which are streamed",
     )
     check_room(out, smallest_file_size(n, generator.data_dim, out.suffix) + len(csv_header(generator.data_dim)))
-    rng = torch.Generator().manual_seed(seed)
+    failure = f"the generator of {run_dir} produced NaN or infinite values; nothing was written"
 
     def chunks():
-        for start in range(0, n, CHUNK):
-            size = min(CHUNK, n - start)
-            z = torch.randn(size, generator.latent_dim, generator=rng) * saved["latent_sigma"]
-            with torch.inference_mode():  # no autograd bookkeeping while sampling, and only here
-                chunk = generator(z).double().numpy()
-            if not np.all(np.isfinite(chunk)):
-                raise UserError(f"the generator of {run_dir} produced NaN or infinite values; nothing was written")
-            yield chunk
+        return generated_chunks(generator, saved["latent_sigma"], n, seed, failure)
 
     if out.suffix == ".h5":
         parent = parent_of(saved, Path(run_dir) / GENERATOR)

@@ -25,6 +25,18 @@ def run_script(
     )
 
 
+def run_module(*args, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m gaussgan args...`` in ``cwd`` and return the finished process."""
+    return subprocess.run(
+        [sys.executable, "-m", "gaussgan", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
+    )
+
+
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` with its size and modification time, to see what a command changed."""
     return {

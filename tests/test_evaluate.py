@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import assert_clean_error, run_script, snapshot
+from helpers import assert_clean_error, run_module, run_script, snapshot
 
 from gaussgan import datasets
 
@@ -17,14 +17,7 @@ REPEATS = ["--null-repeats", "150"]  # the fewest allowed: fast, and every metri
 
 
 def evaluate(folder, *args, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gaussgan", "evaluate", *map(str, args)],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
+    return run_module("evaluate", *args, cwd=folder, timeout=timeout)
 
 
 def one_line_error(result, *words):

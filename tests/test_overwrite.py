@@ -15,16 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, assert_clean_error, run_script, snapshot
+from helpers import REPO, assert_clean_error, run_module, run_script, snapshot
 
 GEN = ("gen-samples.py", "-n", "50", "-b", "2", "-q")
 RUN = "runs/gauss_dim3_4_1_van"
 
 
 def module(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gaussgan", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    return run_module(*args, cwd=cwd, timeout=120)
 
 
 def poc(script: str, *args, cwd: Path) -> subprocess.CompletedProcess:

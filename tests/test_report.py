@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import assert_clean_error, snapshot
+from helpers import assert_clean_error, run_module, snapshot
 
 from gaussgan.study import GRID_OPTIONS
 
@@ -46,15 +44,7 @@ FIGURES = ["calibration.png", "curves.png", "heatmaps.png", "scatter.png", "vers
 REPORT_FILES = sorted(["index.html", "summary.csv", "summary_by_config.csv", *FIGURES])
 
 
-def gaussgan(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gaussgan", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
+gaussgan = run_module  # python -m gaussgan ARGS in cwd
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,12 @@ names runs. Bad study files and options are one `error:` line, exit 2, nothing w
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import REPO, assert_clean_error, snapshot
+from helpers import REPO, assert_clean_error, run_module, snapshot
 
 from gaussgan.errors import UserError
 from gaussgan.study import load_study, plan
@@ -32,14 +31,7 @@ n_eval = 50
 
 
 def gaussgan(*args, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gaussgan", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
+    return run_module(*args, cwd=cwd, timeout=120)
 
 
 def planned(tmp_path: Path, text: str, overrides: dict | None = None):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import REPO, assert_clean_error, snapshot
+from helpers import REPO, assert_clean_error, run_module, snapshot
 
 from gaussgan.study import GRID_OPTIONS
 
@@ -50,16 +50,7 @@ n_eval = 50
 TINY_NAMES = [f"gauss_dim3_{latent}_1_van_seed{seed}" for latent in (2, 4) for seed in (1, 2)]
 
 
-def gaussgan(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m gaussgan ARGS`` in ``cwd``, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "gaussgan", *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
+gaussgan = run_module  # python -m gaussgan ARGS in cwd, as a user runs it
 
 
 @contextlib.contextmanager
@@ -353,7 +344,8 @@ def test_quick_study_killed_midway_then_relaunched_matches_an_uninterrupted_swee
     runs_dir = tmp_path / "runs" / "quick"
     with started_sweep(study, "--workers", "2", cwd=tmp_path) as process:
         deadline = time.monotonic() + 600
-        while sum(csv_rows(path) == 6 for path in runs_dir.glob("gauss_*")) < 8:  # a quarter of the runs done
+        # A quarter of the runs done: their 6 epochs and their verdict (written last).
+        while sum(csv_rows(path) == 6 and (path / "verdict.json").exists() for path in runs_dir.glob("gauss_*")) < 8:
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
             time.sleep(0.2)
         os.killpg(process.pid, signal.SIGINT)
