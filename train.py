@@ -123,6 +123,19 @@ def build_parser():
         help="gradient penalty weight lambda (default: %(default)s)",
     )
     parser.add_argument(
+        "--d-lr-ratio",
+        type=cli.positive_float,
+        help="the discriminator's learning rate as a multiple of --lr: a two time-scale update rule "
+        f"(default: {van['d_lr_ratio']:g} vanilla, {wass['d_lr_ratio']:g} WGAN-GP)",
+    )
+    parser.add_argument(
+        "--r1",
+        dest="r1_weight",
+        type=cli.non_negative_float,
+        help="weight gamma of the R1 penalty gamma/2 * E||grad D(real)||^2 on the discriminator, either rule; "
+        f"0 turns it off (default: {van['r1_weight']:g} vanilla, {wass['r1_weight']:g} WGAN-GP)",
+    )
+    parser.add_argument(
         "--ema-decay",
         type=cli.fraction,
         default=defaults.ema_decay,

@@ -62,6 +62,11 @@ def positive_float(text: str) -> float:
     return _number(text, float, lambda value: 0 < value < math.inf, "a positive finite number")
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (a penalty weight that 0 turns off)."""
+    return _number(text, float, lambda value: 0 <= value < math.inf, "a finite number >= 0")
+
+
 def finite_float(text: str) -> float:
     """argparse type: any finite number."""
     return _number(text, float, math.isfinite, "a finite number")

@@ -18,8 +18,8 @@ DEFAULT_XLO, DEFAULT_XHI = -1.5, 1.5
 RULES = ("vanilla", "wgan-gp")
 # Per-rule defaults, chosen by the experiments in the README ("Choosing the defaults").
 RULE_DEFAULTS = {
-    "vanilla": {"lr": 1e-4, "critic_steps": 1},
-    "wgan-gp": {"lr": 5e-4, "critic_steps": 5},
+    "vanilla": {"lr": 1e-4, "critic_steps": 1, "d_lr_ratio": 1.0, "r1_weight": 0.0},
+    "wgan-gp": {"lr": 5e-4, "critic_steps": 5, "d_lr_ratio": 1.0, "r1_weight": 0.0},
 }
 GENERATOR_WIDTHS = (128, 128, 128)
 DISCRIMINATOR_WIDTHS = (128, 128, 128)
@@ -38,7 +38,7 @@ def resumable(default):
 class TrainConfig:
     """Every option of train.py, field names equal to the parsed arguments' names.
 
-    ``lr`` and ``critic_steps`` given as None take the rule's default at construction, so no
+    The options of :data:`RULE_DEFAULTS` given as None take the rule's default at construction, so no
     field but ``seed`` is ever None; ``seed`` is None until a run draws one or resumes one.
     """
 
@@ -56,6 +56,11 @@ class TrainConfig:
     beta2: float = 0.9
     critic_steps: int = None  # type: ignore[assignment]  # likewise
     gp_weight: float = 10.0
+    # The discriminator's learning rate as a multiple of lr (a two time-scale update rule), and the
+    # weight gamma of the R1 penalty gamma/2 * E||grad D(real)||^2, which damps the rotation of the
+    # two networks around the equilibrium; None: the rule's default, like lr.
+    d_lr_ratio: float = None  # type: ignore[assignment]
+    r1_weight: float = None  # type: ignore[assignment]
     ema_decay: float = 0.995
     # The learning rate over the run: constant, or decayed (linear, cosine) to lr_floor x lr at the
     # last step, after an optional linear warm-up over the first warmup share of the run.
@@ -111,7 +116,7 @@ def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:
 # What config.json holds besides every option: what a run directory is recognised by.
 RECORD_KEYS = ("parent", "gaussgan")
 # Options whose default is None: filled in by the rule's default or the drawn seed before recording.
-_FILLED_IN = {"lr": float, "critic_steps": int, "seed": int}
+_FILLED_IN = {"lr": float, "critic_steps": int, "d_lr_ratio": float, "r1_weight": float, "seed": int}
 
 
 def _expected_type(option) -> type:

@@ -51,6 +51,12 @@ def gradient_penalty(
     return ((gradient.norm(2, dim=1) - 1) ** 2).mean()
 
 
+def r1_penalty(discriminator: nn.Module, real: torch.Tensor, d_real: torch.Tensor) -> torch.Tensor:
+    """E[||grad_x D(x)||^2] at the real samples (Mescheder et al. 2018); ``real`` must require grad."""
+    (gradient,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+    return gradient.pow(2).sum(dim=1).mean()
+
+
 def wgan_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """E[D(fake)] - E[D(real)]: the negative of the critic's Wasserstein estimate (penalty added apart)."""
     return d_fake.mean() - d_real.mean()
@@ -70,20 +76,26 @@ def discriminator_step(
     *,
     gp_weight: float = 10.0,
     rng: torch.Generator | None = None,
+    r1_weight: float = 0.0,
 ) -> torch.Tensor:
     """One optimiser step of the discriminator (critic) on ``real`` and as many generated samples.
 
     ``gp_weight`` and ``rng`` (the gradient penalty's weight and random generator) are used by
-    WGAN-GP only, and are keyword-only so that they cannot be swapped by position.
+    WGAN-GP only; ``r1_weight`` (gamma of the R1 penalty gamma/2 * E||grad D(real)||^2, 0: none) by
+    either rule. All are keyword-only so that they cannot be swapped by position.
     """
     check_rule(rule)
     with torch.no_grad():
         fake = generator(latent(len(real)))
+    if r1_weight:
+        real = real.detach().requires_grad_(True)
     d_real, d_fake = discriminator(real), discriminator(fake)
     if rule == "vanilla":
         loss = vanilla_discriminator_loss(d_real, d_fake)
     else:
-        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(discriminator, real, fake, rng)
+        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(discriminator, real.detach(), fake, rng)
+    if r1_weight:
+        loss = loss + r1_weight / 2 * r1_penalty(discriminator, real, d_real)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

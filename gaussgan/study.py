@@ -38,6 +38,7 @@ from gaussgan import cli
 from gaussgan.config import MIN_NULL_REPEATS as MIN_REPEATS
 from gaussgan.config import RULES, TrainConfig
 from gaussgan.errors import UserError
+from gaussgan.schedules import SCHEDULES
 
 if TYPE_CHECKING:
     from gaussgan.generation import GenerationConfig
@@ -69,6 +70,7 @@ def _seed(value) -> bool:
 POSITIVE_INT = (_positive_int, "a positive integer")
 POSITIVE = (_positive, "a positive number")
 FRACTION = (_fraction, "a number in [0, 1)")
+NON_NEGATIVE = (lambda value: _is_number(value) and value >= 0, "a number >= 0")
 
 # The train.py options a study may vary, by their TrainConfig (config.json) names. Not here: the dataset
 # ([datasets]), the seed (seeds), where runs go (runs_dir, postfix), and what only steers one process
@@ -81,6 +83,11 @@ GRID_OPTIONS: dict[str, tuple] = {
     "batch_size": POSITIVE_INT,
     "scale": POSITIVE,
     "lr": POSITIVE,
+    "lr_schedule": (lambda value: value in SCHEDULES, " or ".join(SCHEDULES)),
+    "lr_floor": FRACTION,
+    "warmup": FRACTION,
+    "d_lr_ratio": POSITIVE,
+    "r1_weight": NON_NEGATIVE,
     "beta1": FRACTION,
     "beta2": FRACTION,
     "critic_steps": POSITIVE_INT,
@@ -103,13 +110,30 @@ VERDICT_OPTIONS: dict[str, tuple] = {
 GRID_OPTIONS.update(
     {key: check for key, check in VERDICT_OPTIONS.items() if key in {option.name for option in fields(TrainConfig)}}
 )
-FLOAT_OPTIONS = {"latent_sigma", "scale", "lr", "beta1", "beta2", "gp_weight", "ema_decay"}
+FLOAT_OPTIONS = {
+    "latent_sigma",
+    "scale",
+    "lr",
+    "lr_floor",
+    "warmup",
+    "d_lr_ratio",
+    "r1_weight",
+    "beta1",
+    "beta2",
+    "gp_weight",
+    "ema_decay",
+}
 # How a varied option shows in the run name's postfix (latent_dim, latent_sigma and rule are in the name).
 NAME_TAGS = {
     "epochs": "n",
     "batch_size": "b",
     "scale": "c",
     "lr": "lr",
+    "lr_schedule": "",
+    "lr_floor": "floor",
+    "warmup": "warm",
+    "d_lr_ratio": "dlr",
+    "r1_weight": "r1-",
     "beta1": "beta1-",
     "beta2": "beta2-",
     "critic_steps": "k",
@@ -131,6 +155,11 @@ TRAIN_FLAGS = {
     "batch_size": "-b",
     "scale": "-c",
     "lr": "--lr",
+    "lr_schedule": "--lr-schedule",
+    "lr_floor": "--lr-floor",
+    "warmup": "--warmup",
+    "d_lr_ratio": "--d-lr-ratio",
+    "r1_weight": "--r1",
     "beta1": "--beta1",
     "beta2": "--beta2",
     "critic_steps": "--critic-steps",

@@ -164,7 +164,7 @@ def build_state(config: TrainConfig, dim: int, device: torch.device) -> State:
         discriminator=discriminator,
         ema=EMA(generator, config.ema_decay),
         optimizer_g=rules.adam(generator.parameters(), config.lr, betas, device),
-        optimizer_d=rules.adam(discriminator.parameters(), config.lr, betas, device),
+        optimizer_d=rules.adam(discriminator.parameters(), config.lr * config.d_lr_ratio, betas, device),
         rng=rng,
         eval_rng=np.random.default_rng(seeds[3]),
         eval_torch_rng=eval_torch_rng,
@@ -183,9 +183,9 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 def set_learning_rate(state: State, config: TrainConfig, progress: float) -> None:
     """Both networks' learning rate at ``progress`` (0 at the run's first step, 1 at its last)."""
     lr = config.lr * lr_factor(config.lr_schedule, progress, config.lr_floor, config.warmup)
-    for optimizer in (state.optimizer_d, state.optimizer_g):
+    for optimizer, rate in ((state.optimizer_d, lr * config.d_lr_ratio), (state.optimizer_g, lr)):
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = rate
 
 
 def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: GracefulStop, progress) -> None:
@@ -214,6 +214,7 @@ def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: Gra
                 latent,
                 gp_weight=config.gp_weight,
                 rng=state.rng,
+                r1_weight=config.r1_weight,
             )
         )
         state.step += 1

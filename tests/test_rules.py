@@ -105,3 +105,34 @@ def test_every_listed_rule_steps_and_penalty_options_are_keyword_only():
         assert torch.isfinite(rules.generator_step(rule, generator, discriminator, optimizer, 4, latent))
     with pytest.raises(TypeError):  # a weight and a generator must not be swapped by position
         rules.discriminator_step("wgan-gp", generator, discriminator, optimizer, real, latent, 10.0, None)
+
+
+def test_r1_penalty_of_a_linear_discriminator_is_its_squared_weight_norm():
+    """For D(x) = w.x + b the gradient at every x is w, so E||grad D(real)||^2 = ||w||^2 exactly."""
+    discriminator = torch.nn.Linear(3, 1)
+    real = torch.randn(16, 3).requires_grad_(True)
+    penalty = rules.r1_penalty(discriminator, real, discriminator(real).squeeze(-1))
+    assert torch.allclose(penalty, discriminator.weight.pow(2).sum())
+
+
+def test_r1_weight_changes_the_discriminator_step_by_its_penalty_gradient():
+    """A step with r1_weight moves D's weights as the loss plus gamma/2 * ||w||^2 says (plain SGD, linear D)."""
+    torch.manual_seed(0)
+    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    steps = {}
+    for gamma in (0.0, 4.0):
+        discriminator = torch.nn.Sequential(torch.nn.Linear(3, 1))
+        discriminator.load_state_dict({"0.weight": torch.ones(1, 3), "0.bias": torch.zeros(1)})
+        optimizer = torch.optim.SGD(discriminator.parameters(), lr=1.0)
+        rules.discriminator_step(
+            "vanilla",
+            lambda z: fake,
+            lambda x: discriminator(x).squeeze(-1),
+            optimizer,
+            real,
+            lambda n: None,
+            r1_weight=gamma,
+        )
+        steps[gamma] = discriminator[0].weight.detach().clone()
+    # The penalty's gradient is gamma * w = 4 * (1, 1, 1) at the starting weights: SGD with lr 1 subtracts it.
+    assert torch.allclose(steps[0.0] - steps[4.0], torch.full((1, 3), 4.0), atol=1e-6)

@@ -131,3 +131,15 @@ def test_a_diverged_state_is_named_before_anything_is_saved():
     with torch.no_grad():
         next(state.discriminator.parameters()).fill_(float("inf"))
     assert divergence(state, 0, 1) == "the discriminator's weights"
+
+
+def test_d_lr_ratio_sets_the_discriminators_learning_rate_at_every_step():
+    config = TrainConfig(
+        dataset="x", latent_dim=4, epochs=2, batch_size=10, scale=0.1, lr=1e-3, d_lr_ratio=4.0, lr_schedule="linear"
+    ).with_seed(2)
+    assert config.r1_weight == 0.0  # the rule's default fills in what was not given
+    state = build_state(config, dim=3, device=torch.device("cpu"))
+    with GracefulStop() as stop:
+        train_epoch(state, config, torch.randn(100, 3), stop, Count())
+    lr_d, lr_g = state.optimizer_d.param_groups[0]["lr"], state.optimizer_g.param_groups[0]["lr"]
+    assert 0 < lr_g < 1e-3 and lr_d == 4.0 * lr_g  # decayed, and the ratio kept
