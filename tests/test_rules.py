@@ -121,13 +121,13 @@ def test_r1_weight_changes_the_discriminator_step_by_its_penalty_gradient():
     real, fake = torch.randn(8, 3), torch.randn(8, 3)
     steps = {}
     for gamma in (0.0, 4.0):
-        discriminator = torch.nn.Sequential(torch.nn.Linear(3, 1))
+        discriminator = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))  # one score per sample
         discriminator.load_state_dict({"0.weight": torch.ones(1, 3), "0.bias": torch.zeros(1)})
         optimizer = torch.optim.SGD(discriminator.parameters(), lr=1.0)
         rules.discriminator_step(
             "vanilla",
             lambda z: fake,
-            lambda x: discriminator(x).squeeze(-1),
+            discriminator,
             optimizer,
             real,
             lambda n: None,
