@@ -20,7 +20,8 @@ run directory: RUNS_DIR/<dist>_dim<d>_<latent_dim>_<latent_sigma>_<van|wass>[_<p
 epochs are numbered from 0: a 50-epoch run writes comp_hist_epoch00000.png ... comp_hist_epoch00049.png
 and corr_epoch00000.png, corr_epoch00010.png, ... corr_epoch00040.png, corr_epoch00049.png
 
-the original gaussGAN configuration: --lr 1e-4 --ema-decay 0
+the original gaussGAN configuration (README "Choosing the defaults"):
+  --lr 1e-4 --ema-decay 0 --lr-schedule constant --beta1 0.5 --d-lr-ratio 1 --r1 0 -n 40
 
 examples:
   python train.py -f datasets/data_gauss_dim10.h5 -d 100 -s 0.1 -n 100
@@ -86,7 +87,8 @@ def build_parser():
     parser.add_argument(
         "--lr",
         type=cli.positive_float,
-        help=f"Adam learning rate of both networks (default: {van['lr']:g} vanilla, {wass['lr']:g} WGAN-GP)",
+        help="Adam learning rate of the generator, and of the discriminator times --d-lr-ratio "
+        f"(default: {van['lr']:g} vanilla, {wass['lr']:g} WGAN-GP)",
     )
     parser.add_argument(
         "--lr-schedule",

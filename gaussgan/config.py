@@ -18,8 +18,8 @@ DEFAULT_XLO, DEFAULT_XHI = -1.5, 1.5
 RULES = ("vanilla", "wgan-gp")
 # Per-rule defaults, chosen by the experiments in the README ("Choosing the defaults").
 RULE_DEFAULTS = {
-    "vanilla": {"lr": 1e-4, "critic_steps": 1, "d_lr_ratio": 1.0, "r1_weight": 0.0},
-    "wgan-gp": {"lr": 5e-4, "critic_steps": 5, "d_lr_ratio": 1.0, "r1_weight": 0.0},
+    "vanilla": {"lr": 5e-5, "critic_steps": 1, "d_lr_ratio": 4.0, "r1_weight": 10.0},
+    "wgan-gp": {"lr": 5e-5, "critic_steps": 5, "d_lr_ratio": 4.0, "r1_weight": 0.0},
 }
 GENERATOR_WIDTHS = (128, 128, 128)
 DISCRIMINATOR_WIDTHS = (128, 128, 128)
@@ -47,12 +47,12 @@ class TrainConfig:
     dataset: str = field(metadata=RESUMABLE)
     latent_dim: int = 100
     latent_sigma: float = 1.0
-    epochs: int = resumable(40)
+    epochs: int = resumable(80)
     rule: str = "vanilla"
     batch_size: int = 64
     scale: float = 1.0
     lr: float = None  # type: ignore[assignment]  # None: the rule's default, filled in __post_init__
-    beta1: float = 0.5
+    beta1: float = 0.0
     beta2: float = 0.9
     critic_steps: int = None  # type: ignore[assignment]  # likewise
     gp_weight: float = 10.0

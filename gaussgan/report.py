@@ -286,12 +286,25 @@ def summary_row(run: Run) -> dict:
     else:
         row["final_epoch"] = row["best_epoch"] = None
     row["n_star"] = run.verdict.get("n_star")
+    row["distinguished_by"] = distinguished_by(run.verdict)
     row["max_n"] = run.verdict.get("max_n")
     row["reading"] = run.verdict.get("reading")
     seconds = table["seconds_total"].astype(float) if "seconds_total" in table else None
     row["seconds_total"] = float(seconds.sum()) if seconds is not None and len(seconds) else math.nan
     row["seconds_per_epoch"] = float(seconds.median()) if seconds is not None and len(seconds) else math.nan
     return row
+
+
+def distinguished_by(verdict: dict) -> str | None:
+    """The metrics that reject at the verdict's n* (the first to tell the generator apart), or None."""
+    results = verdict.get("results")
+    rejecting = results.get(str(verdict.get("n_star")), []) if isinstance(results, dict) else []
+    names = [
+        entry["name"]
+        for entry in rejecting
+        if isinstance(entry, dict) and entry.get("rejected") is True and isinstance(entry.get("name"), str)
+    ]
+    return ", ".join(names) or None
 
 
 def summarise(runs: list[Run]):
@@ -536,6 +549,7 @@ RUN_COLUMNS = (
     "best_norm_ks_ratio",
     "best_sigma_rho_ratio",
     "n_star",
+    "distinguished_by",
     "seconds_total",
 )
 STYLE = """

@@ -143,7 +143,13 @@ def test_calibrated_metrics_verdicts_zero_based_epochs_and_damaged_runs(study, t
     table["m_fake_floor"] = [0.01, 0.02]
     table["m_fake_p"] = [float("nan"), 0.2]
     table.to_csv(first / "training_details.csv", index=False)
-    (first / "verdict.json").write_text(json.dumps({"n_star": 500, "max_n": 10000, "reading": "distinguishable"}))
+    rejections = [
+        {"name": "frechet", "rejected": True},
+        {"name": "mmd", "rejected": False},
+        {"name": "components", "rejected": True},
+    ]
+    verdict = {"n_star": 500, "max_n": 10000, "reading": "distinguishable", "results": {"500": rejections}}
+    (first / "verdict.json").write_text(json.dumps(verdict))
     damaged = tmp_path / "runs" / runs[2].name
     (damaged / "config.json").write_text("{not json")
     result = gaussgan("report", tmp_path / "runs", "-o", tmp_path / "out", cwd=tmp_path)
@@ -156,6 +162,7 @@ def test_calibrated_metrics_verdicts_zero_based_epochs_and_damaged_runs(study, t
     assert row["final_m_fake_ratio"] == pytest.approx(1.5) and row["best_m_fake_ratio"] == pytest.approx(1.5)
     assert row["final_m_fake_p"] == pytest.approx(0.2)
     assert row["n_star"] == 500 and row["reading"] == "distinguishable" and row["finished"]
+    assert row["distinguished_by"] == "frechet, components"  # the metrics that reject at n*, in the verdict's order
     assert row["final_epoch"] == 1 and row["best_epoch"] in (0, 1)
     other = summary.loc[runs[1].name]
     assert pd.isna(other["final_m_fake_ratio"]) and other["final_epoch"] == 1  # numbered from 0
