@@ -533,9 +533,12 @@ def test_sample_streams_csv_and_npy_with_the_bytes_of_a_whole_array_write(base, 
 def test_a_diverging_run_stops_naming_the_epoch_and_keeps_the_last_good_one(folder):
     # Inject: the optimisers continue with a learning rate of 1e30 (restored from the checkpoint).
     def explode(saved):
-        # Huge first moments: Adam's next step throws the weights past float32 (the learning rate itself
-        # is set by the schedule at every step, so a huge saved lr would not do it).
+        # Huge first moments that Adam keeps (beta1 0.9 in the saved optimiser state): its next step throws
+        # the weights past float32 (the learning rate itself is set by the schedule at every step, so a
+        # huge saved lr would not do it).
         for name in ("optimizer_g", "optimizer_d"):
+            for group in saved[name]["param_groups"]:
+                group["betas"] = (0.9, group["betas"][1])
             for state in saved[name]["state"].values():
                 state["exp_avg"].fill_(1e30)
 

@@ -46,7 +46,14 @@ def test_every_shipped_study_plans_distinct_runs(name):
     runs = plan(study)
     assert len({run.name for run in runs}) == len(runs) > 0
     assert all(run.run_dir.parent == study.runs_dir.resolve() for run in runs)
-    expected = {"quick.toml": 32, "broad.toml": 72, "dimension.toml": 50, "width.toml": 40}
+    expected = {
+        "quick.toml": 32,
+        "broad.toml": 72,
+        "dimension.toml": 50,
+        "width.toml": 40,
+        "defaults.toml": 18,
+        "original.toml": 6,
+    }
     assert len(runs) == expected[name]
 
 

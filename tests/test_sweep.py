@@ -167,7 +167,7 @@ def test_dry_run_lists_the_runs_and_which_are_done(tiny_study, tmp_path):
 def test_a_study_changed_under_finished_runs_is_reported_not_mixed(tiny_study):
     before = snapshot(tiny_study)
     result = gaussgan("sweep", "tiny.toml", "--set", "lr=0.001", cwd=tiny_study)
-    assert_clean_error(result, "4 run directories", "other options", "lr: 0.0001 -> 0.001")
+    assert_clean_error(result, "4 run directories", "other options", "lr: 5e-05 -> 0.001")
     assert snapshot(tiny_study) == before
     listed = gaussgan("sweep", "tiny.toml", "--set", "lr=0.001", "--dry-run", cwd=tiny_study)
     assert listed.returncode == 0 and "4 changed" in listed.stdout

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from gaussgan.config import TrainConfig, hyperparameter_changes
+from gaussgan.config import RULE_DEFAULTS, TrainConfig, hyperparameter_changes
 from gaussgan.interrupt import GracefulStop
 from gaussgan.models import EMA, Generator, recalibrate_batch_norm
 from gaussgan.training import build_state, train_epoch
@@ -137,7 +137,7 @@ def test_d_lr_ratio_sets_the_discriminators_learning_rate_at_every_step():
     config = TrainConfig(
         dataset="x", latent_dim=4, epochs=2, batch_size=10, scale=0.1, lr=1e-3, d_lr_ratio=4.0, lr_schedule="linear"
     ).with_seed(2)
-    assert config.r1_weight == 0.0  # the rule's default fills in what was not given
+    assert config.r1_weight == RULE_DEFAULTS["vanilla"]["r1_weight"]  # the rule's default fills in what was not given
     state = build_state(config, dim=3, device=torch.device("cpu"))
     with GracefulStop() as stop:
         train_epoch(state, config, torch.randn(100, 3), stop, Count())
