@@ -116,10 +116,11 @@ def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:
 # What config.json holds besides every option: what a run directory is recognised by.
 RECORD_KEYS = ("parent", "gaussgan")
 # Options whose default is None: filled in by the rule's default or the drawn seed before recording.
-_FILLED_IN = {"lr": float, "critic_steps": int, "d_lr_ratio": float, "r1_weight": float, "seed": int}
+_FILLED_IN = {**{name: type(value) for name, value in RULE_DEFAULTS["vanilla"].items()}, "seed": int}
 
 
-def _expected_type(option) -> type:
+def expected_type(option) -> type:
+    """The type config.json records for a TrainConfig field (its default's, or the filled-in value's)."""
     if option.name in _FILLED_IN:
         return _FILLED_IN[option.name]
     return str if option.default is MISSING else type(option.default)
@@ -142,9 +143,9 @@ def record_problems(saved) -> list[str]:
     if missing:
         return [f"it has no {', '.join(missing)}"]
     problems = [
-        f"{option.name} is {saved[option.name]!r}, expected {_expected_type(option).__name__}"
+        f"{option.name} is {saved[option.name]!r}, expected {expected_type(option).__name__}"
         for option in fields(TrainConfig)
-        if not _has_type(saved[option.name], _expected_type(option))
+        if not _has_type(saved[option.name], expected_type(option))
     ]
     if not isinstance(saved["parent"], dict):
         problems.append(f"parent is {saved['parent']!r}, expected an object")

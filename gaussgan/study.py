@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from gaussgan import cli
 from gaussgan.config import MIN_NULL_REPEATS as MIN_REPEATS
-from gaussgan.config import RULES, TrainConfig
+from gaussgan.config import RULES, TrainConfig, expected_type
 from gaussgan.errors import UserError
 from gaussgan.schedules import SCHEDULES
 
@@ -110,19 +110,8 @@ VERDICT_OPTIONS: dict[str, tuple] = {
 GRID_OPTIONS.update(
     {key: check for key, check in VERDICT_OPTIONS.items() if key in {option.name for option in fields(TrainConfig)}}
 )
-FLOAT_OPTIONS = {
-    "latent_sigma",
-    "scale",
-    "lr",
-    "lr_floor",
-    "warmup",
-    "d_lr_ratio",
-    "r1_weight",
-    "beta1",
-    "beta2",
-    "gp_weight",
-    "ema_decay",
-}
+# Options recorded as floats: a grid's integers (lr = 1) become floats, as train.py would parse them.
+FLOAT_OPTIONS = {option.name for option in fields(TrainConfig) if expected_type(option) is float}
 # How a varied option shows in the run name's postfix (latent_dim, latent_sigma and rule are in the name).
 NAME_TAGS = {
     "epochs": "n",

@@ -14,6 +14,26 @@ from gaussgan import datasets
 DATA = "datasets/data_gauss_dim3.h5"
 RUN = "runs/gauss_dim3_4_1_van"
 REPEATS = ["--null-repeats", "150"]  # the fewest allowed: fast, and every metric can still reject
+# The tiny run whose generator the tests judge: one epoch, a narrow network, a small verdict.
+TINY_RUN = (
+    "train.py",
+    "-f",
+    DATA,
+    "-d",
+    4,
+    "-n",
+    1,
+    "-c",
+    0.1,
+    "--n-eval",
+    100,
+    "--seed",
+    1,
+    "-q",
+    "--max-n",
+    2000,
+    *REPEATS,
+)
 
 
 def evaluate(folder, *args, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -66,23 +86,7 @@ def folder(tmp_path_factory):
     (folder / "taken.json").write_text("{}")
     # a tiny run and samples of its generator
     train = run_script(
-        "train.py",
-        "-f",
-        DATA,
-        "-d",
-        4,
-        "-n",
-        1,
-        "-c",
-        0.1,
-        "--n-eval",
-        100,
-        "--seed",
-        1,
-        "-q",
-        "--max-n",
-        2000,
-        *REPEATS,
+        *TINY_RUN,
         cwd=folder,
     )
     assert train.returncode == 0, train.stderr
@@ -260,25 +264,7 @@ def test_a_run_ends_with_a_verdict_that_verdict_only_recomputes(folder):
     assert verdict["reading"].startswith("distinguishable already at n = 1,000, the smallest n tested, by the ")
     assert {j["name"] for j in verdict["results"]["1000"]} >= {"components", "mmd", "classifier", "memorisation"}
     # --verdict-only: the same numbers, from the cached nulls and again from nothing
-    command = [
-        "train.py",
-        "-f",
-        DATA,
-        "-d",
-        4,
-        "-n",
-        1,
-        "-c",
-        0.1,
-        "--n-eval",
-        100,
-        "--seed",
-        1,
-        "-q",
-        "--max-n",
-        2000,
-        *REPEATS,
-    ]
+    command = TINY_RUN
     for remove_cache in (False, True):
         if remove_cache:
             (run / "null_cache.json").unlink()
