@@ -13,7 +13,8 @@ EPILOG = """\
 run directory: RUNS_DIR/<dist>_dim<d>_<latent_dim>_<latent_sigma>_<van|wass>[_<postfix>]/
   config.json, training_details.csv (one row per epoch), training_model_losses.png,
   training_pvalues.png, training_metrics.png (each metric / its noise floor), test_corr.png,
-  checkpoint.pth.tar, models/{generator,discriminator}.pth.tar (the last epoch),
+  checkpoint.pth.tar, models/generator.pth.tar (the final generator: the --mixture of the last
+  epochs' averaged generators), models/discriminator.pth.tar (the last epoch),
   models/generator_best.pth.tar (the best epoch, by norm KS vs the parent), verdict.json (n*, every
   metric vs its floor), null_cache.json, samples/{comp_hist,rhist,ks}_epochNNNNN.png (every epoch),
   samples/corr_epochNNNNN.png (every --corr-every epochs and the last), tensorboard/ (--tensorboard)
@@ -21,7 +22,7 @@ epochs are numbered from 0: a 50-epoch run writes comp_hist_epoch00000.png ... c
 and corr_epoch00000.png, corr_epoch00010.png, ... corr_epoch00040.png, corr_epoch00049.png
 
 the original gaussGAN configuration (README "Choosing the defaults"):
-  --lr 1e-4 --ema-decay 0 --lr-schedule constant --beta1 0.5 --d-lr-ratio 1 --r1 0 -n 40
+  --lr 1e-4 --ema-decay 0 --mixture 0 --lr-schedule constant --beta1 0.5 --d-lr-ratio 1 --r1 0 -n 40
 
 examples:
   python train.py -f datasets/data_gauss_dim10.h5 -d 100 -s 0.1 -n 100
@@ -143,6 +144,15 @@ def build_parser():
         default=defaults.ema_decay,
         help="decay of the moving average of the generator's weights, used for evaluation and sampling; "
         "0 turns it off (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--mixture",
+        type=cli.share,
+        default=defaults.mixture,
+        metavar="SHARE",
+        help="the run's final generator (saved, sampled, judged by the verdict) is a mixture of the averaged "
+        "generator at each of the last SHARE x epochs epochs, samples taking turns among them; 0: the last "
+        "epoch's alone (default: %(default)s, the second half of the run)",
     )
     parser.add_argument(
         "--batch-norm",

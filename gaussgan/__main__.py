@@ -36,7 +36,8 @@ def main(argv=None) -> int:
         "--epoch",
         choices=("last", "best"),
         default="last",
-        help="the generator of the last epoch, or of the best one by the headline metric (default: %(default)s)",
+        help="last: the run's final generator (the mixture of its last epochs' averaged generators, train.py "
+        "--mixture); best: the best epoch's averaged generator, by the headline metric (default: %(default)s)",
     )
     sample.add_argument("--force", action="store_true", help="replace an existing output file")
     evaluate = commands.add_parser(

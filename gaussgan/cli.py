@@ -77,6 +77,11 @@ def fraction(text: str) -> float:
     return _number(text, float, lambda value: 0 <= value < 1, "a number in [0, 1)")
 
 
+def share(text: str) -> float:
+    """argparse type: a number in [0, 1] (a share of the run, both ends included)."""
+    return _number(text, float, lambda value: 0 <= value <= 1, "a number in [0, 1]")
+
+
 def plain_name(text: str) -> str:
     """argparse type: a name that becomes part of a file name: no '/', '\\' or '..'."""
     try:

@@ -62,6 +62,10 @@ class TrainConfig:
     d_lr_ratio: float = None  # type: ignore[assignment]
     r1_weight: float = None  # type: ignore[assignment]
     ema_decay: float = 0.995
+    # The run's final generator (saved, sampled, judged by the verdict) is the mixture of the averaged
+    # generator at each of the last mixture x epochs epochs (at least the last one): the averaged
+    # generator still wanders around the parent from epoch to epoch, and a mixture averages that out.
+    mixture: float = 0.5
     # The learning rate over the run: constant, or decayed (linear, cosine) to lr_floor x lr at the
     # last step, after an optional linear warm-up over the first warmup share of the run.
     lr_schedule: str = "constant"
@@ -96,6 +100,11 @@ class TrainConfig:
         for name, default in RULE_DEFAULTS[self.rule].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
+
+    def mixture_start(self) -> int:
+        """The first epoch whose averaged generator joins the final mixture. It never moves back when a
+        resumed run is extended, so the epochs before it are never needed and never kept."""
+        return self.epochs - max(1, math.ceil(self.mixture * self.epochs))
 
     def with_seed(self, seed: int) -> TrainConfig:
         return replace(self, seed=seed)
@@ -134,10 +143,34 @@ def _has_type(value, expected: type) -> bool:
     return isinstance(value, expected)
 
 
+# Options added after runs were first recorded, with the value that describes what training did in a run
+# recorded before the option existed: such a record reads as if it held them (so it can be resumed with
+# those values, replaced with --force, or reported), and a resume with other values says what differs.
+ADDED_LATER = {
+    "eval_every": 5,
+    "max_n": 100_000,
+    "null_repeats": 200,
+    "verdict_only": False,
+    "tensorboard": False,
+    "lr_schedule": "constant",
+    "lr_floor": 0.0,
+    "warmup": 0.0,
+    "d_lr_ratio": 1.0,
+    "r1_weight": 0.0,
+    "mixture": 0.0,
+}
+
+
+def with_later_options(saved: dict) -> dict:
+    """``saved`` (config.json's content) with the options it predates filled in (:data:`ADDED_LATER`)."""
+    return {**ADDED_LATER, **saved}
+
+
 def record_problems(saved) -> list[str]:
     """What makes ``saved`` (config.json's content) not the record train.py writes; [] when it is."""
     if not isinstance(saved, dict):
         return [f"it holds a JSON {type(saved).__name__}, not an object"]
+    saved = with_later_options(saved)
     missing = [option.name for option in fields(TrainConfig) if option.name not in saved]
     missing += [key for key in RECORD_KEYS if key not in saved]
     if missing:
@@ -157,4 +190,4 @@ def check_record(saved, where: str) -> dict:
     problems = record_problems(saved)
     if problems:
         raise UserError(f"{where} is not a gaussgan run record: {'; '.join(problems)[:300]}")
-    return saved
+    return with_later_options(saved)

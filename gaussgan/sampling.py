@@ -18,7 +18,7 @@ from gaussgan.errors import UserError
 from gaussgan.files import atomic_path, refuse_existing
 from gaussgan.runs import GENERATOR, GENERATOR_BEST
 
-# Which saved generator ``--epoch`` picks: the last epoch's, or the best epoch's by the headline
+# Which saved generator ``--epoch`` picks: the run's final one, or the best epoch's by the headline
 # metric (written by training in the same format).
 GENERATOR_FILES = {"last": GENERATOR, "best": GENERATOR_BEST}
 CHUNK = 100_000  # samples generated at a time: bounded memory for any n (and the same draws for any n)
@@ -28,7 +28,8 @@ GENERATOR_KEYS = ("latent_dim", "data_dim", "hidden", "batch_norm")
 def load_generator(run_dir: str | Path, batch: int = CHUNK, epoch: str = "last"):
     """The run's saved generator (eval mode, on the CPU) and the plain values stored with it.
 
-    ``epoch`` is ``"last"`` (the last epoch's generator) or ``"best"`` (the best epoch's).
+    ``epoch`` is ``"last"`` (the run's final generator: the mixture of its last epochs' averaged
+    generators when the file holds one) or ``"best"`` (the best epoch's averaged generator).
 
     The file is checked against the architecture it claims before the network is built, and
     the memory that network needs for batches of ``batch`` samples is checked to be available.
@@ -36,7 +37,15 @@ def load_generator(run_dir: str | Path, batch: int = CHUNK, epoch: str = "last")
     import torch
 
     from gaussgan.files import load_torch_file
-    from gaussgan.models import FLOAT_BYTES, Generator, check_spec, check_state_dict, generator_shapes, mlp_bytes
+    from gaussgan.models import (
+        FLOAT_BYTES,
+        Generator,
+        GeneratorMixture,
+        check_spec,
+        check_state_dict,
+        generator_shapes,
+        mlp_bytes,
+    )
     from gaussgan.resources import require_memory
 
     run_dir = Path(run_dir)
@@ -54,22 +63,43 @@ def load_generator(run_dir: str | Path, batch: int = CHUNK, epoch: str = "last")
     if "spec" not in saved or "state_dict" not in saved:
         raise UserError(f"{path} does not hold a gaussgan generator (no spec or state_dict)")
     spec = check_spec(saved["spec"], GENERATOR_KEYS, str(path))
-    check_state_dict(saved["state_dict"], generator_shapes(spec), str(path))
+    weights = mixture_weights(saved, path)
+    for state_dict in weights:
+        check_state_dict(state_dict, generator_shapes(spec), str(path))
     check_saved_values(saved, path)
     sizes = [spec["latent_dim"], *spec["hidden"], spec["data_dim"]]
-    # The network, a batch through it, and the float64 copy of its output that is written.
+    # The networks, a batch through them, and the float64 copy of its output that is written.
     require_memory(
-        mlp_bytes(sizes, batch) + 2 * batch * spec["data_dim"] * FLOAT_BYTES * 2,
-        f"the generator in {path} (widths {sizes[:4]}{'...' if len(sizes) > 4 else ''}) on {batch:,} samples at a time",
+        mlp_bytes(sizes, batch, copies=len(weights)) + 2 * batch * spec["data_dim"] * FLOAT_BYTES * 2,
+        f"the generator in {path} (widths {sizes[:4]}{'...' if len(sizes) > 4 else ''}"
+        f"{f', a mixture of {len(weights)}' if len(weights) > 1 else ''}) on {batch:,} samples at a time",
     )
-    generator = Generator(**spec)
-    try:
-        generator.load_state_dict(saved["state_dict"])
-    except (RuntimeError, TypeError, ValueError) as error:
-        raise UserError(f"{path} does not hold a gaussgan generator ({type(error).__name__})") from None
-    if not all(torch.isfinite(tensor).all() for tensor in generator.state_dict().values()):
-        raise UserError(f"{path}: the generator's weights hold NaN or infinite values; it cannot be sampled")
+    members = []
+    for state_dict in weights:
+        member = Generator(**spec)
+        try:
+            member.load_state_dict(state_dict)
+        except (RuntimeError, TypeError, ValueError) as error:
+            raise UserError(f"{path} does not hold a gaussgan generator ({type(error).__name__})") from None
+        if not all(torch.isfinite(tensor).all() for tensor in member.state_dict().values()):
+            raise UserError(f"{path}: the generator's weights hold NaN or infinite values; it cannot be sampled")
+        members.append(member)
+    generator = members[0] if len(members) == 1 else GeneratorMixture(members)
     return generator.eval().requires_grad_(False), saved
+
+
+def mixture_weights(saved: dict, path: Path) -> list:
+    """The state dicts of the saved generator: the mixture's members, or the one network."""
+    if "mixture" not in saved:
+        return [saved["state_dict"]]
+    members = saved["mixture"]
+    if (
+        not isinstance(members, list)
+        or not members
+        or not all(isinstance(member, dict) and isinstance(member.get("state_dict"), dict) for member in members)
+    ):
+        raise UserError(f"{path}: the generator's mixture is damaged; expected a list of epochs and their weights")
+    return [member["state_dict"] for member in members]
 
 
 def check_saved_values(saved: dict, path: Path) -> None:

@@ -70,6 +70,7 @@ def _seed(value) -> bool:
 POSITIVE_INT = (_positive_int, "a positive integer")
 POSITIVE = (_positive, "a positive number")
 FRACTION = (_fraction, "a number in [0, 1)")
+SHARE = (lambda value: _is_number(value) and 0 <= value <= 1, "a number in [0, 1]")
 NON_NEGATIVE = (lambda value: _is_number(value) and value >= 0, "a number >= 0")
 
 # The train.py options a study may vary, by their TrainConfig (config.json) names. Not here: the dataset
@@ -93,6 +94,7 @@ GRID_OPTIONS: dict[str, tuple] = {
     "critic_steps": POSITIVE_INT,
     "gp_weight": POSITIVE,
     "ema_decay": FRACTION,
+    "mixture": SHARE,
     "batch_norm": (lambda value: isinstance(value, bool), "true or false"),
     "n_eval": POSITIVE_INT,
     "corr_every": POSITIVE_INT,
@@ -128,6 +130,7 @@ NAME_TAGS = {
     "critic_steps": "k",
     "gp_weight": "gp",
     "ema_decay": "ema",
+    "mixture": "mix",
     "n_eval": "neval",
     "corr_every": "corr",
     "device": "",
@@ -154,6 +157,7 @@ TRAIN_FLAGS = {
     "critic_steps": "--critic-steps",
     "gp_weight": "--gp-weight",
     "ema_decay": "--ema-decay",
+    "mixture": "--mixture",
     "n_eval": "--n-eval",
     "corr_every": "--corr-every",
     "device": "--device",

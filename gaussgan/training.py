@@ -95,6 +95,9 @@ class State:
     g_losses: list = field(default_factory=list)  # per generator step, every epoch
     d_epoch: list = field(default_factory=list)  # fractional epoch of each entry, for the loss plot
     g_epoch: list = field(default_factory=list)
+    # The averaged generator's weights (CPU) at the end of each epoch of the final mixture so far:
+    # {"epoch": e, "state_dict": ...}, oldest first (TrainConfig.mixture).
+    snapshots: list = field(default_factory=list)
 
     def checkpoint(self, config: TrainConfig, data: dict | None = None) -> dict:
         """Everything needed to continue exactly, and the fingerprint of the ``data`` it was trained on."""
@@ -118,6 +121,7 @@ class State:
             "g_losses": torch.tensor(self.g_losses),
             "d_epoch": torch.tensor(self.d_epoch),
             "g_epoch": torch.tensor(self.g_epoch),
+            "snapshots": self.snapshots,
         }
 
     def restore(self, saved: dict, device: torch.device) -> None:
@@ -144,6 +148,18 @@ class State:
         self.permutation = None if saved["permutation"] is None else saved["permutation"].to(device)
         for name in ("d_losses", "g_losses", "d_epoch", "g_epoch"):
             setattr(self, name, saved[name].tolist())
+        # Checkpoints written before the mixture have none: the mixture starts from the resumed epochs.
+        self.snapshots = list(saved.get("snapshots", []))
+
+    def take_snapshot(self, config: TrainConfig) -> None:
+        """Keep the averaged generator of the epoch just completed when it belongs to the final mixture,
+        and drop those a longer run (resumed with a larger -n) has moved out of it."""
+        epoch = self.epoch - 1
+        start = config.mixture_start()
+        self.snapshots = [snapshot for snapshot in self.snapshots if start <= snapshot["epoch"] < epoch]
+        if epoch >= start:
+            weights = {name: value.detach().cpu().clone() for name, value in self.ema.model.state_dict().items()}
+            self.snapshots.append({"epoch": epoch, "state_dict": weights})
 
 
 def build_state(config: TrainConfig, dim: int, device: torch.device) -> State:
@@ -317,8 +333,10 @@ def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int)
 
 
 def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Parent, best: bool = False) -> None:
-    """The EMA generator (the one evaluated) and the discriminator, each rebuildable from its file alone;
-    the generator also as the best one so far when ``best``."""
+    """The generator and the discriminator, each rebuildable from its file alone. The generator file holds
+    the EMA generator (the one evaluated each epoch) and, once the run is in its last ``mixture`` share,
+    the mixture of the averaged generators of those epochs, which sampling and the verdict use; the
+    best generator so far (``best``) is the EMA generator alone."""
     common = {
         "epoch": state.epoch - 1,  # the epoch just completed, 0-based
         "version": __version__,
@@ -328,9 +346,11 @@ def save_models(run: RunDirectory, state: State, config: TrainConfig, parent: Pa
     }
     averaged = cast(Generator, state.ema.model)  # EMA keeps a copy of whatever network it is given
     generator = {**common, "spec": averaged.spec(), "state_dict": averaged.state_dict()}
-    save_torch_file(generator, run.file(GENERATOR))
     if best:
         save_torch_file(generator, run.file(GENERATOR_BEST))
+    if len(state.snapshots) > 1:  # the final generator: the mixture of the epochs so far
+        generator["mixture"] = state.snapshots
+    save_torch_file(generator, run.file(GENERATOR))
     save_torch_file(
         {**common, "spec": state.discriminator.spec(), "state_dict": state.discriminator.state_dict()},
         run.file(DISCRIMINATOR),
@@ -399,6 +419,7 @@ def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch:
             raise UserError(
                 f"{where}: the {key} weights hold NaN or infinite values; expected a checkpoint of a stable run"
             )
+    check_snapshots(saved.get("snapshots", []), state.ema.model, where)
     for key, model in (("optimizer_g", state.generator), ("optimizer_d", state.discriminator)):
         check_optimizer(saved[key], model, f"{where} ({key})")
     epoch, step, permutation = saved["epoch"], saved["step"], saved["permutation"]
@@ -420,6 +441,24 @@ def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch:
             tensors[0]
         ) != len(tensors[1]):
             raise UserError(f"{where}: the loss history {values} is damaged; expected two vectors of one length")
+
+
+def check_snapshots(snapshots, model: torch.nn.Module, where: str) -> None:
+    """The averaged generators kept for the final mixture: a list of {epoch, state_dict} of ``model``'s shapes."""
+    if not isinstance(snapshots, list) or not all(
+        isinstance(snapshot, dict)
+        and _whole_number(snapshot.get("epoch"))
+        and isinstance(snapshot.get("state_dict"), dict)
+        for snapshot in snapshots
+    ):
+        raise UserError(
+            f"{where}: the generators kept for the final mixture are damaged; expected a list of epochs and weights"
+        )
+    shapes = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+    for snapshot in snapshots:
+        check_state_dict(
+            snapshot["state_dict"], shapes, f"{where} (the mixture's generator of epoch {snapshot['epoch']})"
+        )
 
 
 def restore_checkpoint(state: State, saved: dict, device: torch.device, where: str) -> None:
@@ -445,9 +484,11 @@ def memory_estimate(config: TrainConfig, n_samples: int, dim: int) -> int:
     samples = 8 * config.n_eval * dim * 16
     correlations = 8 * dim * dim * 8
     order = 8 * n_samples * 2  # the epoch's sample order and its copy in the checkpoint
+    # The averaged generators kept for the final mixture, in the state and in the checkpoint being saved.
+    mixture = mlp_bytes(generator, 0, copies=2 * (config.epochs - config.mixture_start()))
     # The end-of-run verdict runs after training has released its batches; the larger of the two counts.
     verdict = config.max_n * dim * evaluation.VERDICT_BYTES_PER_VALUE
-    return max(networks + evaluation_bytes + samples + correlations + order, verdict + order)
+    return max(networks + evaluation_bytes + samples + correlations + order + mixture, verdict + order + mixture)
 
 
 def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
@@ -632,7 +673,13 @@ def finish_with_verdict(config: TrainConfig, run: RunDirectory, data_np: np.ndar
     """The verdict on the run's saved generator: verdict.json, and the block that ends the output."""
     assert config.seed is not None
     if not config.quiet:
-        print(f"verdict: testing up to {config.max_n:,} generated samples against the parent ...", flush=True)
+        first = config.mixture_start()
+        judged = (
+            f"the mixture of the averaged generators of epochs {first} to {config.epochs - 1}"
+            if first < config.epochs - 1
+            else "the last epoch's averaged generator"
+        )
+        print(f"verdict: testing up to {config.max_n:,} samples of {judged} against the parent ...", flush=True)
     verdict = evaluation.run_verdict(
         run.path, data_np, config.seed, config.max_n, config.null_repeats, quiet=config.quiet
     )
@@ -776,6 +823,7 @@ def train_one_epoch(
         epoch_figures(run, comparison, generated, fresh, epoch, epoch == config.epochs - 1, config)
         + history_figures(run, state, rows, parent.dim)
     )
+    state.take_snapshot(config)  # after evaluate(): the BatchNorm statistics measured for these weights
     save_models(run, state, config, parent, best=is_best(rows))
     # The whole epoch as it costs: steps, diagnostics, waiting for the figure worker, saving.
     rows[-1]["seconds_total"] = time.perf_counter() - started

@@ -114,6 +114,7 @@ CASES = [
     ((*TRAIN, "-f", DATA, "--gp-weight", "-1"), ["--gp-weight"]),
     ((*TRAIN, "-f", DATA, "--n-eval", "0"), ["--n-eval"]),
     ((*TRAIN, "-f", DATA, "--ema-decay", "1"), ["--ema-decay"]),
+    ((*TRAIN, "-f", DATA, "--mixture", "1.5"), ["--mixture", "[0, 1]"]),
     ((*TRAIN, "-f", DATA, "--device", "tpu"), ["--device"]),
     ((*TRAIN, "-f", DATA, "--beta1", "1"), ["--beta1", "[0, 1)"]),
     ((*TRAIN, "-f", DATA, "--beta2", "-0.1"), ["--beta2", "[0, 1)"]),

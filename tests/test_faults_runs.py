@@ -393,6 +393,11 @@ CHECKPOINT_CASES = {
         ["discriminator weights hold NaN"],
     ),
     "loss history": (lambda saved: saved.update(d_losses=torch.zeros(3)), ["loss history", "d_losses"]),
+    "mixture list": (lambda saved: saved.update(snapshots={"epoch": 1}), ["kept for the final mixture", "damaged"]),
+    "mixture weights": (
+        lambda saved: saved.update(snapshots=[{"epoch": 1, "state_dict": {"net.0.weight": torch.zeros(2, 2)}}]),
+        ["mixture's generator of epoch 1"],
+    ),
 }
 
 
@@ -476,6 +481,13 @@ GENERATOR_CASES = {
     ),
     "latent sigma": (lambda: generator_file(latent_sigma="wide"), ["latent_sigma", "positive finite"]),
     "parent": (lambda: generator_file(parent={"name": "gauss"}), ["parent", "missing or damaged"]),
+    "mixture": (lambda: generator_file(mixture=[{"epoch": 1}]), ["mixture is damaged"]),
+    "mixture member shape": (
+        lambda: generator_file(
+            mixture=[{"epoch": 1, "state_dict": {**generator_file()["state_dict"], "net.0.weight": torch.zeros(2, 2)}}]
+        ),
+        ["net.0.weight has shape (2, 2)"],
+    ),
 }
 
 

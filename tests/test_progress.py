@@ -146,7 +146,11 @@ def test_the_run_ends_with_a_summary_then_the_verdict(dataset, without_terminal)
     ), summary
 
     # Then the verdict: the metrics table, n*, the reading, where it was written.
-    assert verdict[0].startswith("verdict: testing up to 1,000 generated samples"), verdict
+    # ... of the run's final generator: the mixture of the second half of the run (--mixture 0.5).
+    assert verdict[0] == (
+        f"verdict: testing up to 1,000 samples of the mixture of the averaged generators of epochs "
+        f"{EPOCHS // 2} to {EPOCHS - 1} against the parent ..."
+    ), verdict
     assert re.match(r"metric +value +floor +p +\(n = 1,000\)", verdict[1]), verdict
     n_star = next(i for i, line in enumerate(verdict) if line.startswith("n* "))
     assert re.fullmatch(r"n\* (= 1,000|> 1,000)", verdict[n_star]), verdict

@@ -164,3 +164,25 @@ def test_cuda_without_cuda_is_a_clear_error(workdir, dataset):
     before = snapshot(workdir)
     assert_clean_error(run_script("train.py", "-f", dataset, "--device", "cuda", "-n", "1", cwd=workdir), "cuda")
     assert snapshot(workdir) == before
+
+
+def test_the_final_generator_is_the_mixture_of_the_last_epochs(workdir, dataset):
+    from gaussgan.models import GeneratorMixture
+    from gaussgan.sampling import load_generator
+
+    options = [*FAST[: FAST.index("-n")], "-n", "4", *FAST[FAST.index("-n") + 2 : -1], "--max-n", "2000"]
+    result = run_script("train.py", "-f", dataset, *options, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "samples of the mixture of the averaged generators of epochs 2 to 3" in result.stdout
+    saved = torch.load(workdir / RUN / "models/generator.pth.tar", weights_only=False)
+    assert [member["epoch"] for member in saved["mixture"]] == [2, 3] and saved["epoch"] == 3
+    assert "mixture" not in torch.load(workdir / RUN / "models/generator_best.pth.tar", weights_only=False)
+    generator, _ = load_generator(workdir / RUN)
+    assert isinstance(generator, GeneratorMixture) and len(generator.members) == 2
+    z = torch.randn(10, 8)
+    with torch.no_grad():  # samples take turns: even rows from epoch 2's generator, odd rows from epoch 3's
+        torch.testing.assert_close(generator(z)[1::2], generator.members[1](z[1::2]))
+    alone = run_script("train.py", "-f", dataset, *options, "--mixture", "0", "-p", "alone", cwd=workdir)
+    assert alone.returncode == 0, alone.stderr
+    assert "samples of the last epoch's averaged generator" in alone.stdout
+    assert "mixture" not in torch.load(workdir / f"{RUN}_alone/models/generator.pth.tar", weights_only=False)

@@ -143,3 +143,67 @@ def test_d_lr_ratio_sets_the_discriminators_learning_rate_at_every_step():
         train_epoch(state, config, torch.randn(100, 3), stop, Count())
     lr_d, lr_g = state.optimizer_d.param_groups[0]["lr"], state.optimizer_g.param_groups[0]["lr"]
     assert 0 < lr_g < 1e-3 and lr_d == 4.0 * lr_g  # decayed, and the ratio kept
+
+
+def test_the_mixture_starts_at_its_share_of_the_run_and_never_moves_back():
+    config = TrainConfig(dataset="x.h5")
+    assert config.mixture == 0.5 and config.mixture_start() == 40  # epochs 40 to 79 of 80
+    assert TrainConfig(dataset="x.h5", epochs=15).mixture_start() == 7  # ceil(7.5) = 8 epochs: 7 to 14
+    assert TrainConfig(dataset="x.h5", epochs=15, mixture=0).mixture_start() == 14  # the last epoch alone
+    assert TrainConfig(dataset="x.h5", epochs=15, mixture=1).mixture_start() == 0
+    for share in (0.0, 0.3, 0.5, 0.77, 1.0):  # extending a run (resume, larger -n) never needs a dropped epoch
+        starts = [TrainConfig(dataset="x.h5", epochs=n, mixture=share).mixture_start() for n in range(1, 200)]
+        assert starts == sorted(starts) and all(0 <= start < n for n, start in zip(range(1, 200), starts, strict=True))
+
+
+def test_snapshots_keep_the_averaged_generator_of_the_mixtures_epochs_only():
+    config = TrainConfig(dataset="x.h5", epochs=6, seed=1, latent_dim=4, batch_size=8)
+    state = build_state(config, 2, torch.device("cpu"))
+    data = torch.randn(16, 2)
+    kept = []
+    for _ in range(6):
+        train_epoch(state, config, data, GracefulStop(), Count())
+        state.take_snapshot(config)
+        kept.append([snapshot["epoch"] for snapshot in state.snapshots])
+    assert kept == [[], [], [], [3], [3, 4], [3, 4, 5]]
+    last = state.snapshots[-1]["state_dict"]
+    assert all(torch.equal(last[name], value) for name, value in state.ema.model.state_dict().items())
+    longer = TrainConfig(dataset="x.h5", epochs=8, seed=1, latent_dim=4, batch_size=8)  # resumed with -n 8
+    train_epoch(state, longer, data, GracefulStop(), Count())
+    state.take_snapshot(longer)
+    assert [snapshot["epoch"] for snapshot in state.snapshots] == [4, 5, 6]
+
+
+def test_a_mixture_draws_sample_i_from_member_i_mod_k():
+    from gaussgan.models import GeneratorMixture
+
+    members = []
+    for value in (1.0, 2.0, 3.0):
+        member = Generator(4, 2, [5], batch_norm=True)
+        with torch.no_grad():
+            for parameter in member.parameters():
+                parameter.zero_()
+            member.net[-1].bias.fill_(value)  # a constant output: the member's number
+        members.append(member.eval())
+    mixture = GeneratorMixture(members).eval()
+    with torch.no_grad():
+        out = mixture(torch.randn(7, 4))
+        assert out[:, 0].tolist() == [1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0]
+        assert mixture(torch.randn(2, 4))[:, 1].tolist() == [1.0, 2.0]  # fewer samples than members
+
+
+def test_a_record_from_before_an_option_existed_reads_with_what_training_did_then():
+    from dataclasses import asdict
+
+    from gaussgan.config import ADDED_LATER, check_record, record_problems
+
+    current = TrainConfig(dataset="x.h5", seed=1)
+    old = {name: value for name, value in asdict(current).items() if name not in ADDED_LATER} | {
+        "parent": {},
+        "gaussgan": "0.1.0",
+    }
+    assert record_problems(old) == []
+    read = check_record(old, "config.json")
+    assert (read["mixture"], read["d_lr_ratio"], read["r1_weight"], read["lr_schedule"]) == (0.0, 1.0, 0.0, "constant")
+    # A resume with today's defaults says what differs instead of calling the run foreign.
+    assert "mixture: 0.0 -> 0.5" in hyperparameter_changes(read, current)
