@@ -104,7 +104,8 @@ class TrainConfig:
     def mixture_start(self) -> int:
         """The first epoch whose averaged generator joins the final mixture. It never moves back when a
         resumed run is extended, so the epochs before it are never needed and never kept."""
-        return self.epochs - max(1, math.ceil(self.mixture * self.epochs))
+        # Rounded first: 0.07 x 100 is 7.000000000000001 in floating point, and 7 epochs are meant.
+        return self.epochs - max(1, math.ceil(round(self.mixture * self.epochs, 9)))
 
     def with_seed(self, seed: int) -> TrainConfig:
         return replace(self, seed=seed)

@@ -60,11 +60,19 @@ def check_verdict_memory(n: int, dim: int, what: str) -> None:
 
 def run_verdict(run_dir: Path, train_rows: np.ndarray, seed: int, max_n: int, repeats: int, quiet: bool) -> Verdict:
     """The verdict on a run's saved generator (the averaged one), written to the run's verdict.json."""
-    from gaussgan.sampling import generated_chunks, load_generator, parent_of
+    from gaussgan.sampling import generated_chunks, generator_epochs, load_generator, parent_of
 
     started = time.perf_counter()
     generator, saved = load_generator(run_dir)
     parent = parent_of(saved, run_dir / "models" / "generator.pth.tar")
+    epochs = generator_epochs(saved)
+    if not quiet:
+        judged = (
+            f"the mixture of the averaged generators of epochs {epochs[0]} to {epochs[-1]}"
+            if len(epochs) > 1
+            else f"epoch {epochs[0]}'s averaged generator"
+        )
+        print(f"verdict: testing up to {max_n:,} samples of {judged} against the parent ...", flush=True)
     check_verdict_memory(max_n, parent.dim, f"the verdict on {max_n:,} samples of dimension {parent.dim}")
     failure = "the generator produced NaN or infinite values; no verdict can be given"
     samples = np.concatenate(
@@ -74,7 +82,9 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, seed: int, max_n: int, re
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)
     write_verdict(
-        run_dir / VERDICT, verdict, {"run": run_dir.name, "epoch": saved["epoch"], "seed": seed, "seconds": seconds}
+        run_dir / VERDICT,
+        verdict,
+        {"run": run_dir.name, "epoch": saved["epoch"], "epochs_mixed": epochs, "seed": seed, "seconds": seconds},
     )
     return verdict
 

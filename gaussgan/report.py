@@ -51,6 +51,8 @@ CONFIG_COLUMNS = (
     "batch_size",
     "lr",
     "lr_schedule",
+    "lr_floor",
+    "warmup",
     "d_lr_ratio",
     "r1_weight",
     "beta1",
@@ -58,6 +60,7 @@ CONFIG_COLUMNS = (
     "critic_steps",
     "gp_weight",
     "ema_decay",
+    "mixture",
     "batch_norm",
     "n_eval",
     "epochs",
@@ -241,7 +244,7 @@ def summary_row(run: Run) -> dict:
     parent = config.get("parent", {}) if isinstance(config.get("parent"), dict) else {}
     data = config["data"] if isinstance(config.get("data"), dict) else {}
     row: dict = {"run": run.path.name, "path": str(run.path)}
-    row["finished"] = is_finished(run.path, int(config["epochs"]), config)
+    row["finished"] = is_finished(run.path, int(config["epochs"]))
     row["epochs_done"] = len(table)
     row["dist"], row["dim"] = parent.get("dist"), parent.get("dim")
     row["n_samples"] = data.get("samples")

@@ -92,14 +92,24 @@ def mixture_weights(saved: dict, path: Path) -> list:
     """The state dicts of the saved generator: the mixture's members, or the one network."""
     if "mixture" not in saved:
         return [saved["state_dict"]]
-    members = saved["mixture"]
+    members, last = saved["mixture"], saved.get("epoch")
     if (
         not isinstance(members, list)
         or not members
         or not all(isinstance(member, dict) and isinstance(member.get("state_dict"), dict) for member in members)
+        or not isinstance(last, int)
+        or [member.get("epoch") for member in members] != list(range(last - len(members) + 1, last + 1))
     ):
-        raise UserError(f"{path}: the generator's mixture is damaged; expected a list of epochs and their weights")
+        raise UserError(
+            f"{path}: the generator's mixture is damaged; expected the weights of consecutive epochs ending at "
+            "the file's epoch"
+        )
     return [member["state_dict"] for member in members]
+
+
+def generator_epochs(saved: dict) -> list[int]:
+    """The epochs whose averaged generators a saved generator (checked by :func:`load_generator`) mixes."""
+    return [member["epoch"] for member in saved["mixture"]] if "mixture" in saved else [saved["epoch"]]
 
 
 def check_saved_values(saved: dict, path: Path) -> None:

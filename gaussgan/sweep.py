@@ -67,18 +67,18 @@ def run_state(run: PlannedRun) -> RunState:
         return RunState(
             "changed", epoch, f"has {epoch} epochs, the study asks for {run.config.epochs} (runs are only extended)"
         )
-    if is_finished(run.run_dir, run.config.epochs, saved, epoch):
+    if is_finished(run.run_dir, run.config.epochs, epoch):
         return RunState("finished", epoch)
     return RunState("partial", epoch)
 
 
-def is_finished(run_dir: Path, epochs: int, saved: dict, epoch: int | None = None) -> bool:
+def is_finished(run_dir: Path, epochs: int, epoch: int | None = None) -> bool:
     """Whether a run has all its ``epochs``: the checkpoint at the last one and the CSV holding a row for each
     (at least: its numbering may start at 0 or 1, so rows are counted, not read). The one definition, used by
     the sweep (skip or resume) and the report (the "finished" column).
 
-    A run of a gaussgan that ends every run with a verdict (its config.json records the verdict's ``max_n``)
-    is finished only with its verdict.json: resuming it writes the verdict.
+    A run is finished only with its verdict.json: resuming it writes the verdict (a run recorded before runs
+    ended with a verdict included).
     """
     from gaussgan.runs import CHECKPOINT, CSV
 
@@ -86,7 +86,7 @@ def is_finished(run_dir: Path, epochs: int, saved: dict, epoch: int | None = Non
     epoch = checkpoint_epoch(run_dir / CHECKPOINT) if epoch is None else epoch
     if epoch != epochs or csv_rows(run_dir / CSV) < epochs:
         return False
-    return "max_n" not in saved or (run_dir / "verdict.json").is_file()
+    return (run_dir / "verdict.json").is_file()
 
 
 def checkpoint_epoch(path: Path) -> int:

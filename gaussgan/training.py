@@ -250,7 +250,7 @@ def train_epoch(state: State, config: TrainConfig, data: torch.Tensor, stop: Gra
     # One transfer per epoch, not one per step (each .item() would wait for the GPU).
     state.d_losses += torch.stack(d_losses).tolist() if d_losses else []
     state.g_losses += torch.stack(g_losses).tolist() if g_losses else []
-    if not stop.requested:
+    if state.step == len(bounds):  # complete, even when a stop came during its last batch
         state.permutation, state.step = None, 0
         state.epoch += 1
 
@@ -456,9 +456,10 @@ def check_snapshots(snapshots, model: torch.nn.Module, where: str) -> None:
         )
     shapes = {name: tuple(value.shape) for name, value in model.state_dict().items()}
     for snapshot in snapshots:
-        check_state_dict(
-            snapshot["state_dict"], shapes, f"{where} (the mixture's generator of epoch {snapshot['epoch']})"
-        )
+        what = f"{where} (the mixture's generator of epoch {snapshot['epoch']})"
+        check_state_dict(snapshot["state_dict"], shapes, what)
+        if not all(torch.isfinite(t).all() for t in snapshot["state_dict"].values() if t.is_floating_point()):
+            raise UserError(f"{what}: the weights hold NaN or infinite values; expected a checkpoint of a stable run")
 
 
 def restore_checkpoint(state: State, saved: dict, device: torch.device, where: str) -> None:
@@ -672,14 +673,6 @@ def check_verdict_only(config: TrainConfig, run: RunDirectory, fingerprint: dict
 def finish_with_verdict(config: TrainConfig, run: RunDirectory, data_np: np.ndarray) -> None:
     """The verdict on the run's saved generator: verdict.json, and the block that ends the output."""
     assert config.seed is not None
-    if not config.quiet:
-        first = config.mixture_start()
-        judged = (
-            f"the mixture of the averaged generators of epochs {first} to {config.epochs - 1}"
-            if first < config.epochs - 1
-            else "the last epoch's averaged generator"
-        )
-        print(f"verdict: testing up to {config.max_n:,} samples of {judged} against the parent ...", flush=True)
     verdict = evaluation.run_verdict(
         run.path, data_np, config.seed, config.max_n, config.null_repeats, quiet=config.quiet
     )
@@ -795,7 +788,7 @@ def train_one_epoch(
     what = divergence(state, d_from, g_from)
     if what:
         raise diverged(config, epoch, what, last_saved)
-    if stop.requested:
+    if stop.requested and state.epoch == epoch:  # stopped part-way: the batches done so far are kept
         run.save_checkpoint(state.checkpoint(config, fingerprint))
         stop_here(stop, config, f"during epoch {epoch}")
     train_seconds = time.perf_counter() - started

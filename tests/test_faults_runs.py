@@ -482,9 +482,13 @@ GENERATOR_CASES = {
     "latent sigma": (lambda: generator_file(latent_sigma="wide"), ["latent_sigma", "positive finite"]),
     "parent": (lambda: generator_file(parent={"name": "gauss"}), ["parent", "missing or damaged"]),
     "mixture": (lambda: generator_file(mixture=[{"epoch": 1}]), ["mixture is damaged"]),
+    "mixture epochs": (  # the file is of epoch 2: its members must be epochs ..., 1, 2
+        lambda: generator_file(mixture=[{"epoch": e, "state_dict": generator_file()["state_dict"]} for e in (0, 2)]),
+        ["mixture is damaged", "consecutive epochs"],
+    ),
     "mixture member shape": (
         lambda: generator_file(
-            mixture=[{"epoch": 1, "state_dict": {**generator_file()["state_dict"], "net.0.weight": torch.zeros(2, 2)}}]
+            mixture=[{"epoch": 2, "state_dict": {**generator_file()["state_dict"], "net.0.weight": torch.zeros(2, 2)}}]
         ),
         ["net.0.weight has shape (2, 2)"],
     ),

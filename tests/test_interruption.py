@@ -80,6 +80,14 @@ def assert_same_run(folder: Path, runs_dir: str) -> None:
         a = torch.load(reference / name, map_location="cpu", weights_only=True)["state_dict"]
         b = torch.load(resumed / name, map_location="cpu", weights_only=True)["state_dict"]
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    a, b = (
+        torch.load(run / "models/generator.pth.tar", weights_only=True).get("mixture", [])
+        for run in (reference, resumed)
+    )
+    assert [m["epoch"] for m in a] == [m["epoch"] for m in b]
+    assert all(
+        torch.equal(x["state_dict"][k], y["state_dict"][k]) for x, y in zip(a, b, strict=True) for k in x["state_dict"]
+    )
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -1,5 +1,7 @@
 """The training loop's pieces, in process: batches, resume checks, BatchNorm recalibration."""
 
+import signal
+
 import numpy as np
 import torch
 
@@ -151,6 +153,7 @@ def test_the_mixture_starts_at_its_share_of_the_run_and_never_moves_back():
     assert TrainConfig(dataset="x.h5", epochs=15).mixture_start() == 7  # ceil(7.5) = 8 epochs: 7 to 14
     assert TrainConfig(dataset="x.h5", epochs=15, mixture=0).mixture_start() == 14  # the last epoch alone
     assert TrainConfig(dataset="x.h5", epochs=15, mixture=1).mixture_start() == 0
+    assert TrainConfig(dataset="x.h5", epochs=100, mixture=0.07).mixture_start() == 93  # 0.07 x 100 = 7.000000000000001
     for share in (0.0, 0.3, 0.5, 0.77, 1.0):  # extending a run (resume, larger -n) never needs a dropped epoch
         starts = [TrainConfig(dataset="x.h5", epochs=n, mixture=share).mixture_start() for n in range(1, 200)]
         assert starts == sorted(starts) and all(0 <= start < n for n, start in zip(range(1, 200), starts, strict=True))
@@ -207,3 +210,13 @@ def test_a_record_from_before_an_option_existed_reads_with_what_training_did_the
     assert (read["mixture"], read["d_lr_ratio"], read["r1_weight"], read["lr_schedule"]) == (0.0, 1.0, 0.0, "constant")
     # A resume with today's defaults says what differs instead of calling the run foreign.
     assert "mixture: 0.0 -> 0.5" in hyperparameter_changes(read, current)
+
+
+def test_a_stop_during_an_epochs_last_batch_completes_the_epoch():
+    # One batch per epoch: the stop is seen after it, and the checkpoint must not be "in epoch 0 at batch 1".
+    config = TrainConfig(dataset="x.h5", epochs=3, seed=1, latent_dim=4, batch_size=8)
+    state = build_state(config, 2, torch.device("cpu"))
+    stop = GracefulStop()
+    stop.requested = signal.SIGTERM
+    train_epoch(state, config, torch.randn(8, 2), stop, Count())
+    assert (state.epoch, state.step, state.permutation) == (1, 0, None)
