@@ -174,9 +174,9 @@ def test_the_final_generator_is_the_mixture_of_the_last_epochs(workdir, dataset)
     result = run_script("train.py", "-f", dataset, *options, cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert "samples of the mixture of the averaged generators of epochs 2 to 3" in result.stdout
-    saved = torch.load(workdir / RUN / "models/generator.pth.tar", weights_only=False)
+    saved = torch.load(workdir / RUN / "models/generator.pth.tar", weights_only=True)
     assert [member["epoch"] for member in saved["mixture"]] == [2, 3] and saved["epoch"] == 3
-    assert "mixture" not in torch.load(workdir / RUN / "models/generator_best.pth.tar", weights_only=False)
+    assert "mixture" not in torch.load(workdir / RUN / "models/generator_best.pth.tar", weights_only=True)
     generator, _ = load_generator(workdir / RUN)
     assert isinstance(generator, GeneratorMixture) and len(generator.members) == 2
     z = torch.randn(10, 8)
@@ -185,4 +185,4 @@ def test_the_final_generator_is_the_mixture_of_the_last_epochs(workdir, dataset)
     alone = run_script("train.py", "-f", dataset, *options, "--mixture", "0", "-p", "alone", cwd=workdir)
     assert alone.returncode == 0, alone.stderr
     assert "samples of epoch 3's averaged generator against the parent" in alone.stdout
-    assert "mixture" not in torch.load(workdir / f"{RUN}_alone/models/generator.pth.tar", weights_only=False)
+    assert "mixture" not in torch.load(workdir / f"{RUN}_alone/models/generator.pth.tar", weights_only=True)
