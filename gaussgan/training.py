@@ -412,13 +412,7 @@ def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch:
         ("ema_generator", state.ema.model),
         ("discriminator", state.discriminator),
     ):
-        check_state_dict(
-            saved[key], {name: tuple(value.shape) for name, value in model.state_dict().items()}, f"{where} ({key})"
-        )
-        if not all(torch.isfinite(tensor).all() for tensor in saved[key].values() if tensor.is_floating_point()):
-            raise UserError(
-                f"{where}: the {key} weights hold NaN or infinite values; expected a checkpoint of a stable run"
-            )
+        check_saved_weights(saved[key], model, where, key)
     check_snapshots(saved.get("snapshots", []), state.ema.model, where)
     for key, model in (("optimizer_g", state.generator), ("optimizer_d", state.discriminator)):
         check_optimizer(saved[key], model, f"{where} ({key})")
@@ -454,12 +448,19 @@ def check_snapshots(snapshots, model: torch.nn.Module, where: str) -> None:
         raise UserError(
             f"{where}: the generators kept for the final mixture are damaged; expected a list of epochs and weights"
         )
-    shapes = {name: tuple(value.shape) for name, value in model.state_dict().items()}
     for snapshot in snapshots:
-        what = f"{where} (the mixture's generator of epoch {snapshot['epoch']})"
-        check_state_dict(snapshot["state_dict"], shapes, what)
-        if not all(torch.isfinite(t).all() for t in snapshot["state_dict"].values() if t.is_floating_point()):
-            raise UserError(f"{what}: the weights hold NaN or infinite values; expected a checkpoint of a stable run")
+        check_saved_weights(snapshot["state_dict"], model, where, f"mixture's generator of epoch {snapshot['epoch']}")
+
+
+def check_saved_weights(state_dict, model: torch.nn.Module, where: str, key: str) -> None:
+    """A checkpoint's weights of ``model`` (named ``key``): its shapes, and finite."""
+    check_state_dict(
+        state_dict, {name: tuple(value.shape) for name, value in model.state_dict().items()}, f"{where} ({key})"
+    )
+    if not all(torch.isfinite(tensor).all() for tensor in state_dict.values() if tensor.is_floating_point()):
+        raise UserError(
+            f"{where}: the {key} weights hold NaN or infinite values; expected a checkpoint of a stable run"
+        )
 
 
 def restore_checkpoint(state: State, saved: dict, device: torch.device, where: str) -> None:
