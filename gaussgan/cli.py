@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from gaussgan import interrupt
 from gaussgan.errors import UserError
 from gaussgan.files import reason, safe_name
 from gaussgan.interrupt import Terminated
@@ -140,16 +141,12 @@ def sigma_triple(parser, words: list[str]) -> tuple[float, float, int]:
         raise  # parser.error exits; this line is for the type checker
 
 
-def _raise_terminated(signum, frame) -> NoReturn:
-    raise Terminated()
-
-
 def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> NoReturn:
     """Run a script's ``main`` and turn what it raises into the documented exit statuses."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    # Ctrl-C raises KeyboardInterrupt even when the parent started us with SIGINT ignored
-    # (a shell's background job, nohup), which Python would otherwise keep.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Ctrl-C raises KeyboardInterrupt, and SIGTERM Terminated, even when the parent started us with
+    # SIGINT ignored (a shell's background job, nohup), which Python would otherwise keep.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, interrupt.raise_for_signal)
     try:
         if sys.stdout is None:  # started with stdout closed (`>&-`): what we print would vanish
             raise UserError("standard output is closed; redirect it to a file or /dev/null")

@@ -3,6 +3,8 @@
 Long loops check :attr:`GracefulStop.requested` after each step, save what they have, and
 then raise :class:`KeyboardInterrupt` (exit 130) or :class:`Terminated` (exit 143).
 A second Ctrl-C stops at once; files are written atomically, so what was saved stays intact.
+Outside those blocks (start-up, the verdict) a signal stops at once, and is remembered: should its
+exception be lost on the way, the next block still stops at its first check.
 """
 
 from __future__ import annotations
@@ -14,6 +16,20 @@ from typing import Any
 
 class Terminated(BaseException):
     """SIGTERM, raised like KeyboardInterrupt so that the same cleanup runs."""
+
+
+# The stop signal received outside any GracefulStop block (None: none). Raising from a signal handler
+# is not enough on its own: the exception lands wherever the main thread happens to be, and some
+# places swallow it (an extension module's import, a finalizer); a run then trained on as if never
+# asked to stop. Recorded here too, the request is honoured by the next GracefulStop block.
+received: int | None = None
+
+
+def raise_for_signal(signum, frame) -> None:
+    """The handler outside GracefulStop blocks: stop now (KeyboardInterrupt or Terminated), and remember it."""
+    global received
+    received = signum
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
 
 
 class GracefulStop:
@@ -39,6 +55,7 @@ class GracefulStop:
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
+            self.requested = received  # a request whose exception was swallowed: stop at the first check
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -661,7 +661,9 @@ def finish(process: subprocess.Popen, marker: str, timeout: float = 60) -> str:
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
         err = process.communicate(timeout=30)[1]
-        pytest.fail(f"{timeout} s after the signal: exit status {status}, processes left {left}:\n{err[-5000:]}")
+        # The stacks, not the list of loaded extension modules that faulthandler prints after them.
+        stacks = "\n".join(line for line in err.splitlines() if not line.startswith("Extension modules:"))
+        pytest.fail(f"{timeout} s after the signal: exit status {status}, processes left {left}:\n{stacks[-8000:]}")
 
 
 def test_leftovers_of_interrupted_start_ups_are_taken_over(folder):

@@ -3,10 +3,12 @@
 import signal
 
 import numpy as np
+import pytest
 import torch
 
+from gaussgan import interrupt
 from gaussgan.config import RULE_DEFAULTS, TrainConfig, hyperparameter_changes
-from gaussgan.interrupt import GracefulStop
+from gaussgan.interrupt import GracefulStop, Terminated
 from gaussgan.models import EMA, Generator, recalibrate_batch_norm
 from gaussgan.training import build_state, train_epoch
 
@@ -220,3 +222,22 @@ def test_a_stop_during_an_epochs_last_batch_completes_the_epoch():
     stop.requested = signal.SIGTERM
     train_epoch(state, config, torch.randn(8, 2), stop, Count())
     assert (state.epoch, state.step, state.permutation) == (1, 0, None)
+
+
+@pytest.mark.parametrize("signum, exception", [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)])
+def test_a_stop_whose_exception_was_swallowed_still_stops_at_the_next_check(monkeypatch, signum, exception):
+    # Seen: SIGTERM during a run's start-up raised Terminated inside numpy's lazy import of numpy.random,
+    # which lost it, and the run trained on for 1,000 epochs.
+    monkeypatch.setattr(interrupt, "received", None)
+    with GracefulStop() as stop:
+        assert stop.requested is None  # nothing received: nothing to honour
+    previous = signal.signal(signum, interrupt.raise_for_signal)
+    try:
+        try:
+            signal.raise_signal(signum)
+        except exception:
+            pass  # swallowed where it landed
+        with GracefulStop() as stop, pytest.raises(exception):
+            stop.raise_if_requested()
+    finally:
+        signal.signal(signum, previous)
