@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 
 class Terminated(BaseException):
@@ -25,7 +25,7 @@ class Terminated(BaseException):
 received: int | None = None
 
 
-def raise_for_signal(signum, frame) -> None:
+def raise_for_signal(signum, frame) -> NoReturn:
     """The handler outside GracefulStop blocks: stop now (KeyboardInterrupt or Terminated), and remember it."""
     global received
     received = signum
