@@ -25,11 +25,16 @@ class Terminated(BaseException):
 received: int | None = None
 
 
+def stop_exception(signum: int) -> BaseException:
+    """What a stop on ``signum`` raises: KeyboardInterrupt for Ctrl-C, Terminated otherwise."""
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+
 def raise_for_signal(signum, frame) -> NoReturn:
-    """The handler outside GracefulStop blocks: stop now (KeyboardInterrupt or Terminated), and remember it."""
+    """The handler outside GracefulStop blocks: stop now, and remember it."""
     global received
     received = signum
-    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+    raise stop_exception(signum)
 
 
 class GracefulStop:
@@ -46,10 +51,8 @@ class GracefulStop:
 
     def raise_if_requested(self) -> None:
         """Raise the exception that matches the signal received, if any."""
-        if self.requested == signal.SIGINT:
-            raise KeyboardInterrupt
         if self.requested is not None:
-            raise Terminated
+            raise stop_exception(self.requested)
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
