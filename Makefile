@@ -35,11 +35,13 @@ $(STAMP): setup.py $(TORCH_STAMP)
 	@touch $(STAMP)
 	@echo "== installed. In your shell: source $(VENV)/bin/activate   (or run $(PY) in place of python)"
 
-# Style and types: ruff (lint and format check, settings in pyproject.toml) and mypy on the package.
+# Style, types and architecture: ruff (lint and format check), mypy on the package, and import-linter's
+# contracts (the stages import downwards only, no cycles); settings in pyproject.toml.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 # A small dataset and a short training run (about a minute on a laptop CPU). Run again, gen-samples.py
 # keeps the datasets it finds identical (same seed and options) and refuses to replace others;
@@ -68,7 +70,7 @@ test: install
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
-# The README's figure: both proof-of-concept scripts trained with their defaults (seed 1),
+# The figure of docs/poc.md: both proof-of-concept scripts trained with their defaults (seed 1),
 # 10,000 samples from each drawn over the N(0, 1) density. About a minute on a CPU.
 poc-figure: install
 	work=$$(mktemp -d) && trap 'rm -rf "$$work"' EXIT && \
@@ -81,7 +83,7 @@ poc-figure: install
 # Every figure type, for every parent at d = 1, 2, 10, 100, from two-epoch runs on tiny datasets,
 # side by side in figures/index.html (about a minute; figures/ is not committed).
 figures: install
-	$(PY) -m gaussgan.figure_sheet figures --force
+	$(PY) -m gaussgan.study.figure_sheet figures --force
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

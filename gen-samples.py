@@ -76,8 +76,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from gaussgan.generation import GenerationConfig, generate
-    from gaussgan.seeds import choose_seed
+    from gaussgan.data.generation import GenerationConfig, generate
+    from gaussgan.system.seeds import choose_seed
 
     generate(GenerationConfig(**{**vars(args), "seed": choose_seed(args.seed)}))
     return 0

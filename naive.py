@@ -1,7 +1,7 @@
 """Proof of concept: teach a generator N(0, 1) with the naive rule. See `python naive.py --help`."""
 
 from gaussgan.cli import run_main
-from gaussgan.poc import main
+from gaussgan.poc.cli import main
 
 if __name__ == "__main__":
     run_main(lambda argv: main(argv, rule="naive"))

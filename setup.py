@@ -27,9 +27,9 @@ setup(
         "dask[distributed]>=2024.1",  # studies: sweeps on a LocalCluster or an existing Dask cluster
     ],
     # pytest-xdist: the end-to-end tests are single-threaded subprocesses; two workers halve the wait.
-    # ruff and mypy (make lint) are pinned: a new release must not fail CI on unchanged code.
+    # ruff, mypy and import-linter (make lint) are pinned: a new release must not fail CI on unchanged code.
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3", "ruff==0.17.6", "mypy==2.4.1"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "ruff==0.17.6", "mypy==2.4.1", "import-linter==2.17"],
         "tensorboard": ["tensorboard>=2.14"],  # train.py --tensorboard
     },
 )

@@ -35,11 +35,11 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gaussgan import datasets  # noqa: E402
-from gaussgan.config import TrainConfig  # noqa: E402
+from gaussgan.data import datasets  # noqa: E402
 from gaussgan.distributions import PARENTS, make_parent  # noqa: E402
-from gaussgan.interrupt import GracefulStop  # noqa: E402
-from gaussgan.training import build_state, train_epoch  # noqa: E402
+from gaussgan.gan.options import TrainConfig  # noqa: E402
+from gaussgan.gan.training import build_state, train_epoch  # noqa: E402
+from gaussgan.system.interrupt import GracefulStop  # noqa: E402
 
 torch.set_num_threads(1)
 ROWS: list[tuple[str, str, str, bool]] = []  # (row, measured, target, met)
@@ -207,7 +207,7 @@ def bench_training_steps(repeats: int) -> None:
 
 # --- 3. A whole epoch as train.py runs it ------------------------------------------------------
 def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
-    from gaussgan.training import train
+    from gaussgan.gan.training import train
 
     for dim, target in ((10, 1.5), (100, 1.5), (1000, 2.0)):
         if quick and dim == 1000:
@@ -339,10 +339,10 @@ def bench_gpu(repeats: int) -> None:
 def bench_metrics(folder: Path, repeats: int) -> None:
     """What the verdict costs: the metric columns of each epoch, the nulls simulated once per run,
     and `python -m gaussgan evaluate` on 10,000 samples, all at d = 100."""
-    from gaussgan import evaluation
-    from gaussgan.metrics import Context
-    from gaussgan.nulls import NullCache
-    from gaussgan.training import train
+    from gaussgan.gan import evaluation
+    from gaussgan.gan.training import train
+    from gaussgan.stats.metrics import Context
+    from gaussgan.stats.nulls import NullCache
 
     dim = 100
     parent = make_parent("gauss", dim)

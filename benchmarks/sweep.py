@@ -36,8 +36,8 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gaussgan.study import load_study, study_datasets  # noqa: E402
-from gaussgan.sweep import generate_datasets  # noqa: E402
+from gaussgan.study.plan import load_study, study_datasets  # noqa: E402
+from gaussgan.study.sweep import generate_datasets  # noqa: E402
 
 DONE = re.compile(r"^\[\d+/\d+\] done (\S+) \(([\d.]+) s\)$", re.MULTILINE)
 

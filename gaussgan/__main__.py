@@ -2,16 +2,19 @@
 
 * ``sample RUN_DIR -n N -o OUT``: samples from a trained generator.
 * ``evaluate SAMPLES --parent DATASET.h5``: the calibrated verdict on samples from any generator.
-* ``poc-figure NAIVE.txt ADVERSARIAL.txt OUT.png``: the README's proof-of-concept figure.
-* ``sweep STUDY.toml``: every run of a study, in parallel through Dask (``gaussgan.sweep``).
-* ``report RUNS_OR_STUDY... -o DIR``: tables, figures and index.html over many runs (``gaussgan.report``).
+* ``poc-figure NAIVE.txt ADVERSARIAL.txt OUT.png``: the proof-of-concept figure of docs/poc.md.
+* ``sweep STUDY.toml``: every run of a study, in parallel through Dask (``gaussgan.study.sweep``).
+* ``report RUNS_OR_STUDY... -o DIR``: tables, figures and index.html over many runs (``gaussgan.study.report``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gaussgan import cli, report, study
+from gaussgan import cli
+from gaussgan.stats.constants import MAX_N, MIN_NULL_REPEATS, NULL_REPEATS
+from gaussgan.study import commands as study_commands
+from gaussgan.study import report
 
 
 def main(argv=None) -> int:
@@ -50,7 +53,7 @@ def main(argv=None) -> int:
     add_evaluate_arguments(evaluate)
     figure = commands.add_parser(
         "poc-figure",
-        help="draw the README's naive vs adversarial figure",
+        help="draw the naive vs adversarial figure of docs/poc.md",
         description="Draw the output of `naive.py ... generate` and `adversarial.py ... generate` over the N(0, 1) "
         "density (used by `make poc-figure`).",
     )
@@ -60,7 +63,7 @@ def main(argv=None) -> int:
     )
     figure.add_argument("out", type=Path, metavar="OUT.png", help="PNG file to write")
     figure.add_argument("--force", action="store_true", help="replace an existing OUT.png")
-    study.add_sweep_command(commands)
+    study_commands.add_sweep_command(commands)
     report.add_report_command(commands)
     args = parser.parse_args(argv)
 
@@ -69,14 +72,14 @@ def main(argv=None) -> int:
     if args.command == "evaluate":
         return run_evaluate(args, evaluate)
     if args.command == "poc-figure":
-        from gaussgan.poc_verdict import comparison_figure
+        from gaussgan.poc.reading import comparison_figure
 
         comparison_figure(args.naive_samples, args.adversarial_samples, args.out, args.force)
         print(f"wrote {args.out}")
         return 0
 
-    from gaussgan.sampling import sample_run
-    from gaussgan.seeds import choose_seed
+    from gaussgan.gan.sampling import sample_run
+    from gaussgan.system.seeds import choose_seed
 
     out = sample_run(args.run_dir, args.n_samples, args.out, choose_seed(args.seed), args.epoch, args.force)
     print(f"wrote {args.n_samples} samples to {out}")
@@ -96,13 +99,13 @@ def add_evaluate_arguments(parser) -> None:
         help="the --parent dataset is the generator's training set: also test memorisation of its rows",
     )
     parser.add_argument(
-        "--max-n", type=cli.positive_int, default=100_000, help="largest sample size tested (default: %(default)s)"
+        "--max-n", type=cli.positive_int, default=MAX_N, help="largest sample size tested (default: %(default)s)"
     )
     parser.add_argument(
         "--null-repeats",
         type=cli.positive_int,
-        default=200,
-        help="honest samples drawn for each simulated null, at least 150 (default: %(default)s)",
+        default=NULL_REPEATS,
+        help=f"honest samples drawn for each simulated null, at least {MIN_NULL_REPEATS} (default: %(default)s)",
     )
     parser.add_argument("--seed", type=cli.seed_value, help="seed of the reference samples and nulls (default: 0)")
     parser.add_argument("--cache-dir", metavar="DIR", help="keep simulated nulls here and reuse them (default: none)")
@@ -112,16 +115,15 @@ def add_evaluate_arguments(parser) -> None:
 
 
 def run_evaluate(args, parser) -> int:
-    from gaussgan.evaluation import evaluate_samples
-    from gaussgan.nulls import MIN_REPEATS
+    from gaussgan.gan.evaluation import evaluate_samples
 
     if (args.parent is None) == (args.dist is None):
         parser.error("name the parent once: --parent DATASET.h5, or -s/--dist with gen-samples options")
     if args.train and args.parent is None:
         parser.error("--train needs --parent DATASET.h5 (the training set whose rows are checked)")
-    if args.null_repeats < MIN_REPEATS:
+    if args.null_repeats < MIN_NULL_REPEATS:
         parser.error(
-            f"--null-repeats {args.null_repeats}: expected at least {MIN_REPEATS} (with fewer, the smallest p-value "
+            f"--null-repeats {args.null_repeats}: expected at least {MIN_NULL_REPEATS} (with fewer, the smallest p-value "
             "a simulated null gives cannot pass the correction across metrics)"
         )
     spec = None

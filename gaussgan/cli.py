@@ -13,12 +13,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from dataclasses import dataclass
+from typing import Any, NoReturn
 
-from gaussgan import interrupt
 from gaussgan.errors import UserError
-from gaussgan.files import reason, safe_name
-from gaussgan.interrupt import Terminated
+from gaussgan.system import interrupt
+from gaussgan.system.files import reason, safe_name
+from gaussgan.system.interrupt import Terminated
 
 EXIT_BAD_INPUT = 2
 EXIT_SIGINT = 130
@@ -42,45 +43,76 @@ def make_parser(prog: str | None, description: str, epilog: str | None = None) -
     )
 
 
-def _number(text: str, convert, is_valid, expected: str):
-    """Convert ``text`` and check it, with a message that says what was expected and what was given."""
-    try:
-        value = convert(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if not is_valid(value):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
-    return value
+@dataclass(frozen=True)
+class Kind:
+    """One kind of option value, declared once for every place that checks it.
+
+    An instance is an argparse ``type`` (text in, value out, or a message that says what was expected
+    and what was given); :meth:`accepts` checks a value that a file already typed (a study's TOML),
+    and :attr:`expected` says the same in words for that file's error line.
+    """
+
+    convert: Callable[[str], Any]
+    is_valid: Callable[[Any], bool]
+    expected: str
+
+    @property
+    def __name__(self) -> str:  # argparse names a type by it in some messages
+        return self.expected
+
+    def __call__(self, text: str):
+        try:
+            value = self.convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {self.expected}, got {text!r}") from None
+        if not self.is_valid(value):
+            raise argparse.ArgumentTypeError(f"expected {self.expected}, got {text}")
+        return value
+
+    def accepts(self, value) -> bool:
+        """Whether ``value``, as a file holds it, is of this kind (a bool is never a number)."""
+        if isinstance(value, bool) and self.convert is not _boolean:
+            return False
+        if self.convert is float:
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                return False
+        elif self.convert in (int, _boolean) and not isinstance(value, int):
+            return False
+        elif self.convert is str and not isinstance(value, str):
+            return False
+        return bool(self.is_valid(value))
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer > 0."""
-    return _number(text, int, lambda value: value > 0, "a positive integer")
+def _boolean(text: str) -> bool:
+    words = {"true": True, "false": False}
+    if text.lower() not in words:
+        raise ValueError(text)
+    return words[text.lower()]
 
 
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    return _number(text, float, lambda value: 0 < value < math.inf, "a positive finite number")
+def choice(values: Sequence[str]) -> Kind:
+    """One of ``values`` (a rule, a schedule, a device)."""
+    names = list(values)
+    expected = " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return Kind(str, lambda value: value in names, expected)
 
 
-def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0 (a penalty weight that 0 turns off)."""
-    return _number(text, float, lambda value: 0 <= value < math.inf, "a finite number >= 0")
+def at_least(smallest: int) -> Kind:
+    """An integer >= ``smallest``."""
+    return Kind(int, lambda value: value >= smallest, f"an integer of at least {smallest}")
 
 
-def finite_float(text: str) -> float:
-    """argparse type: any finite number."""
-    return _number(text, float, math.isfinite, "a finite number")
-
-
-def fraction(text: str) -> float:
-    """argparse type: a number in [0, 1) (Adam's betas, an EMA decay)."""
-    return _number(text, float, lambda value: 0 <= value < 1, "a number in [0, 1)")
-
-
-def share(text: str) -> float:
-    """argparse type: a number in [0, 1] (a share of the run, both ends included)."""
-    return _number(text, float, lambda value: 0 <= value <= 1, "a number in [0, 1]")
+positive_int = Kind(int, lambda value: value > 0, "a positive integer")
+positive_float = Kind(float, lambda value: 0 < value < math.inf, "a positive number")
+# A penalty weight that 0 turns off.
+non_negative_float = Kind(float, lambda value: 0 <= value < math.inf, "a finite number >= 0")
+finite_float = Kind(float, math.isfinite, "a finite number")
+# Adam's betas, an EMA decay, a share of the run that must leave some of it.
+fraction = Kind(float, lambda value: 0 <= value < 1, "a number in [0, 1)")
+# A share of the run, both ends included.
+share = Kind(float, lambda value: 0 <= value <= 1, "a number in [0, 1]")
+seed_value = Kind(int, lambda value: 0 <= value < 2**63, "a seed, an integer in [0, 2**63)")
+boolean = Kind(_boolean, lambda value: isinstance(value, bool), "true or false")
 
 
 def plain_name(text: str) -> str:
@@ -91,15 +123,10 @@ def plain_name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a plain name: expected no '/', '\\' or '..'") from None
 
 
-def seed_value(text: str) -> int:
-    """argparse type: a seed, 0 <= seed < 2**63."""
-    return _number(text, int, lambda value: 0 <= value < 2**63, "a seed, an integer in [0, 2**63)")
-
-
 def add_parent_shape_options(parser, what: str = "") -> None:
     """-m/--mu, -c/--sigma, --xlo, --xhi: a parent's shape as gen-samples.py takes it (and evaluate, for its
     parent); ``what`` prefixes each help line. Read -c back with :func:`sigma_triple`."""
-    from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
+    from gaussgan.parents import DEFAULT_XHI, DEFAULT_XLO
 
     parser.add_argument(
         "-m",

@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gaussgan.config import DEFAULT_XHI, DEFAULT_XLO
 from gaussgan.errors import UserError
+from gaussgan.parents import DEFAULT_XHI, DEFAULT_XLO, PARENTS
 
-PARENTS = ("gauss", "trunc_gauss", "cauchy", "uniform")
 # The largest magnitude a sample may reach: its square (in norms, variances, covariances) must
 # stay far below the float64 maximum (1.8e308), with room for sums over many components.
 MAX_MAGNITUDE = 1e150

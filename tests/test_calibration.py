@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gaussgan import metrics, verdict
 from gaussgan.distributions import PARENTS, Parent, make_parent
-from gaussgan.metrics import ALPHA, METRICS, Context, applicable
-from gaussgan.nulls import NullCache, judge
+from gaussgan.stats import metrics, verdict
+from gaussgan.stats.metrics import ALPHA, METRICS, Context, applicable
+from gaussgan.stats.nulls import NullCache, judge
 
 STRICT = 1e-3  # family-wise: the chance that a correct implementation fails one of a test's bounds
 

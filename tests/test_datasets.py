@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from gaussgan import datasets
+from gaussgan.data import datasets
 from gaussgan.distributions import make_parent
 from gaussgan.errors import UserError
 

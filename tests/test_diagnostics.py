@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from gaussgan import diagnostics
+from gaussgan.stats import diagnostics
 
 
 @pytest.fixture

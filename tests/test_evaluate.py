@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from helpers import assert_clean_error, run_module, run_script, snapshot
 
-from gaussgan import datasets
+from gaussgan.data import datasets
 
 DATA = "datasets/data_gauss_dim3.h5"
 RUN = "runs/gauss_dim3_4_1_van"

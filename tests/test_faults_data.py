@@ -24,7 +24,7 @@ from helpers import REPO, assert_clean_error, run_script, snapshot
 from scipy import stats
 from test_datasets import HOSTILE, make_hostile
 
-from gaussgan import datasets
+from gaussgan.data import datasets
 
 QUIET_SEEDED = ("-q", "--seed", "1")
 GEN = ("gen-samples.py", *QUIET_SEEDED)
@@ -334,7 +334,7 @@ def test_numbers_that_would_overflow_are_refused_up_front(workdir, options, word
 def test_a_generator_that_gives_nan_writes_no_dataset(workdir):
     import torch
 
-    from gaussgan.models import Generator
+    from gaussgan.gan.models import Generator
 
     generator = Generator(4, 3, [8])
     with torch.no_grad():

@@ -197,7 +197,7 @@ def test_damaged_model_files_are_refused(tmp_path, model, case):
 @pytest.mark.parametrize("sizes", [[1, 64, 64, 1], [3, 5, 2], [2, 7, 6, 5, 4]])
 def test_expected_shapes_are_those_of_the_network_built(sizes):
     """The shapes a model file is checked against, known without building: they must be the network's."""
-    from gaussgan.poc_model import build_network, layer_shapes, parameter_count
+    from gaussgan.poc.model import build_network, layer_shapes, parameter_count
 
     network = build_network(sizes, "leaky_relu")
     assert {name: tuple(tensor.shape) for name, tensor in network.state_dict().items()} == layer_shapes(sizes)

@@ -429,7 +429,7 @@ def test_a_pipe_in_place_of_a_run_file_is_refused_without_hanging(folder, name, 
 def generator_file(**changes) -> dict:
     """A generator file like train.py writes (spec, weights, parent), with ``changes``."""
     spec = {"latent_dim": 4, "data_dim": 3, "hidden": [13, 13, 13], "batch_norm": True}
-    from gaussgan.models import Generator
+    from gaussgan.gan.models import Generator
 
     content = {
         "epoch": 2,
@@ -455,7 +455,7 @@ def huge_from_a_few_bytes() -> dict:
     # The spec claims two hidden layers of a million units (a 4 TB weight between them); each tensor
     # has the claimed shape but zero strides over one stored value: the file is about 3 kB.
     spec = {"latent_dim": 4, "data_dim": 3, "hidden": [10**6, 10**6], "batch_norm": False}
-    from gaussgan.models import generator_shapes
+    from gaussgan.gan.models import generator_shapes
 
     weights = {
         name: torch.zeros(1).expand(*shape) if shape else torch.zeros(())
@@ -540,7 +540,7 @@ def test_sample_streams_csv_and_npy_with_the_bytes_of_a_whole_array_write(base, 
     assert (tmp_path / "whole.npy").read_bytes() == (tmp_path / "out.npy").read_bytes()
     np.savetxt(tmp_path / "whole.csv", values, delimiter=",", fmt="%.9g", header="x0,x1,x2", comments="")
     assert (tmp_path / "whole.csv").read_bytes() == (tmp_path / "out.csv").read_bytes()
-    from gaussgan.datasets import load_dataset
+    from gaussgan.data.datasets import load_dataset
 
     np.testing.assert_array_equal(load_dataset(tmp_path / "out.h5")[0], values)
 
@@ -599,7 +599,8 @@ def test_a_dataset_of_one_sample_is_refused(folder):
 
 
 def test_figures_and_diagnostics_take_non_finite_values(tmp_path):
-    from gaussgan import diagnostics, plots
+    from gaussgan.figures import plots
+    from gaussgan.stats import diagnostics
 
     rng = np.random.default_rng(0)
     parent = rng.standard_normal((50, 3))

@@ -18,9 +18,10 @@ from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from gaussgan import diagnostics, plots
+from gaussgan.data.generation import LOG_NORM_EDGES, log_norm_counts
 from gaussgan.distributions import make_parent
-from gaussgan.generation import LOG_NORM_EDGES, log_norm_counts
+from gaussgan.figures import plots
+from gaussgan.stats import diagnostics
 
 DIMS = (1, 10, 100)
 PARENTS = ("gauss", "cauchy", "trunc_gauss")
@@ -417,7 +418,7 @@ SHEET_KINDS = (
 
 def sheet(folder, *options) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "gaussgan.figure_sheet", str(folder), *options],
+        [sys.executable, "-m", "gaussgan.study.figure_sheet", str(folder), *options],
         capture_output=True,
         text=True,
         timeout=600,

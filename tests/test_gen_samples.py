@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import run_script
 
-from gaussgan import datasets
+from gaussgan.data import datasets
 
 
 def test_documented_command_writes_datasets_and_histograms(workdir):

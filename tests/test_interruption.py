@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import REPO, assert_clean_error, run_script, snapshot
 
-from gaussgan import datasets
+from gaussgan.data import datasets
 
 TRAIN = [
     "-f",

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy import linalg, spatial, special, stats
 
-from gaussgan import metrics, nulls, verdict
 from gaussgan.distributions import PARENTS, Parent, make_parent
-from gaussgan.metrics import METRICS, Context
-from gaussgan.nulls import Judged, NullCache
+from gaussgan.stats import metrics, nulls, verdict
+from gaussgan.stats.metrics import METRICS, Context
+from gaussgan.stats.nulls import Judged, NullCache
 
 # The tests below draw from fixed seeds: each passes or fails the same way every time. Their bounds are
 # set at a level that a correct implementation would miss once in a thousand seeds or fewer.

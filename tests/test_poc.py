@@ -236,7 +236,7 @@ def test_comparison_figure_is_written_and_closed(tmp_path):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from gaussgan.plots import poc_comparison
+    from gaussgan.figures.plots import poc_comparison
 
     rng = np.random.default_rng(0)
     open_before = plt.get_fignums()  # other tests in this process may hold figures of their own

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gaussgan import rules
+from gaussgan.gan import rules
 
 
 def test_vanilla_losses_are_binary_cross_entropy():

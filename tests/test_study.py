@@ -11,7 +11,7 @@ import pytest
 from helpers import REPO, assert_clean_error, run_module, snapshot
 
 from gaussgan.errors import UserError
-from gaussgan.study import load_study, plan
+from gaussgan.study.plan import load_study, plan
 
 STUDY = """\
 seeds = [1, 2]

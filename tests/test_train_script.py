@@ -10,7 +10,7 @@ import torch
 from helpers import assert_clean_error, run_script, snapshot
 from test_datasets import write_original_layout
 
-from gaussgan import datasets
+from gaussgan.data import datasets
 
 RUN = "runs/gauss_dim3_8_0.5_van"
 FAST = ["-d", "8", "-s", "0.5", "-n", "2", "-b", "64", "--n-eval", "200", "--seed", "5", "-q"]
@@ -167,8 +167,8 @@ def test_cuda_without_cuda_is_a_clear_error(workdir, dataset):
 
 
 def test_the_final_generator_is_the_mixture_of_the_last_epochs(workdir, dataset):
-    from gaussgan.models import GeneratorMixture
-    from gaussgan.sampling import load_generator
+    from gaussgan.gan.models import GeneratorMixture
+    from gaussgan.gan.sampling import load_generator
 
     options = [*FAST[: FAST.index("-n")], "-n", "4", *FAST[FAST.index("-n") + 2 : -1], "--max-n", "2000"]
     result = run_script("train.py", "-f", dataset, *options, cwd=workdir)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from gaussgan import interrupt
-from gaussgan.config import RULE_DEFAULTS, TrainConfig, hyperparameter_changes
-from gaussgan.interrupt import GracefulStop, Terminated
-from gaussgan.models import EMA, Generator, recalibrate_batch_norm
-from gaussgan.training import build_state, train_epoch
+from gaussgan.gan.models import EMA, Generator, recalibrate_batch_norm
+from gaussgan.gan.options import RULE_DEFAULTS, TrainConfig, hyperparameter_changes
+from gaussgan.gan.training import build_state, train_epoch
+from gaussgan.system import interrupt
+from gaussgan.system.interrupt import GracefulStop, Terminated
 
 
 class Count:
@@ -75,7 +75,7 @@ def test_recalibrated_batch_norm_matches_batch_statistics():
 
 
 def test_a_left_over_single_sample_joins_the_batch_before_it():
-    from gaussgan.training import batch_bounds
+    from gaussgan.gan.training import batch_bounds
 
     assert batch_bounds(129, 64) == [(0, 64), (64, 129)]
     assert batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
@@ -97,14 +97,14 @@ def test_generator_trains_when_an_epoch_is_shorter_than_critic_steps():
 
 
 def test_resume_command_drops_force():
-    from gaussgan.training import resume_command
+    from gaussgan.gan.training import resume_command
 
     config = TrainConfig(dataset="x", command="python train.py -f 'a b.h5' --force -n 5")
     assert resume_command(config) == "python train.py -f 'a b.h5' -n 5 --resume"
 
 
 def test_expected_shapes_are_those_of_the_networks():
-    from gaussgan.models import Discriminator, discriminator_shapes, generator_shapes
+    from gaussgan.gan.models import Discriminator, discriminator_shapes, generator_shapes
 
     for batch_norm in (True, False):
         generator = Generator(4, 3, [5, 6, 7], batch_norm=batch_norm)
@@ -116,7 +116,7 @@ def test_expected_shapes_are_those_of_the_networks():
 
 
 def test_the_memory_estimate_is_small_for_the_defaults_and_grows_with_the_options():
-    from gaussgan.training import memory_estimate
+    from gaussgan.gan.training import memory_estimate
 
     default = memory_estimate(TrainConfig(dataset="x"), n_samples=100_000, dim=10)
     assert default < 200 * 2**20
@@ -125,7 +125,7 @@ def test_the_memory_estimate_is_small_for_the_defaults_and_grows_with_the_option
 
 
 def test_a_diverged_state_is_named_before_anything_is_saved():
-    from gaussgan.training import divergence
+    from gaussgan.gan.training import divergence
 
     config = TrainConfig(dataset="x", latent_dim=4, batch_size=8, scale=0.1, seed=3).with_seed(3)
     state = build_state(config, dim=2, device=torch.device("cpu"))
@@ -180,7 +180,7 @@ def test_snapshots_keep_the_averaged_generator_of_the_mixtures_epochs_only():
 
 
 def test_a_mixture_draws_sample_i_from_member_i_mod_k():
-    from gaussgan.models import GeneratorMixture
+    from gaussgan.gan.models import GeneratorMixture
 
     members = []
     for value in (1.0, 2.0, 3.0):
@@ -200,7 +200,7 @@ def test_a_mixture_draws_sample_i_from_member_i_mod_k():
 def test_a_record_from_before_an_option_existed_reads_with_what_training_did_then():
     from dataclasses import asdict
 
-    from gaussgan.config import ADDED_LATER, check_record, record_problems
+    from gaussgan.gan.options import ADDED_LATER, check_record, record_problems
 
     current = TrainConfig(dataset="x.h5", seed=1)
     old = {name: value for name, value in asdict(current).items() if name not in ADDED_LATER} | {

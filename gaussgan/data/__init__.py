@@ -1,0 +1,1 @@
+"""Datasets: the HDF5 layout and gen-samples.py's loop."""

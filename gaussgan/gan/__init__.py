@@ -1,0 +1,1 @@
+"""One GAN run: options, models, update rules, schedules, training, the run directory, sampling, evaluation."""

@@ -1,0 +1,313 @@
+"""The run directory: its name, config.json, training_details.csv, models and checkpoint.
+
+    runs/<dist>_dim<d>_<latent_dim>_<latent_sigma>_<van|wass>[_<postfix>]/
+        config.json  training_details.csv  checkpoint.pth.tar  test_corr.png
+        training_model_losses.png  training_pvalues.png
+        models/generator.pth.tar  models/discriminator.pth.tar
+        samples/{comp_hist,corr,rhist,ks}_epochNNNNN.png
+
+Every file is written atomically, and every checkpoint is read with ``weights_only=True``
+so that loading a file from someone else can never run their code.
+
+A run directory appears complete with its config.json or not at all: it is built under a
+hidden name and renamed into place, so a run stopped during start-up is either absent or
+resumable. One process at a time writes it (a lock next to it, held for the whole run), and
+``--force`` replaces only a folder that is recognisably a run, never a link, never one that
+holds the input dataset, never anything outside the runs directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from gaussgan.errors import UserError
+from gaussgan.gan.options import check_record, record_problems
+from gaussgan.system.files import (
+    atomic_path,
+    check_regular_file,
+    check_writable_dir,
+    inside,
+    load_torch_file,
+    reason,
+    safe_name,
+    save_torch_file,
+)
+from gaussgan.system.locks import exclusive
+
+CONFIG, CSV, CHECKPOINT = "config.json", "training_details.csv", "checkpoint.pth.tar"
+GENERATOR, DISCRIMINATOR = "models/generator.pth.tar", "models/discriminator.pth.tar"
+GENERATOR_BEST = "models/generator_best.pth.tar"  # the best epoch's generator, by norm KS vs the parent
+SUBFOLDERS = ("models", "samples")
+
+
+# The rule as the documented run-directory names abbreviate it.
+RULE_TAGS = {"vanilla": "van", "wgan-gp": "wass"}
+
+
+def run_name(dist: str, dim: int, latent_dim: int, latent_sigma: float, rule: str, postfix: str = "") -> str:
+    """e.g. ``gauss_dim10_100_0.1_van``; the postfix, when given, after an underscore. Always one plain name."""
+    name = f"{dist}_dim{dim}_{latent_dim}_{latent_sigma:g}_{RULE_TAGS[rule]}"
+    if postfix:
+        name = f"{name}_{safe_name(postfix, '-p/--postfix').lstrip('_')}"
+    return safe_name(name, "run name")
+
+
+@contextlib.contextmanager
+def folder_for_the_block(folder: Path, what: str) -> Iterator[Path]:
+    """Create ``folder`` (and missing parents) for the block; remove again those it made that are left empty,
+    so that a command that fails leaves no empty folders behind."""
+    folder = Path(folder)
+    missing = [path for path in (folder, *folder.parents) if not path.exists() and not path.is_symlink()]
+    check_writable_dir(folder, what)
+    try:
+        yield folder
+    finally:
+        for path in missing:  # innermost first
+            with contextlib.suppress(OSError):
+                path.rmdir()
+
+
+def holds_files(folder: Path) -> bool:
+    """Whether anything but empty folders lies under ``folder``."""
+    for _, _, files in os.walk(folder):
+        if files:
+            return True
+    return False
+
+
+class RunDirectory:
+    """One training run's folder on disk."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    @classmethod
+    def named(cls, runs_dir: str | os.PathLike, name: str) -> RunDirectory:
+        """``runs_dir/name``, checked to stay inside ``runs_dir`` (links included)."""
+        return cls(inside(Path(runs_dir) / safe_name(name, "run name"), runs_dir, "run directory"))
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def figure(self, kind: str, epoch: int) -> Path:
+        return self.path / "samples" / f"{kind}_epoch{epoch:05d}.png"
+
+    def exists(self) -> bool:
+        return os.path.lexists(self.file(CONFIG))
+
+    # --- Claiming, creating, replacing -------------------------------------------------------
+    @contextlib.contextmanager
+    def claimed(self) -> Iterator[RunDirectory]:
+        """The runs directory made (and removed again if the command leaves it empty), and this run's
+        lock held: a second train.py on the same run gets an error naming this process."""
+        with folder_for_the_block(self.path.parent, "runs directory"), exclusive(self.path, "run directory"):
+            self._remove_leftovers()
+            yield self
+
+    def prepare(self, record: dict, force: bool, resume: bool, protected: tuple[Path, ...] = ()) -> None:
+        """Check the run can be written (call with the lock held, once the input and, with ``resume``, the
+        saved config.json are checked): with ``resume``, that there is a run to continue; otherwise create it
+        with ``record`` as its config.json, replacing a previous run only with ``force`` and only when it may go."""
+        if resume:
+            if not self.exists():
+                raise UserError(
+                    f"--resume: there is no run to resume in {self.path} (no {CONFIG}); "
+                    "expected the same options as the run you want to continue"
+                )
+            for name in SUBFOLDERS:  # removed by hand since: the figures and models need them
+                (self.path / name).mkdir(exist_ok=True)
+            return
+        replace_old = False
+        if self.path.is_symlink():
+            raise UserError(
+                f"run directory {self.path} is a symbolic link; train.py neither writes through nor "
+                "replaces a link: remove it or choose another name with -p"
+            )
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(
+                f"run directory {self.path} is a file; expected a folder: move it or choose another name with -p"
+            )
+        if self.path.exists() and holds_files(self.path):
+            self.check_replaceable(force, protected)
+            replace_old = True
+        self._create(record, replace_old)
+
+    def check_replaceable(self, force: bool, protected: tuple[Path, ...]) -> None:
+        """Refuse unless ``--force`` was given and the folder is a run train.py wrote, holding no input."""
+        problems = self.not_a_run()
+        if problems:
+            raise UserError(
+                f"{self.path} exists and is not a gaussgan run ({problems}); train.py neither continues nor "
+                "replaces it (even with --force): move it away or choose another name with -p"
+            )
+        if not force:
+            raise UserError(f"run {self.path} exists already; use --resume to continue it or --force to replace it")
+        resolved = self.path.resolve()
+        for path in protected:
+            if resolved in Path(path).resolve().parents:
+                raise UserError(
+                    f"--force would delete the input dataset {path}, which lies inside the run directory "
+                    f"{self.path}: move the dataset out of it first, or choose another run name with -p"
+                )
+
+    def not_a_run(self) -> str:
+        """Why this folder is not recognisably a gaussgan run; '' when it is."""
+        path = self.file(CONFIG)
+        if not path.is_file() or path.is_symlink():
+            return f"no {CONFIG}"
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return f"{CONFIG} is not readable JSON"
+        problems = record_problems(saved)
+        return f"{CONFIG}: {problems[0]}" if problems else ""
+
+    def _create(self, record: dict, replace_old: bool) -> None:
+        """Build the run under a hidden name with its config.json, then rename it into place (replacing the old one)."""
+        staging = self._hidden("tmprun")
+        old = self._hidden("old") if replace_old else None
+        try:
+            staging.mkdir()
+            for name in SUBFOLDERS:
+                (staging / name).mkdir()
+            try:
+                write_json(staging / CONFIG, record)
+            except UserError as error:  # name the file the user will look for, not the hidden one
+                raise UserError(str(error).replace(str(staging), str(self.path))) from None
+            if old is not None:
+                os.rename(self.path, old)
+            elif self.path.exists():  # an empty folder, or one holding empty folders only
+                remove_empty_folders(self.path)
+            os.rename(staging, self.path)
+        except OSError as error:
+            raise UserError(f"cannot create run directory {str(self.path)!r}: {reason(error)}") from None
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+                if old is not None and old.exists() and not os.path.lexists(self.path):
+                    os.rename(old, self.path)  # stopped between the two renames: put the old run back
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)  # what is left over is removed by the next run of this name
+
+    def _hidden(self, kind: str) -> Path:
+        return self.path.parent / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.{kind}"
+
+    def _remove_leftovers(self) -> None:
+        """Half-built or replaced copies of this run left by a process that was killed. Only the lock
+        holder makes them, and we hold the lock: every one found is stale. A replaced run whose
+        replacement never took its place (killed between the two renames) is put back, not removed."""
+        pattern = re.compile(rf"^\.{re.escape(self.path.name)}\.\d+\.[0-9a-f]{{8}}\.(tmprun|old)$")
+        with contextlib.suppress(OSError):
+            for entry in sorted(os.scandir(self.path.parent), key=lambda entry: entry.name):
+                match = pattern.match(entry.name)
+                if not match or not entry.is_dir(follow_symlinks=False):
+                    continue
+                if match.group(1) == "old" and not os.path.lexists(self.path):
+                    os.rename(entry.path, self.path)
+                else:
+                    shutil.rmtree(entry.path, ignore_errors=True)
+
+    # --- The files ---------------------------------------------------------------------------
+    def write_config(self, config: dict) -> None:
+        write_json(self.file(CONFIG), config)
+
+    def read_config(self) -> dict:
+        path = check_regular_file(self.file(CONFIG), "run record")
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UserError(
+                f"cannot read {path}: {reason(error) if isinstance(error, OSError) else 'not valid JSON'}"
+                f" ({str(error)[:80]})"
+            ) from None
+        return check_record(saved, str(path))
+
+    def write_csv(self, rows: list[dict]) -> None:
+        """The whole table, rewritten atomically each epoch (a few hundred rows: cheap, never torn)."""
+        import pandas as pd
+
+        with atomic_path(self.file(CSV)) as temporary:
+            pd.DataFrame(rows).to_csv(temporary, index=False, float_format="%.6g")
+
+    def read_csv(self) -> list[dict]:
+        import pandas as pd
+
+        if not os.path.lexists(self.file(CSV)):
+            return []
+        path = check_regular_file(self.file(CSV), "training table")
+        try:
+            table = pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.ParserError) as error:
+            raise UserError(
+                f"cannot read {path}: {str(error).strip().splitlines()[0][:100] if str(error).strip() else 'damaged'}"
+            ) from None
+        if "epoch" not in table or not pd.api.types.is_integer_dtype(table["epoch"]):
+            raise UserError(f"{path} is damaged: expected an integer 'epoch' column")
+        return table.to_dict("records")
+
+    def save_checkpoint(self, state: dict) -> None:
+        save_torch_file(state, self.file(CHECKPOINT))
+
+    def load_checkpoint(self) -> dict | None:
+        if not os.path.lexists(self.file(CHECKPOINT)):
+            return None
+        return load_torch_file(self.file(CHECKPOINT), "checkpoint")
+
+
+def write_json(path: Path, content: dict) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+
+
+def remove_empty_folders(folder: Path) -> None:
+    """Remove ``folder`` and the empty folders in it (rmdir only: a file in there stops it)."""
+    for root, _, _ in os.walk(folder, topdown=False):
+        os.rmdir(root)
+
+
+# --- Provenance: which data a run was trained on ------------------------------------------------
+def data_fingerprint(data, parent, metadata: dict) -> dict:
+    """What identifies a training set: the hash of its values as trained on, of its parent, and its seed."""
+    import numpy as np
+
+    values = np.ascontiguousarray(data)
+    parent_hash = hashlib.sha256(json.dumps([parent.name, parent.dim, parent.mu, parent.xlo, parent.xhi]).encode())
+    parent_hash.update(np.ascontiguousarray(parent.sigma, dtype="<f8").tobytes())
+    seed = metadata.get("seed")
+    return {
+        "samples": int(values.shape[0]),
+        "dim": int(values.shape[1]),
+        "dtype": str(values.dtype),
+        "data_sha256": hashlib.sha256(values.data).hexdigest(),
+        "parent_sha256": parent_hash.hexdigest(),
+        "parent": parent.describe(),
+        "seed": None if seed is None else int(seed),
+    }
+
+
+def data_changes(saved, current: dict) -> list[str]:
+    """How the training data differ from those a run was trained on ([] when they are the same)."""
+    if not isinstance(saved, dict):
+        return [f"the saved fingerprint is damaged ({type(saved).__name__})"]
+    changes = []
+    if saved.get("data_sha256") != current["data_sha256"] or saved.get("samples") != current["samples"]:
+        changes.append(
+            f"data: {saved.get('samples')} samples (sha256 {str(saved.get('data_sha256'))[:12]}) -> "
+            f"{current['samples']} samples (sha256 {current['data_sha256'][:12]})"
+        )
+    if saved.get("parent_sha256") != current["parent_sha256"]:
+        changes.append(f"parent: {saved.get('parent')} -> {current['parent']}")
+    if saved.get("seed") != current["seed"]:
+        changes.append(f"dataset seed: {saved.get('seed')} -> {current['seed']}")
+    return changes

@@ -1,0 +1,1 @@
+"""The statistics (numpy and scipy only): diagnostics, calibrated metrics, simulated nulls, the verdict (n*)."""

@@ -1,0 +1,11 @@
+"""The verdict's constants, one home each. No imports: command lines read them for --help and checks."""
+
+# The family-wise error rate of a verdict, and the level of each diagnostic test.
+ALPHA = 0.05
+# Honest samples drawn for each simulated null, by default and at the fewest: with fewer than the
+# minimum, the smallest Monte Carlo p-value, 1 / (repeats + 1), cannot pass Holm's first step among all
+# the metrics that apply to a parent (alpha / 7), so a simulated metric could never reject on its own.
+NULL_REPEATS = 200
+MIN_NULL_REPEATS = 150
+# The largest sample size a verdict tests, by default.
+MAX_N = 100_000

@@ -1,0 +1,614 @@
+"""``python -m gaussgan report RUNS_OR_STUDY... -o DIR``: what many runs show, on one page.
+
+Reads ordinary run directories (a run, a folder of runs, or a study file's runs) and writes to DIR:
+
+    summary.csv             one row per run: its options, final-epoch metrics, best epoch and best values, time
+    summary_by_config.csv   seeds of one configuration together: median, min and max of every metric
+    scatter.png  heatmaps.png  versus_dimension.png  curves.png  calibration.png
+    index.html              the tables and figures on one self-contained page (figures embedded)
+
+Every metric is shown as a ratio to its noise floor (norm KS D ÷ its 95% floor; any calibrated ``m_<name>``
+column ÷ ``m_<name>_floor``) or to the parent's own value (sigma_rho ratio: the spread of the generated
+off-diagonal correlations ÷ that of a parent sample), so that 1 reads "as close as an honest sample".
+The report is built in a hidden folder and renamed into place: DIR appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gaussgan import cli
+from gaussgan.errors import UserError
+from gaussgan.gan.options import CONFIG_COLUMNS as OPTION_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+FIGURES = {
+    "scatter.png": "Width × latent dimension (the original gaussGAN cross-run figure)",
+    "heatmaps.png": "Data dimension × latent dimension, per rule",
+    "versus_dimension.png": "Final ratio versus data dimension, per rule, with seed bands",
+    "curves.png": "Every run epoch by epoch, grouped by rule",
+    "calibration.png": "The noise floor against the sample size, computed from the parent",
+}
+TABLES = ("summary.csv", "summary_by_config.csv")
+# The options a run's row shows, from its config.json (and the dataset's parent and size).
+# The columns that tell one configuration from another: the dataset's, then the options table's.
+CONFIG_COLUMNS = ("dist", "dim", "n_samples", *OPTION_COLUMNS)
+SEARCH_DEPTH = 3  # how deep below a given folder runs are looked for (runs/, runs/<study>/, ...)
+CALIBRATION_PARENTS = 4  # at most this many parents in the calibration figure
+
+
+def add_report_command(commands):
+    """The ``report`` sub-command on ``python -m gaussgan``'s sub-parsers."""
+    parser = commands.add_parser(
+        "report",
+        help="tables, figures and an index.html over many runs (a study, folders of runs, single runs)",
+        description="Summarise runs: summary.csv (one row per run), summary_by_config.csv (seeds together), "
+        "figures across runs, and index.html showing them all.",
+        epilog="examples:\n  python -m gaussgan report studies/quick.toml -o report/quick\n"
+        "  python -m gaussgan report runs/width runs/gauss_dim10_100_1_van -o report/mixed --force",
+        formatter_class=cli.argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "inputs", nargs="+", metavar="RUNS_OR_STUDY", help="run directories, folders of runs, or study files (.toml)"
+    )
+    parser.add_argument("-o", "--out", default="report", help="output folder (default: %(default)s)")
+    parser.add_argument("--force", action="store_true", help="replace an existing report in the output folder")
+    parser.set_defaults(run=_report)
+    return parser
+
+
+def _report(args) -> int:
+    return report_command(args)
+
+
+# --- Finding and reading runs ----------------------------------------------------------------------
+@dataclass
+class Sources:
+    runs: list[Path]
+    titles: list[str]
+    notes: list[str]
+
+
+def find_runs(inputs: list[str]) -> Sources:
+    """Every run directory the inputs name, each once, in a stable order; a study names its planned runs."""
+    runs: dict[Path, None] = {}
+    titles, notes = [], []
+    for text in inputs:
+        path = Path(text)
+        if path.suffix == ".toml" or path.is_file():
+            found, title, note = _study_runs(path)
+        elif not path.exists():
+            raise UserError(f"{text!r} does not exist; expected a run directory, a folder of runs or a study file")
+        elif (path / "config.json").is_file():
+            found, title, note = [path], path.name, ""
+        else:
+            found, title, note = _runs_below(path), path.name or str(path), ""
+            if not found:
+                raise UserError(
+                    f"no runs found in {text!r} (nor {SEARCH_DEPTH} levels below); expected run directories "
+                    "written by train.py or a sweep (each with its config.json)"
+                )
+        titles.append(title)
+        if note:
+            notes.append(note)
+        runs.update((run.resolve(), None) for run in found)
+    return Sources(list(runs), titles, notes)
+
+
+def _study_runs(path: Path) -> tuple[list[Path], str, str]:
+    from gaussgan.study.plan import load_study, plan, study_datasets
+
+    study = load_study(path)
+    planned = plan(study, study_datasets(study))
+    found = [run.run_dir for run in planned if (run.run_dir / "config.json").is_file()]
+    if not found:
+        raise UserError(
+            f"no runs of study {path} in {study.runs_dir}; expected them to be trained first "
+            f"(python -m gaussgan sweep {path})"
+        )
+    note = (
+        f"study {study.name}: {len(planned) - len(found)} of {len(planned)} runs not found yet"
+        if len(found) < len(planned)
+        else ""
+    )
+    return found, f"study {study.name}" + (f": {study.description}" if study.description else ""), note
+
+
+def _runs_below(folder: Path) -> list[Path]:
+    runs = []
+    for root, folders, _ in os.walk(folder):
+        depth = len(Path(root).relative_to(folder).parts)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        if (Path(root) / "config.json").is_file() and Path(root) != folder:
+            runs.append(Path(root))
+            folders[:] = []  # a run's own folders (models, samples) hold no runs
+        elif depth >= SEARCH_DEPTH:
+            folders[:] = []
+    return runs
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict
+    table: pd.DataFrame  # pandas DataFrame, one row per epoch, with the ratio columns added
+    verdict: dict
+
+
+def load_run(path: Path) -> Run:
+    """A run's config.json, its CSV (ratio columns added) and its verdict.json when there is one."""
+    import pandas as pd
+
+    from gaussgan.gan.rundir import RunDirectory
+    from gaussgan.system.files import check_regular_file
+
+    directory = RunDirectory(path)
+    config = directory.read_config()
+    table = pd.DataFrame(directory.read_csv())
+    if table.empty:
+        table = pd.DataFrame({"epoch": pd.Series(dtype=int)})
+    verdict: dict = {}
+    if (path / "verdict.json").exists():
+        try:
+            verdict = json.loads(check_regular_file(path / "verdict.json", "verdict").read_text())
+        except (OSError, ValueError):
+            verdict = {}
+        verdict = verdict if isinstance(verdict, dict) else {}
+    return Run(path, config, add_ratios(table), verdict)
+
+
+def metric_names(table) -> list[str]:
+    """The calibrated metrics of a CSV: every m_<name> column that has its m_<name>_floor."""
+    return [
+        column
+        for column in table.columns
+        if re.fullmatch(r"m_\w+", column)
+        and not column.endswith(("_floor", "_p", "_ratio"))
+        and f"{column}_floor" in table.columns
+    ]
+
+
+def add_ratios(table):
+    """norm_ks_ratio, sigma_rho_ratio and m_<name>_ratio for every epoch (NaN where a number is missing)."""
+    import numpy as np
+
+    def column(name):
+        return table[name].astype(float) if name in table else np.nan
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["norm_ks_ratio"] = column("norm_ks_parent_D") / column("ks_floor_95")
+        table["sigma_rho_ratio"] = column("offdiag_std_generated") / column("offdiag_std_parent")
+        for name in metric_names(table):
+            table[f"{name}_ratio"] = column(name) / column(f"{name}_floor")
+    return table
+
+
+def distance_from_one(values):
+    """How far a ratio is from 1, either way (2 and 0.5 equally far)."""
+    import numpy as np
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.abs(np.log(np.asarray(values, dtype=float)))
+
+
+def epoch_score(table):
+    """One number per epoch, the larger of the norm KS ratio and the sigma_rho ratio's distance from 1 (as a
+    ratio): at most ~1 when both sit on the floor. The best epoch is the one where it is smallest."""
+    import numpy as np
+
+    ks = table["norm_ks_ratio"].to_numpy(dtype=float)
+    rho = np.exp(distance_from_one(table["sigma_rho_ratio"]))
+    with np.errstate(invalid="ignore"):
+        return np.fmax(ks, rho)
+
+
+def summary_row(run: Run) -> dict:
+    """The run's row of summary.csv."""
+    import numpy as np
+
+    from gaussgan.study.sweep import is_finished
+
+    config, table = run.config, run.table
+    parent = config.get("parent", {}) if isinstance(config.get("parent"), dict) else {}
+    data = config["data"] if isinstance(config.get("data"), dict) else {}
+    row: dict = {"run": run.path.name, "path": str(run.path)}
+    row["finished"] = is_finished(run.path, int(config["epochs"]))
+    row["epochs_done"] = len(table)
+    row["dist"], row["dim"] = parent.get("dist"), parent.get("dim")
+    row["n_samples"] = data.get("samples")
+    for key in CONFIG_COLUMNS:
+        row.setdefault(key, config.get(key))
+    row["seed"] = config.get("seed")
+    metrics = ["norm_ks_ratio", "sigma_rho_ratio", *(f"{name}_ratio" for name in metric_names(table))]
+    if len(table):
+        last = table.iloc[-1]
+        row["final_epoch"] = int(last["epoch"])
+        for source, name in (
+            ("norm_ks_parent_D", "final_norm_ks_D"),
+            ("ks_floor_95", "final_ks_floor_95"),
+            ("norm_ks_parent_p", "final_norm_ks_p"),
+            ("offdiag_std_generated", "final_offdiag_std_generated"),
+            ("offdiag_std_parent", "final_offdiag_std_parent"),
+            ("rejected_raw", "final_rejected_raw"),
+            ("rejected_bh", "final_rejected_bh"),
+            ("comp_ks_max_D", "final_comp_ks_max_D"),
+        ):
+            row[name] = float(last[source]) if source in table else math.nan
+        for metric in metrics:
+            values = table[metric].to_numpy(dtype=float)
+            finite = np.flatnonzero(np.isfinite(values))
+            # A costly metric is not computed every epoch: its final value is the last one computed.
+            row[f"final_{metric}"] = float(values[finite[-1]]) if finite.size else math.nan
+            if metric == "sigma_rho_ratio":
+                distance = distance_from_one(values)
+                row[f"best_{metric}"] = float(values[np.nanargmin(distance)]) if finite.size else math.nan
+            else:
+                row[f"best_{metric}"] = float(np.nanmin(values)) if finite.size else math.nan
+        for name in metric_names(table):
+            if f"{name}_p" in table:
+                values = table[f"{name}_p"].to_numpy(dtype=float)
+                finite = np.flatnonzero(np.isfinite(values))
+                row[f"final_{name}_p"] = float(values[finite[-1]]) if finite.size else math.nan
+        score = epoch_score(table)
+        row["final_score"] = float(score[-1])
+        best = int(np.nanargmin(score)) if np.isfinite(score).any() else len(table) - 1
+        row["best_epoch"] = int(table["epoch"].iloc[best])
+        row["best_score"] = float(score[best])
+    else:
+        row["final_epoch"] = row["best_epoch"] = None
+    row["n_star"] = run.verdict.get("n_star")
+    row["distinguished_by"] = distinguished_by(run.verdict)
+    row["max_n"] = run.verdict.get("max_n")
+    row["reading"] = run.verdict.get("reading")
+    seconds = table["seconds_total"].astype(float) if "seconds_total" in table else None
+    row["seconds_total"] = float(seconds.sum()) if seconds is not None and len(seconds) else math.nan
+    row["seconds_per_epoch"] = float(seconds.median()) if seconds is not None and len(seconds) else math.nan
+    return row
+
+
+def distinguished_by(verdict: dict) -> str | None:
+    """The metrics that reject at the verdict's n* (the first to tell the generator apart), or None."""
+    results = verdict.get("results")
+    rejecting = results.get(str(verdict.get("n_star")), []) if isinstance(results, dict) else []
+    names = [
+        entry["name"]
+        for entry in rejecting
+        if isinstance(entry, dict) and entry.get("rejected") is True and isinstance(entry.get("name"), str)
+    ]
+    return ", ".join(names) or None
+
+
+def summarise(runs: list[Run]):
+    """summary.csv's table: one row per run, in run-name order."""
+    import pandas as pd
+
+    summary = pd.DataFrame([summary_row(run) for run in runs])
+    return summary.sort_values(["run", "path"], kind="stable").reset_index(drop=True)
+
+
+def metric_columns(summary) -> list[str]:
+    """The columns that are measurements (not options, not timings)."""
+    return [
+        column
+        for column in summary.columns
+        if column.startswith(("final_", "best_")) and column not in ("final_epoch",) or column in ("n_star",)
+    ]
+
+
+def by_config(summary):
+    """summary_by_config.csv: the runs of one configuration (all options but the seed) together."""
+    import pandas as pd
+
+    keys = [key for key in CONFIG_COLUMNS if key in summary]
+    metrics = [column for column in metric_columns(summary) + ["seconds_total"] if column in summary]
+    numeric = summary[keys + metrics].copy()
+    for column in metrics:
+        numeric[column] = pd.to_numeric(numeric[column], errors="coerce")
+    grouped = numeric.groupby(keys, dropna=False, sort=True)
+    table = grouped[metrics].agg(["median", "min", "max"])
+    table.columns = [f"{column}_{statistic}" for column, statistic in table.columns]
+    counts = summary.groupby(keys, dropna=False, sort=True).agg(
+        runs=("run", "size"), seeds=("seed", lambda seeds: " ".join(str(seed) for seed in sorted(seeds)))
+    )
+    return counts.join(table).reset_index()
+
+
+def varied_options(summary) -> list[str]:
+    """The options that differ between runs, less those that only follow the rule (its default lr, ...)."""
+    varied = [key for key in (*CONFIG_COLUMNS, "seed") if key in summary and summary[key].nunique(dropna=False) > 1]
+    if "rule" not in varied:
+        return varied
+    by_rule = summary.groupby("rule")
+    return [key for key in varied if key == "rule" or by_rule[key].nunique(dropna=False).max() > 1]
+
+
+def best_configuration(grouped) -> dict | None:
+    """The configuration with the smallest median final score (the worse of its two ratios)."""
+    if "final_score_median" not in grouped or not grouped["final_score_median"].notna().any():
+        return None
+    return grouped.loc[grouped["final_score_median"].idxmin()].to_dict()
+
+
+def describe_configuration(row: dict, varied: list[str]) -> str:
+    keys = [key for key in varied if key != "seed"] or ["dist", "dim", "latent_dim", "rule"]
+    shown = ", ".join(f"{key} {_plain(row.get(key))}" for key in keys)
+    return (
+        f"{shown}: median final norm KS D ÷ floor {_plain(row.get('final_norm_ks_ratio_median'))}, "
+        f"σ_ρ ratio {_plain(row.get('final_sigma_rho_ratio_median'))} over {row.get('runs')} runs (seeds {row.get('seeds')})"
+    )
+
+
+def _plain(value) -> str:
+    if isinstance(value, float):
+        return "n/a" if math.isnan(value) else f"{value:.3g}"
+    return str(value)
+
+
+# --- The parents for the calibration figure ------------------------------------------------------------
+def parents_of(runs: list[Run]) -> list[tuple[str, object]]:
+    """The distinct parents of the runs (at most CALIBRATION_PARENTS, spread over the dimensions)."""
+    seen: dict[str, Run] = {}
+    for run in runs:
+        parent = run.config.get("parent")
+        if isinstance(parent, dict):
+            seen.setdefault(json.dumps(parent, sort_keys=True), run)
+    chosen = sorted(seen.values(), key=lambda run: (run.config["parent"].get("dist"), run.config["parent"].get("dim")))
+    if len(chosen) > CALIBRATION_PARENTS:
+        step = (len(chosen) - 1) / (CALIBRATION_PARENTS - 1)
+        chosen = [chosen[round(i * step)] for i in range(CALIBRATION_PARENTS)]
+    parents = []
+    for run in chosen:
+        parent = rebuild_parent(run)
+        if parent is not None:
+            parents.append((parent.describe(), parent))
+    return parents
+
+
+def rebuild_parent(run: Run):
+    """The run's parent: from config.json when its covariance is diagonal (exact), else from the dataset's
+    metadata, else from the generator's model file; None when none can be read."""
+    from gaussgan.distributions import Parent, make_parent
+
+    summary = run.config["parent"]
+    try:
+        if not summary.get("sigma_offdiag_max"):
+            return make_parent(
+                summary["dist"],
+                int(summary["dim"]),
+                float(summary["mu"]),
+                (float(summary["sigma_diag"]), 0.0, 1),
+                float(summary["xlo"]),
+                float(summary["xhi"]),
+            )
+    except (KeyError, TypeError, ValueError, UserError):
+        pass
+    try:
+        import h5py
+
+        from gaussgan.data.datasets import read_metadata
+        from gaussgan.system.files import check_regular_file
+
+        dataset = check_regular_file(run.config["dataset"], "dataset")
+        with h5py.File(dataset, "r") as handle:
+            return read_metadata(handle, dataset)[0]
+    except (OSError, KeyError, UserError):
+        pass
+    try:
+        from gaussgan.gan.rundir import GENERATOR
+        from gaussgan.system.files import load_torch_file
+
+        return Parent.from_state(load_torch_file(run.path / GENERATOR, "model")["parent"])
+    except (KeyError, UserError):
+        return None
+
+
+# --- Writing ----------------------------------------------------------------------------------------------
+def report_command(args) -> int:
+    """Read the runs, check the output folder, then build the report in a hidden folder and rename it in."""
+    import numpy as np
+
+    from gaussgan.figures import report_figures
+    from gaussgan.gan.rundir import folder_for_the_block
+    from gaussgan.system.locks import exclusive
+
+    sources = find_runs(args.inputs)
+    runs, skipped = [], []
+    for path in sources.runs:
+        try:
+            runs.append(load_run(path))
+        except UserError as error:
+            skipped.append(f"{path.name}: {error}")
+            print(f"note: skipped {path}: {error}", file=sys.stderr)
+    if not runs:
+        raise UserError(f"none of the {len(sources.runs)} runs found could be read; expected runs written by train.py")
+    out = Path(args.out)
+    check_output(out, args.force)
+    summary = summarise(runs)
+    grouped = by_config(summary)
+    varied = varied_options(summary)
+    best = best_configuration(grouped)
+    with folder_for_the_block(out.parent, "report's folder"), exclusive(out, "report"):
+        check_output(out, args.force)  # again, with the lock held
+        with staging_folder(out) as staging:
+            summary.to_csv(staging / "summary.csv", index=False, float_format="%.6g")
+            grouped.to_csv(staging / "summary_by_config.csv", index=False, float_format="%.6g")
+            report_figures.width_latent_scatter(summary, staging / "scatter.png", best)
+            report_figures.dimension_heatmaps(summary, staging / "heatmaps.png")
+            report_figures.versus_dimension(summary, varied, staging / "versus_dimension.png")
+            metrics = ["norm_ks_ratio", "sigma_rho_ratio"]
+            metrics += sorted({f"{name}_ratio" for run in runs for name in metric_names(run.table)})
+            curves = [({"rule": run.config.get("rule"), "dim": run.config["parent"]["dim"]}, run.table) for run in runs]
+            report_figures.epoch_curves(curves, metrics, staging / "curves.png")
+            rng = np.random.default_rng(0)  # the same report from the same runs
+            floors = [(label, report_figures.noise_floor(parent, rng)) for label, parent in parents_of(runs)]
+            n_evals = [int(value) for value in summary["n_eval"].dropna()]
+            report_figures.calibration(floors, n_evals, staging / "calibration.png")
+            page = index_html(sources, summary, grouped, varied, best, skipped, staging)
+            (staging / "index.html").write_text(page, encoding="utf-8")
+    print(f"report of {len(runs)} runs: {out / 'index.html'}")
+    if best is not None:
+        print(f"best configuration: {describe_configuration(best, varied)}")
+    return 0
+
+
+def check_output(out: Path, force: bool) -> None:
+    """The output folder may be made, or replaced with --force when it holds a report (and nothing else)."""
+    if out.is_symlink() or out.exists() and not out.is_dir():
+        raise UserError(f"output {str(out)!r} is a file or a link; expected a folder for the report")
+    if not out.exists() or not any(out.iterdir()):
+        return
+    known = {*FIGURES, *TABLES, "index.html"}
+    names = {entry.name for entry in out.iterdir() if not entry.name.startswith(".")}
+    if not {"index.html", "summary.csv"} <= names or names - known:
+        raise UserError(
+            f"output folder {str(out)!r} exists and is not a report ({', '.join(sorted(names - known)[:3]) or 'no index.html'}); "
+            "the report neither writes into nor replaces it: choose another -o"
+        )
+    if not force:
+        raise UserError(f"report {str(out)!r} exists already; use --force to replace it")
+
+
+class staging_folder:
+    """A hidden folder next to ``out``, renamed onto it when the block succeeds (the old report removed);
+    removed when it fails, leaving ``out`` as it was."""
+
+    def __init__(self, out: Path):
+        import secrets
+
+        self.out = out
+        self.path = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmpreport"
+        self.old = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.oldreport"
+
+    def __enter__(self) -> Path:
+        from gaussgan.system.files import reason
+
+        try:
+            self.path.mkdir()
+        except OSError as error:
+            raise UserError(f"cannot write in {str(self.out.parent)!r}: {reason(error)}") from None
+        return self.path
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        import shutil
+
+        from gaussgan.system.files import reason
+
+        if exc_type is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        try:
+            if self.out.exists():
+                os.rename(self.out, self.old)
+            os.rename(self.path, self.out)
+        except OSError as error:
+            if self.old.exists() and not self.out.exists():
+                os.rename(self.old, self.out)
+            shutil.rmtree(self.path, ignore_errors=True)
+            raise UserError(f"cannot write report {str(self.out)!r}: {reason(error)}") from None
+        shutil.rmtree(self.old, ignore_errors=True)
+
+
+# --- index.html ----------------------------------------------------------------------------------------
+RUN_COLUMNS = (
+    "run",
+    "finished",
+    "epochs_done",
+    "final_norm_ks_ratio",
+    "final_sigma_rho_ratio",
+    "final_rejected_bh",
+    "best_epoch",
+    "best_norm_ks_ratio",
+    "best_sigma_rho_ratio",
+    "n_star",
+    "distinguished_by",
+    "seconds_total",
+)
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
+figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+.table { overflow-x: auto; max-height: 40em; overflow-y: auto; }
+table { border-collapse: collapse; font-size: 0.8em; }
+th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; position: sticky; top: 0; } td:first-child, th:first-child { text-align: left; }
+.best { background: #eef7ee; padding: 0.6em 1em; border-left: 4px solid #4a4; }
+.note { color: #a60; }
+"""
+CAPTIONS = {
+    "scatter.png": "Each point is a configuration (median over the runs that share it). 1 is the parent's own "
+    "value: the norm KS statistic at its 95% floor, the generated correlations as spread as a parent sample's.",
+    "heatmaps.png": "Median final ratio per (data dimension, latent dimension), over seeds and other options.",
+    "versus_dimension.png": "One line per configuration of the other varied options; the band spans the seeds.",
+    "curves.png": "A thin line per run; colour: data dimension. Below the dashed line is at the noise floor.",
+    "calibration.png": "What two honest samples of the parent show at sample size N: both numbers fall as "
+    "N^-1/2, so a run's ratio is measured against the floor at its --n-eval (red).",
+}
+
+
+def index_html(sources: Sources, summary, grouped, varied: list[str], best, skipped: list[str], folder: Path) -> str:
+    """The page: overview, best configuration, figures (embedded), then the tables."""
+    import base64
+
+    finished = int(summary["finished"].sum())
+    title = "; ".join(sources.titles)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>gaussgan report: {html.escape(title)}</title>",
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>gaussgan report: {html.escape(title)}</h1>",
+        f"<p>{len(summary)} runs ({finished} finished), {len(grouped)} configurations. Options varied: "
+        f"{html.escape(', '.join(varied) or 'none')}. Tables: "
+        '<a href="summary.csv">summary.csv</a> (one row per run), '
+        '<a href="summary_by_config.csv">summary_by_config.csv</a> (seeds together).</p>',
+    ]
+    for note in sources.notes + [f"skipped {entry}" for entry in skipped]:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
+    if best is not None:
+        parts.append(
+            f'<p class="best"><b>Best configuration</b> (smallest median final score, the worse of the two ratios): '
+            f"{html.escape(describe_configuration(best, varied))}</p>"
+        )
+    parts.append("<h2>Figures</h2>")
+    for name, caption in FIGURES.items():
+        encoded = base64.b64encode((folder / name).read_bytes()).decode("ascii")
+        parts.append(
+            f'<figure id="{name.removesuffix(".png")}"><img alt="{html.escape(caption)}" '
+            f'src="data:image/png;base64,{encoded}">'
+            f"<figcaption><b>{html.escape(caption)}.</b> {html.escape(CAPTIONS[name])} "
+            f'(<a href="{name}">{name}</a>)</figcaption></figure>'
+        )
+    config_columns = [key for key in varied if key != "seed"] or ["dist", "dim", "latent_dim", "rule"]
+    shown = config_columns + ["runs", "seeds"]
+    shown += [
+        column
+        for column in grouped.columns
+        if column.endswith("_median")
+        and column.startswith(("final_norm_ks_ratio", "final_sigma_rho_ratio", "final_m_"))
+    ]
+    shown += [column for column in ("final_score_median", "n_star_median", "seconds_total_median") if column in grouped]
+    parts.append("<h2>Configurations (seeds together)</h2>")
+    parts.append(_table(grouped, shown))
+    parts.append("<h2>Runs</h2>")
+    parts.append(_table(summary, [column for column in RUN_COLUMNS if column in summary]))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _table(table, columns: list[str]) -> str:
+    columns = [column for column in dict.fromkeys(columns) if column in table]
+    formatted = table[columns].to_html(
+        index=False, escape=True, na_rep="", float_format=lambda value: f"{value:.3g}", border=0
+    )
+    return f'<div class="table">{formatted}</div>'

@@ -1,0 +1,1 @@
+"""House rules every stage relies on: files, locks, resources, interrupts, seeds."""
