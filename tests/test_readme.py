@@ -1,16 +1,23 @@
-"""The README's commands work typed literally, in a fresh shell, after the README's own set-up lines.
+"""The documents' commands work typed literally, in a fresh shell, after the README's own set-up lines.
 
-Each test copies the repository's tracked files (what a clone of the working tree holds: no
-``.venv``, no ``datasets/``) into a temporary folder and runs the README's ```` ```sh ```` commands
-there, one by one, with ``bash -c 'source .venv/bin/activate && COMMAND'`` and an environment of
-PATH and HOME only, as a user's new shell would.
+The documents are README.md and every page of docs/ (docs/*.md), read in that order. Each test copies
+the repository's tracked files (what a clone of the working tree holds: no ``.venv``, no
+``datasets/``) into a temporary folder and runs the documents' ```` ```sh ```` commands there, one by
+one, with ``bash -c 'source .venv/bin/activate && COMMAND'`` and an environment of PATH and HOME
+only, as a user's new shell would. A command shown in several places (the README's, repeated in a
+docs page) is run once, where it first appears.
 
 Installing torch and the other dependencies is what the test does not repeat: the copy's ``.venv``
 is a real virtual environment of the running interpreter that sees its installed packages (a path
 in a ``.pth`` file), and the copy itself is installed into it with ``pip install .`` (the README's
 manual route, without dependencies and offline). ``make`` finds its stamps in place, so ``make demo``
-installs nothing. Every ```` ```sh ```` command of the README is run by a test here, or listed in
+installs nothing. Every ```` ```sh ```` command of the documents is run by a test here, or listed in
 NOT_RUN with the reason; the long ones are run by the slow test only.
+
+The documents themselves are checked too: every option of the scripts is in the options table that
+documents it (wherever that table now lives), every relative link and image of a document leads to a
+file and heading that exist, and the README stays a newcomer's page (at most README_MAX_LINES lines,
+linking every page of docs/).
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ import pytest
 from helpers import REPO
 
 README = REPO / "README.md"
+DOCS = REPO / "docs"
+README_MAX_LINES = 300
 SETUP_LINE = "source .venv/bin/activate"
-# Commands of the README that no test runs, and why.
+# Commands of the documents that no test runs, and why.
 NOT_RUN = {
     "make test": "the test suite that runs this test",
     "python3 -m venv .venv": "set-up: the test makes .venv from the running interpreter instead",
@@ -50,11 +59,21 @@ SLOW = {
 }
 
 
-def readme_commands() -> list[str]:
-    """Every command line of the README's ```sh blocks, in order (comments after '#' removed)."""
-    blocks = re.findall(r"^```sh\n(.*?)^```", README.read_text(encoding="utf-8"), flags=re.S | re.M)
+def documents() -> list[Path]:
+    """README.md, then every page of docs/, in name order: the order their commands are run in."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def commands_of(document: Path) -> list[str]:
+    """Every command line of a document's ```sh blocks, in order (comments after '#' removed)."""
+    blocks = re.findall(r"^```sh\n(.*?)^```", document.read_text(encoding="utf-8"), flags=re.S | re.M)
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
+
+
+def readme_commands() -> list[str]:
+    """Every command of every document's ```sh blocks, in document order, each once (where it first appears)."""
+    return list(dict.fromkeys(command for document in documents() for command in commands_of(document)))
 
 
 def clean_copy(destination: Path) -> Path:
@@ -111,10 +130,21 @@ def clone(tmp_path_factory) -> Path:
     return clone
 
 
+def document_with_heading(heading: str) -> Path:
+    """The one document with a heading line that starts with ``heading``."""
+    holders = [
+        document
+        for document in documents()
+        if any(line.startswith(heading) for line in document.read_text(encoding="utf-8").splitlines())
+    ]
+    assert len(holders) == 1, f"{heading!r} should head a section of exactly one document, not {holders}"
+    return holders[0]
+
+
 def readme_table_options(heading: str) -> set[str]:
-    """The options named in the first column of the options table under ``heading``."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index(heading) :]
+    """The options named in the first column of the options table under ``heading``, in whichever document."""
+    text = document_with_heading(heading).read_text(encoding="utf-8")
+    section = text[text.index("\n" + heading) :]
     table = re.search(r"^\| option \|.*?\n(?:\|.*\n)+", section, flags=re.M)
     assert table, f"no options table under {heading!r}"
     first_column = [line.split(" | ")[0] for line in table.group(0).splitlines()[2:]]
@@ -134,20 +164,22 @@ def test_every_option_of_the_scripts_is_in_the_readme_table(script, heading):
         for option in action.option_strings
         if option not in ("-h", "--help")
     }
-    assert options - readme_table_options(heading) == set(), f"{script}: options missing from the README's table"
+    document = document_with_heading(heading).relative_to(REPO)
+    assert options - readme_table_options(heading) == set(), f"{script}: options missing from the table of {document}"
 
 
 def test_every_readme_command_is_run_or_said_why_not():
     commands = readme_commands()
-    assert SETUP_LINE in commands, "the README lost its set-up line"
+    assert SETUP_LINE in commands_of(README), "the README lost its set-up line"
     assert set(NOT_RUN) <= set(commands), (
-        f"NOT_RUN lists commands the README no longer has: {set(NOT_RUN) - set(commands)}"
+        f"NOT_RUN lists commands the documents no longer have: {set(NOT_RUN) - set(commands)}"
     )
-    assert SLOW <= set(commands), f"SLOW lists commands the README no longer has: {SLOW - set(commands)}"
+    assert SLOW <= set(commands), f"SLOW lists commands the documents no longer have: {SLOW - set(commands)}"
+    assert commands_of(DOCS / "guide.md"), "docs/guide.md has no ```sh commands: the documents' test found no docs"
 
 
 def test_the_quick_commands_work_typed_literally(clone):
-    """The README's quick commands (the first run by hand, the dataset examples) in a fresh shell."""
+    """The documents' quick commands (the README's first run by hand, the dataset examples) in a fresh shell."""
     quick = [command for command in readme_commands() if command not in NOT_RUN and command not in SLOW]
     assert len(quick) >= 5, quick
     run_all(clone, quick)
@@ -164,10 +196,15 @@ def test_without_activating_the_venv_python_runs_the_scripts(clone):
     assert result.returncode == 0 and "--epoch" in result.stdout, result.stderr
 
 
+def make_targets_named(document: Path) -> set[str]:
+    targets = set(re.findall(r"`make ([a-z][a-z-]*)`", document.read_text(encoding="utf-8")))
+    return targets | {command.split()[1] for command in commands_of(document) if command.startswith("make ")}
+
+
 def test_every_make_target_the_readme_names_exists(clone):
-    targets = set(re.findall(r"`make ([a-z][a-z-]*)`", README.read_text(encoding="utf-8")))
-    targets |= {command.split()[1] for command in readme_commands() if command.startswith("make ")}
-    assert {"demo", "test", "figures", "poc-figure", "lint", "bench", "clean"} <= targets, targets
+    readme_targets = make_targets_named(README)
+    assert {"demo", "test", "figures", "poc-figure", "lint", "bench", "clean"} <= readme_targets, readme_targets
+    targets = set().union(*(make_targets_named(document) for document in documents()))
     for target in sorted(targets):
         result = shell(clone, f"make --dry-run {target}", activate=False)
         assert result.returncode == 0, (target, result.stderr)
@@ -184,9 +221,53 @@ def test_make_install_says_what_it_does(clone):
 
 @pytest.mark.slow
 def test_every_readme_command_works_typed_literally(tmp_path):
-    """All of them, in README order, in one fresh copy: minutes (two full training runs)."""
+    """All of them, in document order (README first), in one fresh copy: minutes (two full training runs)."""
     clone = clean_copy(tmp_path / "gaussgan")
     set_up(clone)
     run_all(clone, [command for command in readme_commands() if command not in NOT_RUN])
     assert len((clone / "samples.txt").read_text().splitlines()) == 10_000
     assert os.path.isfile(clone / "generated.h5")
+
+
+def outside_code(text: str, inline: bool = True) -> str:
+    """``text`` without its fenced code blocks, and without its inline code spans unless ``inline`` is false."""
+    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return re.sub(r"`[^`\n]*`", "", text) if inline else text
+
+
+def anchors(document: Path) -> set[str]:
+    """GitHub's anchors for a document's headings: lower case, punctuation dropped, spaces to '-'."""
+    seen: dict[str, int] = {}
+    for line in outside_code(document.read_text(encoding="utf-8"), inline=False).splitlines():
+        if re.match(r"#{1,6} ", line):
+            slug = re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            seen[slug] = seen.get(slug, -1) + 1
+            if seen[slug]:
+                seen[f"{slug}-{seen[slug]}"] = 0
+    return set(seen)
+
+
+def test_every_link_and_image_of_the_documents_leads_somewhere():
+    """Relative links and images (README: docs/images/..., docs pages: images/...) name files and headings that exist."""
+    broken = []
+    for document in documents():
+        text = outside_code(document.read_text(encoding="utf-8"))
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not followed
+            path, _, anchor = target.partition("#")
+            linked = (document.parent / path).resolve() if path else document
+            if not linked.is_file() or not linked.is_relative_to(REPO):
+                broken.append(f"{document.name}: {target} (no such file)")
+            elif anchor and anchor not in anchors(linked):
+                broken.append(f"{document.name}: {target} (no such heading)")
+    assert broken == [], broken
+
+
+def test_the_readme_is_a_newcomers_page():
+    """At most README_MAX_LINES lines, one picture, and a link to every page of docs/."""
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= README_MAX_LINES, "the README grew: move the details into docs/"
+    assert len(re.findall(r"!\[[^\]]*\]\(", outside_code(text))) == 1, "the README shows one picture"
+    unlinked = [page.name for page in sorted(DOCS.glob("*.md")) if f"](docs/{page.name}" not in text]
+    assert unlinked == [], f"pages of docs/ the README does not link: {unlinked}"
