@@ -121,7 +121,7 @@ def test_frechet_from_moments_is_the_sqrtm_formula():
 
 
 def test_mmd_is_the_unbiased_estimate_computed_pair_by_pair(monkeypatch):
-    monkeypatch.setattr(metrics, "MMD_SAMPLES", 40)
+    monkeypatch.setattr(metrics.mmd, "MMD_SAMPLES", 40)
     parent = make_parent("uniform", 3, xlo=-1.0, xhi=2.0)
     context = Context(parent, seed=3)
     x = parent.sample(25, np.random.default_rng(4)) ** 2 - 0.5  # a distorted sample

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gaussgan.figures.plots import pyplot, save
+from gaussgan.figures.style import pyplot, save
 
 RULE_MARKERS = {"vanilla": "o", "wgan-gp": "s"}
 METRIC_LABELS = {

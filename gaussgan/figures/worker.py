@@ -76,9 +76,9 @@ class FigureWorker:
             raise
         finally:
             if self._executor is None:  # inline: the figures kept for reuse belong to this run
-                from gaussgan.figures import plots
+                from gaussgan.figures.reuse import close_reused
 
-                plots.close_reused()
+                close_reused()
             else:
                 # Figures not started are dropped; the one being drawn is waited for (a second at most),
                 # so that no worker outlives the run and no temporary is left behind.

@@ -12,24 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from gaussgan.stats.constants import ALPHA
+from gaussgan.stats.ks import component_ks, ks_critical_value
 
 # scipy.stats is imported where it is used: it costs half a second, and a run refused at start-up
 # (a damaged file, a busy run directory) should say so at once.
-
-
-def ks_critical_value(n_a: int, n_b: int, alpha: float = ALPHA) -> float:
-    """Two-sample KS statistic that two same-parent samples exceed with probability ``alpha`` (asymptotic)."""
-    from scipy import stats
-
-    return float(stats.kstwobign.isf(alpha) * np.sqrt((n_a + n_b) / (n_a * n_b)))
-
-
-def component_ks(generated: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two-sample KS test per component (column): statistics and p-values, shape (d,) each."""
-    from scipy import stats
-
-    result = stats.ks_2samp(generated, reference, axis=0)
-    return np.atleast_1d(result.statistic), np.atleast_1d(result.pvalue)
 
 
 def rejected(pvalues: np.ndarray, alpha: float = ALPHA) -> tuple[int, int]:

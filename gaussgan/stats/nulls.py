@@ -19,10 +19,10 @@ import numpy as np
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.stats.constants import MIN_NULL_REPEATS, NULL_REPEATS
-from gaussgan.stats.metrics import ALPHA, Context, Metric, Score
+from gaussgan.stats.floors import drawn_floor, drawn_pvalue
+from gaussgan.stats.metrics import Context, Metric, Score
 from gaussgan.system.files import atomic_path, reason
 
-REPEATS = NULL_REPEATS
 MIN_REPEATS = MIN_NULL_REPEATS
 # The most metrics that apply to one parent (memorisation included): MIN_REPEATS is chosen for it.
 LARGEST_FAMILY = 7
@@ -119,7 +119,7 @@ def judge(
     x: np.ndarray,
     context: Context,
     cache: NullCache,
-    repeats: int = REPEATS,
+    repeats: int = NULL_REPEATS,
     score: Score | None = None,
 ) -> Judged:
     """``metric`` on the sample ``x`` (the last ``metric.used`` samples of it), with its floor and p-value.
@@ -141,13 +141,8 @@ def judge(
         assert p is not None
     else:
         null = null_values(metric, context, n_used, repeats, cache)
-        floor = float(np.quantile(null, 1 - ALPHA))
-        p = float((1 + np.count_nonzero(null >= score.value)) / (len(null) + 1))
+        floor, p = drawn_floor(null), drawn_pvalue(null, score.value)
     return Judged(metric.name, len(x), n_used, float(score.value), floor, float(p), score.detail)
-
-
-def cache_path_for(folder: str | os.PathLike) -> Path:
-    return Path(folder) / "null_cache.json"
 
 
 def check_cache_folder(folder: Path) -> None:

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gaussgan.stats.constants import MAX_N
-from gaussgan.stats.metrics import ALPHA, METRICS, Context, applicable, holm
-from gaussgan.stats.nulls import REPEATS, Judged, NullCache, judge
+from gaussgan.stats.constants import ALPHA, MAX_N, NULL_REPEATS
+from gaussgan.stats.corrections import holm
+from gaussgan.stats.metrics import METRICS, Context, applicable
+from gaussgan.stats.nulls import Judged, NullCache, judge
 
 GRID = (1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000)
 # The fewest samples a verdict is given on: below it no metric has power worth a sentence.
@@ -28,7 +29,7 @@ def grid_for(available: int, max_n: int) -> list[int]:
     return sizes or [top]
 
 
-def assess(x: np.ndarray, context: Context, cache: NullCache, repeats: int = REPEATS, names=None) -> list[Judged]:
+def assess(x: np.ndarray, context: Context, cache: NullCache, repeats: int = NULL_REPEATS, names=None) -> list[Judged]:
     """Every applicable metric on ``x``, each flagged as rejected or not by Holm across the family."""
     metrics = applicable(context.parent, names, with_train=context.train is not None)
     judged = [judge(metric, x, context, cache, repeats) for metric in metrics]
@@ -114,7 +115,7 @@ def distinguishability(
     context: Context,
     cache: NullCache,
     max_n: int = MAX_N,
-    repeats: int = REPEATS,
+    repeats: int = NULL_REPEATS,
     progress: Callable[[int], None] | None = None,
 ) -> Verdict:
     """Test growing prefixes of ``samples`` (1k, 2k, 5k, ... up to ``max_n``) until the family rejects at
