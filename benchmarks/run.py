@@ -37,8 +37,9 @@ sys.path.insert(0, str(REPO))
 
 from gaussgan.data import datasets  # noqa: E402
 from gaussgan.distributions import PARENTS, make_parent  # noqa: E402
+from gaussgan.gan.checkpoint import build_state  # noqa: E402
 from gaussgan.gan.options import TrainConfig  # noqa: E402
-from gaussgan.gan.training import build_state, train_epoch  # noqa: E402
+from gaussgan.gan.training import train_steps  # noqa: E402
 from gaussgan.system.interrupt import GracefulStop  # noqa: E402
 
 torch.set_num_threads(1)
@@ -196,7 +197,7 @@ def bench_training_steps(repeats: int) -> None:
 
             def ours():
                 with GracefulStop() as stop:
-                    train_epoch(ours_state, config, data, stop, NoProgress())
+                    train_steps(ours_state, config, data, stop, NoProgress())
 
             report(
                 f"2. training steps, {rule}, d={dim}, 10,000 samples, batch 64 vs bare loop",
@@ -323,7 +324,7 @@ def bench_gpu(repeats: int) -> None:
 
             def epoch():
                 with GracefulStop() as stop:
-                    train_epoch(state, config, data, stop, NoProgress())
+                    train_steps(state, config, data, stop, NoProgress())
                 if device == "cuda":
                     torch.cuda.synchronize()
 
@@ -339,7 +340,7 @@ def bench_gpu(repeats: int) -> None:
 def bench_metrics(folder: Path, repeats: int) -> None:
     """What the verdict costs: the metric columns of each epoch, the nulls simulated once per run,
     and `python -m gaussgan evaluate` on 10,000 samples, all at d = 100."""
-    from gaussgan.gan import evaluation
+    from gaussgan.gan import judging
     from gaussgan.gan.training import train
     from gaussgan.stats.metrics import Context
     from gaussgan.stats.nulls import NullCache
@@ -380,8 +381,8 @@ def bench_metrics(folder: Path, repeats: int) -> None:
     first, later = [], []
     for seed in range(repeats):
         context, cache = Context(parent, seed=seed), NullCache()
-        first.append(timed(lambda: evaluation.epoch_columns(generated, context, cache, costly=True)))
-        later.append(timed(lambda: evaluation.epoch_columns(generated, context, cache, costly=True)))
+        first.append(timed(lambda: judging.epoch_columns(generated, context, cache, costly=True)))
+        later.append(timed(lambda: judging.epoch_columns(generated, context, cache, costly=True)))
     report(f"7. null simulation, once per run: first epoch's metrics (empty cache), d={dim}", first, 10, " s")
     print(f"  the same epoch again (nulls cached): {statistics.median(later):.2f} s", file=sys.stderr)
 

@@ -81,7 +81,9 @@ def main(argv=None) -> int:
     from gaussgan.gan.sampling import sample_run
     from gaussgan.system.seeds import choose_seed
 
-    out = sample_run(args.run_dir, args.n_samples, args.out, choose_seed(args.seed), args.epoch, args.force)
+    out = sample_run(
+        args.run_dir, args.n_samples, args.out, seed=choose_seed(args.seed), epoch=args.epoch, force=args.force
+    )
     print(f"wrote {args.n_samples} samples to {out}")
     return 0
 
@@ -115,7 +117,7 @@ def add_evaluate_arguments(parser) -> None:
 
 
 def run_evaluate(args, parser) -> int:
-    from gaussgan.gan.evaluation import evaluate_samples
+    from gaussgan.gan.judging import evaluate_samples
 
     if (args.parent is None) == (args.dist is None):
         parser.error("name the parent once: --parent DATASET.h5, or -s/--dist with gen-samples options")
@@ -132,16 +134,16 @@ def run_evaluate(args, parser) -> int:
         spec = {"name": args.dist, "mu": args.mu, "sigma": sigma, "xlo": args.xlo, "xhi": args.xhi}
     evaluate_samples(
         args.samples,
-        args.parent,
-        spec,
-        args.train,
-        args.out,
-        args.max_n,
-        args.null_repeats,
-        0 if args.seed is None else args.seed,
-        args.cache_dir,
-        args.force,
-        args.quiet,
+        parent_dataset=args.parent,
+        parent_spec=spec,
+        memorisation=args.train,
+        out=args.out,
+        max_n=args.max_n,
+        repeats=args.null_repeats,
+        seed=0 if args.seed is None else args.seed,
+        cache_dir=args.cache_dir,
+        force=args.force,
+        quiet=args.quiet,
     )
     return 0
 

@@ -10,31 +10,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_script(
-    script: str, *args: str, cwd: Path, timeout: float = 240, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    """Run ``python <repo>/<script> args...`` in ``cwd`` and return the finished process."""
-    environment = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
+def run(argv: list, *, cwd: Path, timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The one way the tests run a command: as a user would, in ``cwd``, its output captured as text."""
     return subprocess.run(
-        [sys.executable, str(REPO / script), *map(str, args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment,
-    )
-
-
-def run_module(*args, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run ``python -m gaussgan args...`` in ``cwd`` and return the finished process."""
-    return subprocess.run(
-        [sys.executable, "-m", "gaussgan", *map(str, args)],
+        [str(word) for word in argv],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
         env={**os.environ, "PYTHONHASHSEED": "0", **(env or {})},
     )
+
+
+def run_script(
+    script: str, *args: str, cwd: Path, timeout: float = 240, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python <repo>/<script> args...`` in ``cwd`` and return the finished process."""
+    return run([sys.executable, REPO / script, *args], cwd=cwd, timeout=timeout, env=env)
+
+
+def run_module(*args, cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m gaussgan args...`` in ``cwd`` and return the finished process."""
+    return run([sys.executable, "-m", "gaussgan", *args], cwd=cwd, timeout=timeout, env=env)
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from builders import make_bad
 from helpers import REPO, assert_clean_error, run_script, snapshot
-from test_datasets import make_bad
 
 DATA = "datasets/data_gauss_dim3.h5"
 

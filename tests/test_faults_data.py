@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import HOSTILE, make_hostile
 from helpers import REPO, assert_clean_error, run_script, snapshot
 from scipy import stats
-from test_datasets import HOSTILE, make_hostile
 
 from gaussgan.data import datasets
 

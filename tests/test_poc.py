@@ -16,20 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import REPO, run_script
 
-REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120  # seconds; generous, for a loaded CI machine
 
 
 def run(script: str, *args: str, cwd: Path, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
     """Run ``naive`` or ``adversarial`` (``.py`` added) with ``args`` in ``cwd``."""
-    return subprocess.run(
-        [sys.executable, str(REPO / f"{script}.py"), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_script(f"{script}.py", *args, cwd=cwd, timeout=timeout)
 
 
 def check_ok(result: subprocess.CompletedProcess) -> None:

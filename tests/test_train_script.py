@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from builders import write_original_layout
 from helpers import assert_clean_error, run_script, snapshot
-from test_datasets import write_original_layout
 
 from gaussgan.data import datasets
 

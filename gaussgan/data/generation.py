@@ -21,7 +21,7 @@ from gaussgan.distributions import Parent, expected_norm, make_parent, parent_me
 from gaussgan.errors import UserError
 from gaussgan.parents import DEFAULT_XHI, DEFAULT_XLO
 from gaussgan.system import locks
-from gaussgan.system.files import atomic_path, check_writable_dir, inside, refuse_existing, safe_name
+from gaussgan.system.files import atomic_path, folder_for_the_block, inside, refuse_existing, safe_name
 from gaussgan.system.interrupt import GracefulStop
 from gaussgan.system.resources import require_memory
 
@@ -127,13 +127,12 @@ def checked_parents(config: GenerationConfig) -> list[Parent]:
 
 def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulStop) -> list[Path]:
     """Lock every output, then write one dimension after another, checking for a stop between them."""
-    created = missing_folders(Path(config.out_dir))
     written: list[Path] = []
     # matplotlib takes ~0.3 s to import: a thread does it while the first batches are drawn and
     # written (numpy and h5py release the GIL for much of that), not after them.
     threading.Thread(target=_import_plotting, daemon=True).start()
-    try:
-        out_dir = check_writable_dir(config.out_dir)
+    # A run that writes nothing leaves no empty folder behind.
+    with folder_for_the_block(Path(config.out_dir), "output folder") as out_dir:
         outputs = [
             (
                 output_path(out_dir, dataset_name(config.dist, parent.dim, config.postfix), "dataset"),
@@ -161,12 +160,6 @@ def write_all(config: GenerationConfig, parents: list[Parent], stop: GracefulSto
                 else:
                     write_dimension(parent, data_path, histogram_path, config, stop)
                 written.append(data_path)
-    except BaseException:
-        if not written:  # no empty folder left behind by a run that wrote nothing
-            for folder in created:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only ever succeeds on an empty folder
-        raise
     return written
 
 
@@ -215,15 +208,6 @@ def output_path(out_dir: Path, name: str, what: str) -> Path:
             "expected a file to replace, or nothing"
         )
     return path
-
-
-def missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and those of its parents that do not exist yet, deepest first."""
-    missing = []
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
 
 
 def write_dimension(

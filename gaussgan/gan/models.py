@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from gaussgan.errors import UserError
+from gaussgan.system.files import holds_its_values
 
 
 def resolve_device(name: str) -> torch.device:
@@ -136,8 +137,7 @@ def check_state_dict(state_dict, shapes: dict[str, tuple[int, ...]], where: str)
             raise UserError(f"{where}: {name} is a {type(tensor).__name__}; expected a tensor of shape {shape}")
         if tuple(tensor.shape) != shape:
             raise UserError(f"{where}: {name} has shape {tuple(tensor.shape)}; the network it claims needs {shape}")
-        # A crafted file can claim a huge tensor backed by a few bytes (zero strides); real weights hold their values.
-        if tensor.numel() and tensor.untyped_storage().nbytes() < tensor.numel() * tensor.element_size():
+        if not holds_its_values(tensor):
             raise UserError(
                 f"{where}: {name} claims {tensor.numel():,} values but the file holds "
                 f"{tensor.untyped_storage().nbytes():,} bytes for it; expected real weights"

@@ -110,6 +110,8 @@ class TrainConfig:
         help="Adam learning rate of the generator, and of the discriminator times --d-lr-ratio "
         f"(default: {_VAN['lr']:g} vanilla, {_WASS['lr']:g} WGAN-GP)",
     )  # fmt: skip
+    # The learning rate over the run: constant, or decayed (linear, cosine) to lr_floor x lr at the
+    # last step, after an optional linear warm-up over the first warmup share of the run.
     lr_schedule: str = _grid(
         "constant", "--lr-schedule", kind=cli.choice(SCHEDULES), tag="", before="constant",
         help="learning rate over the run: constant, or decayed linearly or along a cosine to --lr-floor x --lr "
@@ -165,8 +167,6 @@ class TrainConfig:
         "generator at each of the last SHARE x epochs epochs, samples taking turns among them; 0: the last "
         "epoch's alone (default: %(default)s, the second half of the run)",
     )  # fmt: skip
-    # The learning rate over the run: constant, or decayed (linear, cosine) to lr_floor x lr at the
-    # last step, after an optional linear warm-up over the first warmup share of the run.
     batch_norm: bool = _grid(
         True, "--batch-norm", kind=cli.boolean, tag=lambda on: "bn" if on else "nobn",
         action=cli.argparse.BooleanOptionalAction,
@@ -232,7 +232,6 @@ class TrainConfig:
         True, "--inline-figures", action="store_false", resumable=True,
         help="draw figures in the training process instead of a background worker (slower)",
     )  # fmt: skip
-    # The train.py command that made the run (recorded in config.json; not an option of its own).
     tensorboard: bool = option(
         False, "--tensorboard", action="store_true", before=False, resumable=True,
         help="also log every CSV column (each epoch) and the run's figures (at the end) for TensorBoard, in "
@@ -243,6 +242,7 @@ class TrainConfig:
         help="no progress bars and no per-epoch line; the summary and the verdict still print (without a terminal, "
         "the bars stay silent anyway)",
     )  # fmt: skip
+    # The train.py command that made the run (recorded in config.json; not an option of its own).
     command: str = option("", resumable=True)
 
     def __post_init__(self) -> None:
@@ -264,29 +264,52 @@ class TrainConfig:
         return replace(self, seed=seed)
 
 
-_SPECS: dict[str, Option] = {option.name: option.metadata["option"] for option in fields(TrainConfig)}
-# The options a study may vary, with the kind each value must be. Not here: the dataset ([datasets]), the
-# seed (seeds), where runs go (runs_dir, postfix), and what only steers one process (threads, quiet,
-# force, resume, figures), which the sweep sets itself.
-GRID_OPTIONS: dict[str, cli.Kind] = {name: spec.kind for name, spec in _SPECS.items() if spec.grid and spec.kind}
+# --- What the table gives: every view is a function of the config class, so that a class with one more
+# option (tests/test_options.py) gets it everywhere; the module-level names are TrainConfig's views.
+def specs(config_class: type = TrainConfig) -> dict[str, Option]:
+    """Every option of ``config_class`` with its declaration, in the fields' order."""
+    return {option.name: option.metadata["option"] for option in fields(config_class)}
+
+
+def grid_options(config_class: type = TrainConfig) -> dict[str, cli.Kind]:
+    """The options a study may vary, with the kind each value must be. Not among them: the dataset
+    ([datasets]), the seed (seeds), where runs go (runs_dir, postfix), and what only steers one process
+    (threads, quiet, force, resume, figures), which the sweep sets itself."""
+    return {name: spec.kind for name, spec in specs(config_class).items() if spec.grid and spec.kind}
+
+
+def config_columns(config_class: type = TrainConfig) -> tuple[str, ...]:
+    """The options that tell one configuration of a study from another in the report's tables."""
+    return tuple(name for name, spec in specs(config_class).items() if spec.column)
+
+
+def added_later(config_class: type = TrainConfig) -> dict[str, Any]:
+    """Options added after runs were first recorded, with the value that describes what training did in a
+    run recorded before the option existed: such a record reads as if it held them (so it can be resumed
+    with those values, replaced with --force, or reported), and a resume with other values says what differs."""
+    return {name: spec.before for name, spec in specs(config_class).items() if spec.before is not None}
+
+
+GRID_OPTIONS = grid_options()
 # Varied options the run name shows already (train.py names a run by them).
-IN_RUN_NAME = tuple(name for name in GRID_OPTIONS if _SPECS[name].tag is None)
-# The options that tell one configuration of a study from another in the report's tables.
-CONFIG_COLUMNS = tuple(name for name, spec in _SPECS.items() if spec.column)
+IN_RUN_NAME = tuple(name for name, spec in specs().items() if name in GRID_OPTIONS and spec.tag is None)
+CONFIG_COLUMNS = config_columns()
+ADDED_LATER = added_later()
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser, config_class: type = TrainConfig) -> None:
     """Every option of train.py on ``parser``, as the table declares it."""
-    for name, spec in _SPECS.items():
+    defaults = {option.name: option.default for option in fields(config_class)}
+    for name, spec in specs(config_class).items():
         if not spec.flags:
             continue
         words: dict[str, Any] = {"dest": name, "help": spec.help, **spec.argparse}
-        default = TrainConfig.__dataclass_fields__[name].default
+        default = defaults[name]
         if default is not MISSING and name not in RULE_DEFAULTS["vanilla"]:
             words["default"] = default
         if spec.kind is not None and "action" not in words and "type" not in words:
             if spec.kind.convert is str:  # a choice: argparse lists the choices in its message and in --help
-                words["choices"] = [value for value in _choices(spec.kind)]
+                words["choices"] = _choices(spec.kind)
             else:
                 words["type"] = spec.kind
         parser.add_argument(*spec.flags, **words)
@@ -296,9 +319,9 @@ def _choices(kind: cli.Kind) -> list[str]:
     return [value for value in (*RULES, *SCHEDULES, *DEVICES) if kind.is_valid(value)]
 
 
-def name_tag(name: str, value) -> str:
+def name_tag(name: str, value, config_class: type = TrainConfig) -> str:
     """How a varied option's value shows in a run name's postfix (``lr0.0003``, ``nobn``)."""
-    tag = _SPECS[name].tag
+    tag = specs(config_class)[name].tag
     if callable(tag):
         return tag(value)
     return f"{tag}{value:g}" if isinstance(value, float) else f"{tag}{value}"
@@ -306,18 +329,20 @@ def name_tag(name: str, value) -> str:
 
 def train_command(config: TrainConfig) -> str:
     """The train.py command line that makes the same run by hand (recorded in its config.json)."""
-    defaults = TrainConfig(dataset=config.dataset, rule=config.rule)
+    table = specs(type(config))
+    defaults = type(config)(dataset=config.dataset, rule=config.rule)
     words = ["python", "train.py", "-f", config.dataset]
-    for name in GRID_OPTIONS:
-        value, flag, action = getattr(config, name), _SPECS[name].flags[-1], _SPECS[name].argparse.get("action")
-        if value == getattr(defaults, name) and action != "store_const":
+    for name in grid_options(type(config)):
+        value, spec = getattr(config, name), table[name]
+        action = spec.argparse.get("action")
+        if action == "store_const":  # -w: the flag alone, when the value is its constant
+            words += [spec.flags[0]] if value == spec.argparse["const"] else []
+        elif value == getattr(defaults, name):
             continue
-        if action == "store_const":
-            words += [_SPECS[name].flags[0]] if value == _SPECS[name].argparse["const"] else []
         elif action is cli.argparse.BooleanOptionalAction:
-            words.append(flag if value else flag.replace("--", "--no-", 1))
+            words.append(spec.flags[-1] if value else spec.flags[-1].replace("--", "--no-", 1))
         else:
-            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+            words += [spec.flags[-1], f"{value:g}" if isinstance(value, float) else str(value)]
     words += ["--seed", str(config.seed), "-o", config.runs_dir]
     if config.postfix:
         words += ["-p", config.postfix]
@@ -335,62 +360,3 @@ def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:
         if now != saved[option.name] and not (option.name == "seed" and now is None):
             changes.append(f"{option.name}: {saved[option.name]!r} -> {now!r}")
     return changes
-
-
-# What config.json holds besides every option: what a run directory is recognised by.
-RECORD_KEYS = ("parent", "gaussgan")
-# Options whose default is None: filled in by the rule's default or the drawn seed before recording.
-_FILLED_IN = {**{name: type(value) for name, value in RULE_DEFAULTS["vanilla"].items()}, "seed": int}
-
-
-def expected_type(option) -> type:
-    """The type config.json records for a TrainConfig field (its default's, or the filled-in value's)."""
-    if option.name in _FILLED_IN:
-        return _FILLED_IN[option.name]
-    return str if option.default is MISSING else type(option.default)
-
-
-def _has_type(value, expected: type) -> bool:
-    if isinstance(value, bool):
-        return expected is bool
-    if expected is float:
-        return isinstance(value, (int, float)) and math.isfinite(value)
-    return isinstance(value, expected)
-
-
-# Options added after runs were first recorded, with the value that describes what training did in a run
-# recorded before the option existed: such a record reads as if it held them (so it can be resumed with
-# those values, replaced with --force, or reported), and a resume with other values says what differs.
-ADDED_LATER = {name: spec.before for name, spec in _SPECS.items() if spec.before is not None}
-
-
-def with_later_options(saved: dict) -> dict:
-    """``saved`` (config.json's content) with the options it predates filled in (:data:`ADDED_LATER`)."""
-    return {**ADDED_LATER, **saved}
-
-
-def record_problems(saved) -> list[str]:
-    """What makes ``saved`` (config.json's content) not the record train.py writes; [] when it is."""
-    if not isinstance(saved, dict):
-        return [f"it holds a JSON {type(saved).__name__}, not an object"]
-    saved = with_later_options(saved)
-    missing = [option.name for option in fields(TrainConfig) if option.name not in saved]
-    missing += [key for key in RECORD_KEYS if key not in saved]
-    if missing:
-        return [f"it has no {', '.join(missing)}"]
-    problems = [
-        f"{option.name} is {saved[option.name]!r}, expected {expected_type(option).__name__}"
-        for option in fields(TrainConfig)
-        if not _has_type(saved[option.name], expected_type(option))
-    ]
-    if not isinstance(saved["parent"], dict):
-        problems.append(f"parent is {saved['parent']!r}, expected an object")
-    return problems
-
-
-def check_record(saved, where: str) -> dict:
-    """``saved``, checked to be a run record (config.json) that train.py wrote; a UserError says what is wrong."""
-    problems = record_problems(saved)
-    if problems:
-        raise UserError(f"{where} is not a gaussgan run record: {'; '.join(problems)[:300]}")
-    return with_later_options(saved)

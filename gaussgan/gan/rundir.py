@@ -21,19 +21,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
 import shutil
 from collections.abc import Iterator
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from gaussgan.errors import UserError
-from gaussgan.gan.options import check_record, record_problems
+from gaussgan.gan.options import ADDED_LATER, RULE_DEFAULTS, TrainConfig
 from gaussgan.system.files import (
     atomic_path,
     check_regular_file,
-    check_writable_dir,
+    folder_for_the_block,
     inside,
     load_torch_file,
     reason,
@@ -45,6 +47,12 @@ from gaussgan.system.locks import exclusive
 CONFIG, CSV, CHECKPOINT = "config.json", "training_details.csv", "checkpoint.pth.tar"
 GENERATOR, DISCRIMINATOR = "models/generator.pth.tar", "models/discriminator.pth.tar"
 GENERATOR_BEST = "models/generator_best.pth.tar"  # the best epoch's generator, by norm KS vs the parent
+VERDICT, NULL_CACHE = "verdict.json", "null_cache.json"
+TENSORBOARD = "tensorboard"  # the event files' folder (--tensorboard)
+# The figures of the whole run (samples/ holds those of each epoch: RunDirectory.figure).
+TEST_CORR, LOSSES_FIGURE = "test_corr.png", "training_model_losses.png"
+PVALUES_FIGURE, METRICS_FIGURE = "training_pvalues.png", "training_metrics.png"
+RUN_FIGURES = (METRICS_FIGURE, PVALUES_FIGURE, LOSSES_FIGURE, TEST_CORR)
 SUBFOLDERS = ("models", "samples")
 
 
@@ -58,21 +66,6 @@ def run_name(dist: str, dim: int, latent_dim: int, latent_sigma: float, rule: st
     if postfix:
         name = f"{name}_{safe_name(postfix, '-p/--postfix').lstrip('_')}"
     return safe_name(name, "run name")
-
-
-@contextlib.contextmanager
-def folder_for_the_block(folder: Path, what: str) -> Iterator[Path]:
-    """Create ``folder`` (and missing parents) for the block; remove again those it made that are left empty,
-    so that a command that fails leaves no empty folders behind."""
-    folder = Path(folder)
-    missing = [path for path in (folder, *folder.parents) if not path.exists() and not path.is_symlink()]
-    check_writable_dir(folder, what)
-    try:
-        yield folder
-    finally:
-        for path in missing:  # innermost first
-            with contextlib.suppress(OSError):
-                path.rmdir()
 
 
 def holds_files(folder: Path) -> bool:
@@ -256,6 +249,17 @@ class RunDirectory:
             raise UserError(f"{path} is damaged: expected an integer 'epoch' column")
         return table.to_dict("records")
 
+    def read_verdict(self) -> dict:
+        """verdict.json's content; {} when the run has none or it cannot be read (the report says so)."""
+        path = self.file(VERDICT)
+        if not path.exists():
+            return {}
+        try:
+            verdict = json.loads(check_regular_file(path, "verdict").read_text())
+        except (OSError, ValueError):
+            return {}
+        return verdict if isinstance(verdict, dict) else {}
+
     def save_checkpoint(self, state: dict) -> None:
         save_torch_file(state, self.file(CHECKPOINT))
 
@@ -311,3 +315,100 @@ def data_changes(saved, current: dict) -> list[str]:
     if saved.get("seed") != current["seed"]:
         changes.append(f"dataset seed: {saved.get('seed')} -> {current['seed']}")
     return changes
+
+
+# --- config.json: the run record ------------------------------------------------------------------------
+# What config.json holds besides every option: what a run directory is recognised by.
+RECORD_KEYS = ("parent", "gaussgan")
+# Options whose default is None: filled in by the rule's default or the drawn seed before recording.
+_FILLED_IN = {**{name: type(value) for name, value in RULE_DEFAULTS["vanilla"].items()}, "seed": int}
+
+
+def expected_type(option) -> type:
+    """The type config.json records for a TrainConfig field (its default's, or the filled-in value's)."""
+    if option.name in _FILLED_IN:
+        return _FILLED_IN[option.name]
+    return str if option.default is MISSING else type(option.default)
+
+
+def _has_type(value, expected: type) -> bool:
+    if isinstance(value, bool):
+        return expected is bool
+    if expected is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, expected)
+
+
+def with_later_options(saved: dict) -> dict:
+    """``saved`` (config.json's content) with the options it predates filled in (:data:`ADDED_LATER`)."""
+    return {**ADDED_LATER, **saved}
+
+
+def record_problems(saved) -> list[str]:
+    """What makes ``saved`` (config.json's content) not the record train.py writes; [] when it is."""
+    if not isinstance(saved, dict):
+        return [f"it holds a JSON {type(saved).__name__}, not an object"]
+    saved = with_later_options(saved)
+    missing = [option.name for option in fields(TrainConfig) if option.name not in saved]
+    missing += [key for key in RECORD_KEYS if key not in saved]
+    if missing:
+        return [f"it has no {', '.join(missing)}"]
+    problems = [
+        f"{option.name} is {saved[option.name]!r}, expected {expected_type(option).__name__}"
+        for option in fields(TrainConfig)
+        if not _has_type(saved[option.name], expected_type(option))
+    ]
+    if not isinstance(saved["parent"], dict):
+        problems.append(f"parent is {saved['parent']!r}, expected an object")
+    return problems
+
+
+def check_record(saved, where: str) -> dict:
+    """``saved``, checked to be a run record (config.json) that train.py wrote; a UserError says what is wrong."""
+    problems = record_problems(saved)
+    if problems:
+        raise UserError(f"{where} is not a gaussgan run record: {'; '.join(problems)[:300]}")
+    return with_later_options(saved)
+
+
+# --- Finished: the one definition ---------------------------------------------------------------------------
+def is_finished(run_dir: Path, epochs: int, epoch: int | None = None) -> bool:
+    """Whether a run has all its ``epochs``: the checkpoint at the last one and the CSV holding a row for each
+    (at least: its numbering may start at 0 or 1, so rows are counted, not read). The one definition, used by
+    training (nothing left to do), the sweep (skip or resume) and the report (the "finished" column).
+
+    A run is finished only with its verdict.json: resuming it writes the verdict (a run recorded before runs
+    ended with a verdict included).
+    """
+    run_dir = Path(run_dir)
+    epoch = checkpoint_epoch(run_dir / CHECKPOINT) if epoch is None else epoch
+    if epoch != epochs or csv_rows(run_dir / CSV) < epochs:
+        return False
+    return (run_dir / VERDICT).is_file()
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """Epochs a checkpoint holds; 0 when there is none or it cannot be read (the resumed run then says why).
+
+    Memory-mapped: only the epoch is read, not the weights of a large run."""
+    if not path.is_file():
+        return 0
+    import pickle
+
+    import torch
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        epoch = saved.get("epoch", 0) if isinstance(saved, dict) else 0
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        return 0
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else 0
+
+
+def csv_rows(path: Path) -> int:
+    """Rows of a run's training_details.csv (lines after the header); 0 when absent."""
+    try:
+        with open(path, "rb") as handle:
+            return max(0, sum(1 for line in handle if line.strip()) - 1)
+    except OSError:
+        return 0

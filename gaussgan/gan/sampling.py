@@ -148,7 +148,7 @@ def parent_of(saved: dict, path: Path):
     return parent
 
 
-def memory_needed(n: int, dim: int, suffix: str) -> int:
+def memory_needed(n: int, suffix: str) -> int:
     """Bytes the output format holds in memory beyond one chunk: the .h5 writer keeps every sample's norm."""
     return 8 * n if suffix == ".h5" else 0
 
@@ -200,7 +200,7 @@ def generated_chunks(generator, latent_sigma: float, n: int, seed: int, failure:
 
 
 def sample_run(
-    run_dir: str | Path, n: int, out: str | Path, seed: int, epoch: str = "last", force: bool = False
+    run_dir: str | Path, n: int, out: str | Path, *, seed: int, epoch: str = "last", force: bool = False
 ) -> Path:
     """Write ``n`` samples of the run's generator to ``out`` (.h5 dataset layout, .csv or .npy).
 
@@ -220,7 +220,7 @@ def sample_run(
     refuse_existing([out], force)
     generator, saved = load_generator(run_dir, batch=min(n, CHUNK), epoch=epoch)
     require_memory(
-        memory_needed(n, generator.data_dim, out.suffix),
+        memory_needed(n, out.suffix),
         f"{n:,} samples written as {out.suffix}",
         "ask for fewer samples (-n), or write .csv or .npy, which are streamed",
     )

@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 from gaussgan.errors import UserError
+from gaussgan.gan.rundir import RUN_FIGURES as FIGURES
 
 # The figures logged when the run ends: the run-level ones (the per-epoch figures stay PNG files).
-FIGURES = ("training_metrics.png", "training_pvalues.png", "training_model_losses.png", "test_corr.png")
 
 
 def check_available() -> None:

@@ -20,7 +20,7 @@ from torch import nn
 
 from gaussgan.errors import UserError
 from gaussgan.gan.models import mlp, mlp_shapes
-from gaussgan.system.files import load_torch_file, save_torch_file
+from gaussgan.system.files import holds_its_values, load_torch_file, save_torch_file
 from gaussgan.system.resources import require_memory
 
 # Network settings, chosen by measurement on a 2-core CPU (see docs/poc.md):
@@ -156,8 +156,7 @@ def checked_weights(state_dict: object, expected: dict[str, tuple[int, ...]], na
             raise damaged(
                 name, f"its weights do not fit its recorded shapes ({key!r} is {tuple(tensor.shape)}, expected {shape})"
             )
-        stored = tensor.untyped_storage().nbytes() - tensor.storage_offset() * tensor.element_size()
-        if not tensor.is_contiguous() or stored < tensor.numel() * tensor.element_size():
+        if not holds_its_values(tensor):
             raise damaged(name, f"{key!r} is a view that repeats fewer stored numbers over its shape")
         if not torch.isfinite(tensor).all():
             raise damaged(name, f"{key!r} holds NaN or infinite weights")

@@ -15,7 +15,6 @@ The report is built in a hidden folder and renamed into place: DIR appears whole
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -28,18 +27,13 @@ from typing import TYPE_CHECKING
 from gaussgan import cli
 from gaussgan.errors import UserError
 from gaussgan.gan.options import CONFIG_COLUMNS as OPTION_COLUMNS
+from gaussgan.gan.rundir import RunDirectory, is_finished
+from gaussgan.study.report_page import FIGURES, TABLES, describe_configuration, index_html
+from gaussgan.system.files import folder_for_the_block
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FIGURES = {
-    "scatter.png": "Width × latent dimension (the original gaussGAN cross-run figure)",
-    "heatmaps.png": "Data dimension × latent dimension, per rule",
-    "versus_dimension.png": "Final ratio versus data dimension, per rule, with seed bands",
-    "curves.png": "Every run epoch by epoch, grouped by rule",
-    "calibration.png": "The noise floor against the sample size, computed from the parent",
-}
-TABLES = ("summary.csv", "summary_by_config.csv")
 # The options a run's row shows, from its config.json (and the dataset's parent and size).
 # The columns that tell one configuration from another: the dataset's, then the options table's.
 CONFIG_COLUMNS = ("dist", "dim", "n_samples", *OPTION_COLUMNS)
@@ -149,21 +143,12 @@ def load_run(path: Path) -> Run:
     """A run's config.json, its CSV (ratio columns added) and its verdict.json when there is one."""
     import pandas as pd
 
-    from gaussgan.gan.rundir import RunDirectory
-    from gaussgan.system.files import check_regular_file
-
     directory = RunDirectory(path)
     config = directory.read_config()
     table = pd.DataFrame(directory.read_csv())
     if table.empty:
         table = pd.DataFrame({"epoch": pd.Series(dtype=int)})
-    verdict: dict = {}
-    if (path / "verdict.json").exists():
-        try:
-            verdict = json.loads(check_regular_file(path / "verdict.json", "verdict").read_text())
-        except (OSError, ValueError):
-            verdict = {}
-        verdict = verdict if isinstance(verdict, dict) else {}
+    verdict = directory.read_verdict()
     return Run(path, config, add_ratios(table), verdict)
 
 
@@ -182,14 +167,15 @@ def add_ratios(table):
     """norm_ks_ratio, sigma_rho_ratio and m_<name>_ratio for every epoch (NaN where a number is missing)."""
     import numpy as np
 
+    from gaussgan.stats.floors import ratio_to_floor
+
     def column(name):
         return table[name].astype(float) if name in table else np.nan
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        table["norm_ks_ratio"] = column("norm_ks_parent_D") / column("ks_floor_95")
-        table["sigma_rho_ratio"] = column("offdiag_std_generated") / column("offdiag_std_parent")
-        for name in metric_names(table):
-            table[f"{name}_ratio"] = column(name) / column(f"{name}_floor")
+    table["norm_ks_ratio"] = ratio_to_floor(column("norm_ks_parent_D"), column("ks_floor_95"))
+    table["sigma_rho_ratio"] = ratio_to_floor(column("offdiag_std_generated"), column("offdiag_std_parent"))
+    for name in metric_names(table):
+        table[f"{name}_ratio"] = ratio_to_floor(column(name), column(f"{name}_floor"))
     return table
 
 
@@ -215,8 +201,6 @@ def epoch_score(table):
 def summary_row(run: Run) -> dict:
     """The run's row of summary.csv."""
     import numpy as np
-
-    from gaussgan.study.sweep import is_finished
 
     config, table = run.config, run.table
     parent = config.get("parent", {}) if isinstance(config.get("parent"), dict) else {}
@@ -332,26 +316,11 @@ def varied_options(summary) -> list[str]:
     return [key for key in varied if key == "rule" or by_rule[key].nunique(dropna=False).max() > 1]
 
 
-def best_configuration(grouped) -> dict | None:
+def best_configuration_by_score(grouped) -> dict | None:
     """The configuration with the smallest median final score (the worse of its two ratios)."""
     if "final_score_median" not in grouped or not grouped["final_score_median"].notna().any():
         return None
     return grouped.loc[grouped["final_score_median"].idxmin()].to_dict()
-
-
-def describe_configuration(row: dict, varied: list[str]) -> str:
-    keys = [key for key in varied if key != "seed"] or ["dist", "dim", "latent_dim", "rule"]
-    shown = ", ".join(f"{key} {_plain(row.get(key))}" for key in keys)
-    return (
-        f"{shown}: median final norm KS D ÷ floor {_plain(row.get('final_norm_ks_ratio_median'))}, "
-        f"σ_ρ ratio {_plain(row.get('final_sigma_rho_ratio_median'))} over {row.get('runs')} runs (seeds {row.get('seeds')})"
-    )
-
-
-def _plain(value) -> str:
-    if isinstance(value, float):
-        return "n/a" if math.isnan(value) else f"{value:.3g}"
-    return str(value)
 
 
 # --- The parents for the calibration figure ------------------------------------------------------------
@@ -418,7 +387,6 @@ def report_command(args) -> int:
     import numpy as np
 
     from gaussgan.figures import report_figures
-    from gaussgan.gan.rundir import folder_for_the_block
     from gaussgan.system.locks import exclusive
 
     sources = find_runs(args.inputs)
@@ -436,7 +404,7 @@ def report_command(args) -> int:
     summary = summarise(runs)
     grouped = by_config(summary)
     varied = varied_options(summary)
-    best = best_configuration(grouped)
+    best = best_configuration_by_score(grouped)
     with folder_for_the_block(out.parent, "report's folder"), exclusive(out, "report"):
         check_output(out, args.force)  # again, with the lock held
         with staging_folder(out) as staging:
@@ -516,99 +484,3 @@ class staging_folder:
             shutil.rmtree(self.path, ignore_errors=True)
             raise UserError(f"cannot write report {str(self.out)!r}: {reason(error)}") from None
         shutil.rmtree(self.old, ignore_errors=True)
-
-
-# --- index.html ----------------------------------------------------------------------------------------
-RUN_COLUMNS = (
-    "run",
-    "finished",
-    "epochs_done",
-    "final_norm_ks_ratio",
-    "final_sigma_rho_ratio",
-    "final_rejected_bh",
-    "best_epoch",
-    "best_norm_ks_ratio",
-    "best_sigma_rho_ratio",
-    "n_star",
-    "distinguished_by",
-    "seconds_total",
-)
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; }
-.table { overflow-x: auto; max-height: 40em; overflow-y: auto; }
-table { border-collapse: collapse; font-size: 0.8em; }
-th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; white-space: nowrap; }
-th { background: #f4f4f4; position: sticky; top: 0; } td:first-child, th:first-child { text-align: left; }
-.best { background: #eef7ee; padding: 0.6em 1em; border-left: 4px solid #4a4; }
-.note { color: #a60; }
-"""
-CAPTIONS = {
-    "scatter.png": "Each point is a configuration (median over the runs that share it). 1 is the parent's own "
-    "value: the norm KS statistic at its 95% floor, the generated correlations as spread as a parent sample's.",
-    "heatmaps.png": "Median final ratio per (data dimension, latent dimension), over seeds and other options.",
-    "versus_dimension.png": "One line per configuration of the other varied options; the band spans the seeds.",
-    "curves.png": "A thin line per run; colour: data dimension. Below the dashed line is at the noise floor.",
-    "calibration.png": "What two honest samples of the parent show at sample size N: both numbers fall as "
-    "N^-1/2, so a run's ratio is measured against the floor at its --n-eval (red).",
-}
-
-
-def index_html(sources: Sources, summary, grouped, varied: list[str], best, skipped: list[str], folder: Path) -> str:
-    """The page: overview, best configuration, figures (embedded), then the tables."""
-    import base64
-
-    finished = int(summary["finished"].sum())
-    title = "; ".join(sources.titles)
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>gaussgan report: {html.escape(title)}</title>",
-        f"<style>{STYLE}</style></head><body>",
-        f"<h1>gaussgan report: {html.escape(title)}</h1>",
-        f"<p>{len(summary)} runs ({finished} finished), {len(grouped)} configurations. Options varied: "
-        f"{html.escape(', '.join(varied) or 'none')}. Tables: "
-        '<a href="summary.csv">summary.csv</a> (one row per run), '
-        '<a href="summary_by_config.csv">summary_by_config.csv</a> (seeds together).</p>',
-    ]
-    for note in sources.notes + [f"skipped {entry}" for entry in skipped]:
-        parts.append(f'<p class="note">{html.escape(note)}</p>')
-    if best is not None:
-        parts.append(
-            f'<p class="best"><b>Best configuration</b> (smallest median final score, the worse of the two ratios): '
-            f"{html.escape(describe_configuration(best, varied))}</p>"
-        )
-    parts.append("<h2>Figures</h2>")
-    for name, caption in FIGURES.items():
-        encoded = base64.b64encode((folder / name).read_bytes()).decode("ascii")
-        parts.append(
-            f'<figure id="{name.removesuffix(".png")}"><img alt="{html.escape(caption)}" '
-            f'src="data:image/png;base64,{encoded}">'
-            f"<figcaption><b>{html.escape(caption)}.</b> {html.escape(CAPTIONS[name])} "
-            f'(<a href="{name}">{name}</a>)</figcaption></figure>'
-        )
-    config_columns = [key for key in varied if key != "seed"] or ["dist", "dim", "latent_dim", "rule"]
-    shown = config_columns + ["runs", "seeds"]
-    shown += [
-        column
-        for column in grouped.columns
-        if column.endswith("_median")
-        and column.startswith(("final_norm_ks_ratio", "final_sigma_rho_ratio", "final_m_"))
-    ]
-    shown += [column for column in ("final_score_median", "n_star_median", "seconds_total_median") if column in grouped]
-    parts.append("<h2>Configurations (seeds together)</h2>")
-    parts.append(_table(grouped, shown))
-    parts.append("<h2>Runs</h2>")
-    parts.append(_table(summary, [column for column in RUN_COLUMNS if column in summary]))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _table(table, columns: list[str]) -> str:
-    columns = [column for column in dict.fromkeys(columns) if column in table]
-    formatted = table[columns].to_html(
-        index=False, escape=True, na_rep="", float_format=lambda value: f"{value:.3g}", border=0
-    )
-    return f'<div class="table">{formatted}</div>'

@@ -30,6 +30,7 @@ from typing import Any
 
 from gaussgan.errors import UserError
 from gaussgan.gan.options import hyperparameter_changes
+from gaussgan.gan.rundir import CHECKPOINT, RunDirectory, checkpoint_epoch, holds_files, is_finished
 from gaussgan.study.plan import DatasetSpec, PlannedRun, Study
 
 EXIT_RUNS_FAILED = 1
@@ -48,7 +49,6 @@ def run_state(run: PlannedRun) -> RunState:
     """Where a planned run stands on disk: new (no run directory), partial (as planned, fewer epochs saved:
     resumed with ``--resume``), finished (:func:`is_finished`) or changed (made with other options, or not a
     run at all: reported, never mixed)."""
-    from gaussgan.gan.rundir import CHECKPOINT, RunDirectory, holds_files
 
     directory = RunDirectory(run.run_dir)
     if not directory.exists():
@@ -70,50 +70,6 @@ def run_state(run: PlannedRun) -> RunState:
     if is_finished(run.run_dir, run.config.epochs, epoch):
         return RunState("finished", epoch)
     return RunState("partial", epoch)
-
-
-def is_finished(run_dir: Path, epochs: int, epoch: int | None = None) -> bool:
-    """Whether a run has all its ``epochs``: the checkpoint at the last one and the CSV holding a row for each
-    (at least: its numbering may start at 0 or 1, so rows are counted, not read). The one definition, used by
-    the sweep (skip or resume) and the report (the "finished" column).
-
-    A run is finished only with its verdict.json: resuming it writes the verdict (a run recorded before runs
-    ended with a verdict included).
-    """
-    from gaussgan.gan.rundir import CHECKPOINT, CSV
-
-    run_dir = Path(run_dir)
-    epoch = checkpoint_epoch(run_dir / CHECKPOINT) if epoch is None else epoch
-    if epoch != epochs or csv_rows(run_dir / CSV) < epochs:
-        return False
-    return (run_dir / "verdict.json").is_file()
-
-
-def checkpoint_epoch(path: Path) -> int:
-    """Epochs a checkpoint holds; 0 when there is none or it cannot be read (the resumed run then says why).
-
-    Memory-mapped: only the epoch is read, not the weights of a large run."""
-    if not path.is_file():
-        return 0
-    import pickle
-
-    import torch
-
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        epoch = saved.get("epoch", 0) if isinstance(saved, dict) else 0
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
-        return 0
-    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0 else 0
-
-
-def csv_rows(path: Path) -> int:
-    """Rows of a run's training_details.csv (lines after the header); 0 when absent."""
-    try:
-        with open(path, "rb") as handle:
-            return max(0, sum(1 for line in handle if line.strip()) - 1)
-    except OSError:
-        return 0
 
 
 # --- Datasets --------------------------------------------------------------------------------------------
@@ -388,7 +344,7 @@ class Cluster:
 
 # --- The sweep ----------------------------------------------------------------------------------------------
 def run_sweep(study: Study, runs, todo, states, missing, args) -> int:
-    from gaussgan.gan.rundir import folder_for_the_block
+    from gaussgan.system.files import folder_for_the_block
     from gaussgan.system.locks import exclusive
 
     workers = args.workers or min(available_cores(), len(todo))

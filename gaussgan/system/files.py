@@ -173,6 +173,17 @@ def load_torch_file(path: str | os.PathLike, what: str) -> dict:
     return content
 
 
+def holds_its_values(tensor) -> bool:
+    """Whether a tensor read from a file really holds every value its shape claims.
+
+    A crafted file can claim a huge tensor backed by a few bytes (a zero stride repeats one number over
+    any shape, an offset points past the data): a contiguous tensor whose storage, from its offset on,
+    has room for every element was stored in full. Used for every weight read from a file.
+    """
+    stored = tensor.untyped_storage().nbytes() - tensor.storage_offset() * tensor.element_size()
+    return tensor.is_contiguous() and stored >= tensor.numel() * tensor.element_size()
+
+
 def save_torch_file(content: dict, path: str | os.PathLike) -> None:
     """Write ``content`` atomically with torch.save; the same content always gives the same bytes."""
     import io
@@ -229,3 +240,17 @@ def check_destination(path: Path, what: str = "--model-path") -> None:
         raise UserError(f"the folder of {what} {str(path)!r} does not exist; create {str(folder)!r} first")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise UserError(f"cannot write in {str(folder)!r}, the folder of {what} {str(path)!r}")
+
+
+@contextlib.contextmanager
+def folder_for_the_block(folder: Path, what: str) -> Iterator[Path]:
+    """Create ``folder`` (and missing parents) for the block; remove again those it made that are left empty,
+    so that a command that fails leaves no empty folders behind."""
+    folder = Path(folder)
+    missing = [path for path in (folder, *folder.parents) if not path.exists() and not path.is_symlink()]
+    try:
+        yield check_writable_dir(folder, what)
+    finally:
+        for path in missing:  # innermost first
+            with contextlib.suppress(OSError):
+                path.rmdir()

@@ -1,4 +1,5 @@
-"""Calibrated verdicts, end to end: per-epoch metric columns, the end-of-run verdict, and ``evaluate``.
+"""Judging generated samples against the parent, with calibrated metrics: each epoch's metric columns, a run's
+verdict (verdict.json, n*) and the verdict of ``python -m gaussgan evaluate`` on any samples file.
 
 The statistics are in :mod:`gaussgan.stats.metrics` (what each metric computes), :mod:`gaussgan.stats.nulls`
 (its floor and p-value from simulated honest samples) and :mod:`gaussgan.stats.verdict` (Holm across
@@ -8,7 +9,6 @@ metrics, n*). This module feeds them samples: from a run's saved generator, or f
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -17,13 +17,12 @@ import numpy as np
 
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
+from gaussgan.gan.rundir import NULL_CACHE, VERDICT
 from gaussgan.stats.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.stats.nulls import NullCache, judge
 from gaussgan.stats.verdict import MIN_SAMPLES, Verdict, distinguishability, grid_for
-from gaussgan.system.files import atomic_path, check_regular_file
+from gaussgan.system.files import atomic_path, check_regular_file, refuse_existing
 
-VERDICT = "verdict.json"
-NULL_CACHE = "null_cache.json"
 # Bytes per sample value the verdict holds at once: the samples, their whitened or normal-score copy,
 # a sorted copy in the KS tests, the classifier's features (a few times d), with room to spare.
 VERDICT_BYTES_PER_VALUE = 8 * 8
@@ -58,7 +57,7 @@ def check_verdict_memory(n: int, dim: int, what: str) -> None:
     require_memory(n * dim * VERDICT_BYTES_PER_VALUE, what, "ask for a smaller --max-n")
 
 
-def run_verdict(run_dir: Path, train_rows: np.ndarray, seed: int, max_n: int, repeats: int, quiet: bool) -> Verdict:
+def run_verdict(run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int, repeats: int, quiet: bool) -> Verdict:
     """The verdict on a run's saved generator (the averaged one), written to the run's verdict.json."""
     from gaussgan.gan.sampling import generated_chunks, generator_epochs, load_generator, parent_of
 
@@ -78,7 +77,16 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, seed: int, max_n: int, re
     samples = np.concatenate(
         list(generated_chunks(generator, saved["latent_sigma"], max_n, verdict_seed(seed), failure))
     )
-    verdict = give_verdict(samples, parent, seed, train_rows, run_dir / NULL_CACHE, max_n, repeats, quiet)
+    verdict = give_verdict(
+        samples,
+        parent,
+        seed=seed,
+        train_rows=train_rows,
+        cache_path=run_dir / NULL_CACHE,
+        max_n=max_n,
+        repeats=repeats,
+        quiet=quiet,
+    )
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)
     write_verdict(
@@ -92,6 +100,7 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, seed: int, max_n: int, re
 def give_verdict(
     samples: np.ndarray,
     parent: Parent,
+    *,
     seed: int,
     train_rows: np.ndarray | None,
     cache_path: Path | None,
@@ -216,6 +225,7 @@ def check_samples(samples: np.ndarray, parent: Parent, where: str) -> None:
 
 def evaluate_samples(
     samples_path: str,
+    *,
     parent_dataset: str | None,
     parent_spec: dict | None,
     memorisation: bool,
@@ -244,8 +254,7 @@ def evaluate_samples(
             raise UserError(f"output folder {str(out_path.parent)!r} does not exist (or is not a folder)")
         if out_path.is_dir():
             raise UserError(f"-o {out!r} is a folder; expected a file name ending in .json")
-        if os.path.lexists(out_path) and not force:
-            raise UserError(f"{out!r} exists; expected a new file name, or --force to replace it")
+        refuse_existing([out_path], force)
     train_rows = None
     if parent_dataset is not None:
         rows, parent, _ = load_dataset(parent_dataset, dtype=np.float64)
@@ -265,7 +274,9 @@ def evaluate_samples(
 
         check_cache_folder(Path(cache_dir))
         cache = Path(cache_dir) / NULL_CACHE
-    verdict = give_verdict(samples, parent, seed, train_rows, cache, max_n, repeats, quiet)
+    verdict = give_verdict(
+        samples, parent, seed=seed, train_rows=train_rows, cache_path=cache, max_n=max_n, repeats=repeats, quiet=quiet
+    )
     verdict.available = available
     print_verdict(verdict)
     if out_path is not None:
