@@ -265,7 +265,7 @@ class TrainConfig:
 
 
 # --- What the table gives: every view is a function of the config class, so that a class with one more
-# option (tests/test_options.py) gets it everywhere; the module-level names are TrainConfig's views.
+# option (tests/gan/test_options.py) gets it everywhere; the module-level names are TrainConfig's views.
 def specs(config_class: type = TrainConfig) -> dict[str, Option]:
     """Every option of ``config_class`` with its declaration, in the fields' order."""
     return {option.name: option.metadata["option"] for option in fields(config_class)}

@@ -2,7 +2,7 @@
 says so (exit 2, nothing written) unless ``--force``; with ``--force`` it is replaced.
 
 Each command is run twice as a user would run it, through the real scripts. train.py has the same
-rule for its run directory (tests/test_faults_runs.py).
+rule for its run directory (tests/end_to_end/test_faults_runs.py).
 """
 
 from __future__ import annotations
