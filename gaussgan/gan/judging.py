@@ -21,7 +21,7 @@ from gaussgan.gan.rundir import NULL_CACHE, VERDICT
 from gaussgan.stats.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.stats.nulls import NullCache, judge
 from gaussgan.stats.verdict import MIN_SAMPLES, Verdict, distinguishability, grid_for
-from gaussgan.system.files import atomic_path, check_regular_file, refuse_existing
+from gaussgan.system.files import atomic_path, check_output_file, check_regular_file
 
 # Bytes per sample value the verdict holds at once: the samples, their whitened or normal-score copy,
 # a sorted copy in the KS tests, the classifier's features (a few times d), with room to spare.
@@ -248,13 +248,7 @@ def evaluate_samples(
 
     out_path = Path(out) if out else None
     if out_path is not None:
-        if out_path.suffix != ".json":
-            raise UserError(f"-o {out!r}: expected a file name ending in .json")
-        if not out_path.parent.is_dir():
-            raise UserError(f"output folder {str(out_path.parent)!r} does not exist (or is not a folder)")
-        if out_path.is_dir():
-            raise UserError(f"-o {out!r} is a folder; expected a file name ending in .json")
-        refuse_existing([out_path], force)
+        check_output_file(out_path, (".json",), "-o", force=force, inputs=(samples_path, parent_dataset, cache_dir))
     train_rows = None
     if parent_dataset is not None:
         rows, parent, _ = load_dataset(parent_dataset, dtype=np.float64)

@@ -16,7 +16,7 @@ import numpy as np
 
 from gaussgan.errors import UserError
 from gaussgan.gan.rundir import GENERATOR, GENERATOR_BEST
-from gaussgan.system.files import atomic_path, refuse_existing
+from gaussgan.system.files import atomic_path, check_output_file
 
 # Which saved generator ``--epoch`` picks: the run's final one, or the best epoch's by the headline
 # metric (written by training in the same format).
@@ -210,14 +210,7 @@ def sample_run(
     from gaussgan.data.datasets import write_batches
     from gaussgan.system.resources import require_memory
 
-    out = Path(out)
-    if out.suffix not in (".h5", ".csv", ".npy"):
-        raise UserError(f"output {str(out)!r}: expected a name ending in .h5, .csv or .npy")
-    if not out.parent.is_dir():
-        raise UserError(f"output folder {str(out.parent)!r} does not exist")
-    if out.is_dir():
-        raise UserError(f"output {str(out)!r} is a folder; expected a file name ending in {out.suffix}")
-    refuse_existing([out], force)
+    out = check_output_file(out, (".h5", ".csv", ".npy"), "output", force=force)
     generator, saved = load_generator(run_dir, batch=min(n, CHUNK), epoch=epoch)
     require_memory(
         memory_needed(n, out.suffix),

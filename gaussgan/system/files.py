@@ -217,6 +217,28 @@ def refuse_existing(paths, force: bool) -> None:
     raise UserError(f"{shown} exist; they are kept as they are: use --force to replace them")
 
 
+def check_output_file(
+    path: str | os.PathLike, suffixes: tuple[str, ...], what: str, *, force: bool, inputs: tuple = ()
+) -> Path:
+    """An output file a command is about to write: one of ``suffixes``, in an existing folder, not a folder
+    itself, never one of the command's ``inputs`` (even under another name), and replaced only with
+    ``force`` (:func:`refuse_existing`). Checked before any work, so a refusal costs nothing."""
+    path = Path(path)
+    listing = suffixes[0] if len(suffixes) == 1 else f"{', '.join(suffixes[:-1])} or {suffixes[-1]}"
+    if path.suffix not in suffixes:
+        raise UserError(f"{what} {str(path)!r}: expected a file name ending in {listing}")
+    if not path.parent.is_dir():
+        raise UserError(f"the folder of {what} {str(path)!r} does not exist (or is not a folder)")
+    if path.is_dir():
+        raise UserError(f"{what} {str(path)!r} is a folder; expected a file name ending in {listing}")
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if source is not None and path.exists() and os.path.samefile(path, source):
+                raise UserError(f"{what} {str(path)!r} is an input of this command ({source}); expected another name")
+    refuse_existing([path], force)
+    return path
+
+
 def check_destination(path: Path, what: str = "--model-path") -> None:
     """Fail before the work, not after it, when its result could not be saved at ``path``.
 
