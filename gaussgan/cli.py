@@ -55,6 +55,7 @@ class Kind:
     convert: Callable[[str], Any]
     is_valid: Callable[[Any], bool]
     expected: str
+    choices: tuple[str, ...] = ()  # a choice's names, for argparse's listing in --help and its messages
 
     @property
     def __name__(self) -> str:  # argparse names a type by it in some messages
@@ -92,9 +93,9 @@ def _boolean(text: str) -> bool:
 
 def choice(values: Sequence[str]) -> Kind:
     """One of ``values`` (a rule, a schedule, a device)."""
-    names = list(values)
+    names = tuple(values)
     expected = " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
-    return Kind(str, lambda value: value in names, expected)
+    return Kind(str, lambda value: value in names, expected, choices=names)
 
 
 def at_least(smallest: int) -> Kind:
@@ -103,7 +104,7 @@ def at_least(smallest: int) -> Kind:
 
 
 positive_int = Kind(int, lambda value: value > 0, "a positive integer")
-positive_float = Kind(float, lambda value: 0 < value < math.inf, "a positive number")
+positive_float = Kind(float, lambda value: 0 < value < math.inf, "a finite positive number")
 # A penalty weight that 0 turns off.
 non_negative_float = Kind(float, lambda value: 0 <= value < math.inf, "a finite number >= 0")
 finite_float = Kind(float, math.isfinite, "a finite number")

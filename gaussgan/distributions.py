@@ -355,6 +355,51 @@ def parent_memory(dim: int) -> int:
     return int(3.2 * dim * dim * 8)
 
 
+def check_parent_options(name: str, sigma: tuple[float, float, int] = (1.0, 0.0, 1)) -> None:
+    """What a parent's command-line description must satisfy in any dimension: checked before anything is
+    read or built, by every command that takes one (gen-samples, evaluate, a study's datasets).
+
+    The name, and a ``-c/--sigma`` whose every number reaches the matrix: an OFFDIAG that independent
+    components or 1 x 1 blocks would leave out is refused, never dropped.
+    """
+    if name not in PARENTS:
+        raise UserError(f"unknown parent distribution {name!r}; expected one of {', '.join(PARENTS)}")
+    diag, offdiag, block = sigma
+    if not diag > 0:
+        raise UserError(f"--sigma DIAG must be > 0, got {diag:g}")
+    if block != -1 and block <= 0:
+        raise UserError(f"--sigma BLOCK must be a positive divisor of the dimension or -1 (band), got {block}")
+    if name != "gauss" and offdiag != 0:
+        raise UserError(f"{name} has independent components: expected OFFDIAG = 0 in --sigma, got {offdiag:g}")
+    if block == 1 and offdiag != 0:
+        raise UserError(
+            f"--sigma OFFDIAG = {offdiag:g} with BLOCK = 1: 1 x 1 blocks have no off-diagonal entry, so it would be "
+            "dropped; expected OFFDIAG = 0, or BLOCK > 1 (correlated blocks) or -1 (a band)"
+        )
+
+
+def parents_from_options(
+    name: str,
+    dims: list[int],
+    mu: float = 0.0,
+    sigma: tuple[float, float, int] = (1.0, 0.0, 1),
+    xlo: float = DEFAULT_XLO,
+    xhi: float = DEFAULT_XHI,
+    hint: str = "ask for smaller dimensions, or fewer at a time",
+) -> list[Parent]:
+    """The parents a command line describes, one per dimension: the options checked first, then the memory
+    their covariance matrices take (``hint`` says how to ask for less), and only then the matrices built."""
+    from gaussgan.system.resources import require_memory
+
+    check_parent_options(name, sigma)
+    require_memory(
+        sum(parent_memory(dim) for dim in dims),
+        f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in dims)}",
+        hint,
+    )
+    return [make_parent(name, dim, mu, sigma, xlo, xhi) for dim in dims]
+
+
 def make_parent(
     name: str,
     dim: int,
@@ -365,14 +410,12 @@ def make_parent(
 ) -> Parent:
     """Build a parent from the command-line description (``-c/--sigma DIAG OFFDIAG BLOCK``).
 
-    Every check of the parent is :class:`Parent`'s own; here only what the matrix cannot show: the
-    name, named before the covariance is built, and an OFFDIAG that BLOCK = 1 would leave out.
+    Every check of the parent is :class:`Parent`'s own; here, first, what the matrix cannot show
+    (:func:`check_parent_options`). The caller has checked the memory of a (dim, dim) matrix
+    (:func:`parents_from_options` does both).
     """
-    if name not in PARENTS:
-        raise UserError(f"unknown parent distribution {name!r}; expected one of {', '.join(PARENTS)}")
+    check_parent_options(name, sigma)
     diag, offdiag, block = sigma
-    if name != "gauss" and offdiag != 0:  # with BLOCK = 1 it would be silently dropped from the matrix
-        raise UserError(f"{name} has independent components: expected OFFDIAG = 0 in --sigma, got {offdiag:g}")
     return Parent(name, dim, mu, covariance_matrix(dim, diag, offdiag, int(block)), xlo, xhi)
 
 

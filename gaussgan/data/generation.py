@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gaussgan.distributions import Parent, expected_norm, make_parent, parent_memory
+from gaussgan.distributions import Parent, expected_norm, parents_from_options
 from gaussgan.errors import UserError
 from gaussgan.parents import DEFAULT_XHI, DEFAULT_XLO
 from gaussgan.system import locks
@@ -110,12 +110,8 @@ def generate(config: GenerationConfig) -> list[Path]:
 def checked_parents(config: GenerationConfig) -> list[Parent]:
     """Every dimension's parent, once names and memory are checked: bad input leaves no file behind."""
     check_names(config)
-    require_memory(
-        sum(parent_memory(dim) for dim in config.dims),
-        f"the covariance matrices of dimension {', '.join(f'{dim:,}' for dim in config.dims)}",
-        "ask for smaller dimensions, or fewer at a time",
-    )
-    parents = [make_parent(config.dist, dim, config.mu, config.sigma, config.xlo, config.xhi) for dim in config.dims]
+    # The one way a parent is checked and built from options: evaluate's -s/--dist goes through it too.
+    parents = parents_from_options(config.dist, config.dims, config.mu, config.sigma, config.xlo, config.xhi)
     largest = max(parents, key=lambda parent: batch_memory(parent, config.n_samples))
     require_memory(
         batch_memory(largest, config.n_samples),

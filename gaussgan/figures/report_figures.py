@@ -3,11 +3,13 @@ floor or by the parent's own value, so 1 means "as good as an honest sample of t
 dimension, and the axes are logarithmic around it.
 
 Each function draws something even from a single run (a panel says so when it has nothing to show), so a
-report always holds the same figures.
+report always holds the same figures. What a figure shows comes from files that anyone may have edited:
+its text is drawn as plain text (:func:`plain_text`), and only finite positive numbers reach a log axis.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from typing import Any
@@ -21,6 +23,29 @@ METRIC_LABELS = {
     "norm_ks_ratio": "norm KS D ÷ its 95% floor",
     "sigma_rho_ratio": "σ_ρ ratio (off-diagonal corr. spread, generated ÷ parent)",
 }
+
+
+def plain_text(draw):
+    """``draw`` with every text of its figure taken as given: a '$' in a rule or an option's value read from
+    a run's files is a dollar sign, never matplotlib's mathtext (which would parse it, and fail on a bad one)."""
+
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
+
+
+def _drawable(table, column: str):
+    """The rows of ``table`` whose ``column`` can sit on a log axis or a log colour scale: finite and positive."""
+    if column not in table:
+        return table.iloc[0:0]
+    values = table[column].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        return table[np.isfinite(values) & (values > 0)]
 
 
 def metric_label(metric: str) -> str:
@@ -99,6 +124,7 @@ def _rule_handles(rules) -> list:
 
 
 # --- 1. The cross-run scatter of the original gaussGAN: width vs latent dimension ------------------------
+@plain_text
 def width_latent_scatter(summary, path: str | os.PathLike, best: dict | None = None) -> None:
     """Log-log scatter of width multiplier vs latent dimension, coloured by the final and best sigma_rho ratio
     and norm KS D ÷ floor; runs that share a point (seeds, datasets) are shown by their median."""
@@ -111,7 +137,7 @@ def width_latent_scatter(summary, path: str | os.PathLike, best: dict | None = N
     ]
     figure, axes_grid = plt.subplots(2, 2, figsize=(11, 8.5), constrained_layout=True)
     for axes, (column, title) in zip(axes_grid.flat, panels, strict=True):
-        points = summary.dropna(subset=[column]) if column in summary else summary.iloc[0:0]
+        points = _drawable(summary, column)
         if points.empty:
             _nothing(axes, f"no {title}")
             axes.set_title(title)
@@ -152,6 +178,7 @@ def width_latent_scatter(summary, path: str | os.PathLike, best: dict | None = N
 
 
 # --- 2. Heatmaps over (data dimension x latent dimension), one column per rule ---------------------------
+@plain_text
 def dimension_heatmaps(summary, path: str | os.PathLike) -> None:
     """Median final ratio per (data dimension, latent dimension), one panel per rule and metric."""
     plt = pyplot()
@@ -168,7 +195,7 @@ def dimension_heatmaps(summary, path: str | os.PathLike) -> None:
         norm = _log_norm(summary[column])
         for col, rule in enumerate(rules):
             axes = axes_grid[row][col]
-            table = summary[(summary["rule"] == rule)].dropna(subset=[column])
+            table = _drawable(summary[summary["rule"] == rule], column)
             axes.set_title(f"{rule}: {column.removeprefix('final_').replace('_', ' ')}", fontsize=10)
             if table.empty:
                 _nothing(axes)
@@ -190,6 +217,7 @@ def dimension_heatmaps(summary, path: str | os.PathLike) -> None:
 
 
 # --- 3. Metric versus data dimension, one line per configuration, seed bands --------------------------
+@plain_text
 def versus_dimension(summary, varied: list[str], path: str | os.PathLike, most: int = 12) -> None:
     """Final ratios against the data dimension: per rule a line per configuration of the other varied options,
     the median over seeds with their min-max band."""
@@ -215,7 +243,7 @@ def versus_dimension(summary, varied: list[str], path: str | os.PathLike, most: 
             axes.set_ylabel(metric_label(column.removeprefix("final_")), fontsize=8)
             drawn = 0
             for number, (key, rows) in enumerate(groups[:most]):
-                stats = rows.groupby("dim")[column].agg(["median", "min", "max"]).dropna()
+                stats = _drawable(rows, column).groupby("dim")[column].agg(["median", "min", "max"]).dropna()
                 if stats.empty:
                     continue
                 values = key if isinstance(key, tuple) else (key,)
@@ -247,6 +275,7 @@ def versus_dimension(summary, varied: list[str], path: str | os.PathLike, most: 
 
 
 # --- 4. Epoch curves of every run, grouped by rule ---------------------------------------------------
+@plain_text
 def epoch_curves(curves: list[tuple[dict, Any]], metrics: list[str], path: str | os.PathLike) -> None:
     """Every run's ratios epoch by epoch (a thin line each), one column per rule, coloured by data dimension."""
     plt = pyplot()
@@ -307,6 +336,15 @@ SAMPLE_SIZES = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 CORRELATION_COMPONENTS = 50  # sigma_rho from the first components: the same spread, without a d x d matrix
 
 
+def noise_floor_memory(dim: int, sizes=SAMPLE_SIZES) -> int:
+    """Peak bytes of :func:`noise_floor` for a parent in ``dim`` dimensions: the parent built from its
+    description, then two samples of the largest size and the temporaries that draw them (about four such
+    arrays). Checked before the parent is built: a run's config.json may claim any dimension."""
+    from gaussgan.distributions import parent_memory
+
+    return parent_memory(dim) + 4 * max(sizes) * dim * 8
+
+
 def noise_floor(parent, rng: np.random.Generator, sizes=SAMPLE_SIZES, budget: float = 2e7) -> dict:
     """KS D of the norms of two parent samples, and the off-diagonal correlation spread of one, against N;
     repeats (at most 3: enough for a band) as many as ``budget`` sample values allow."""
@@ -340,6 +378,7 @@ def noise_floor(parent, rng: np.random.Generator, sizes=SAMPLE_SIZES, budget: fl
     return rows
 
 
+@plain_text
 def calibration(floors: list[tuple[str, dict]], n_evals: list[int], path: str | os.PathLike) -> None:
     """The calibration figure: KS and sigma_rho of honest parent samples vs N, next to an N^-1/2 line."""
     from gaussgan.stats import diagnostics

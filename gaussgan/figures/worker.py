@@ -4,6 +4,11 @@ Figures are the slow part of an epoch (a 100-panel grid costs about a second to 
 one core); a worker process draws them on another core while the next epoch trains.
 At most ``max_pending`` epochs of figures wait in the queue, so memory stays bounded
 when drawing is slower than training.
+
+A worker may be given a ``guard``: called on every path among a job's arguments in the process that
+saves the figure, just before it draws, so that a figure is saved only where its owner allows (a run
+checks that the path lies inside it, with no link on the way) even when the folder changed since the
+job was queued.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
+from pathlib import PurePath
 
 from gaussgan.errors import UserError
 from gaussgan.system.interrupt import Terminated
@@ -26,11 +32,24 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-class FigureWorker:
-    """Call plotting functions in a background process (or inline with ``background=False``)."""
+def _draw(guard: Callable | None, function: Callable, arguments: tuple) -> None:
+    """One figure job, its paths checked by ``guard`` first (a UserError it raises reaches the main process)."""
+    if guard is not None:
+        for argument in arguments:
+            if isinstance(argument, PurePath):
+                guard(argument)
+    function(*arguments)
 
-    def __init__(self, background: bool = True, max_pending: int = 3):
+
+class FigureWorker:
+    """Call plotting functions in a background process (or inline with ``background=False``).
+
+    ``guard``, when given, must be picklable (a module-level function or a bound method): it travels to the
+    worker process with each job."""
+
+    def __init__(self, background: bool = True, max_pending: int = 3, guard: Callable | None = None):
         self.max_pending = max_pending
+        self.guard = guard
         self._executor = (
             ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_ignore_interrupts)
             if background
@@ -42,11 +61,13 @@ class FigureWorker:
         """Draw one epoch's figures: a list of (function, arguments)."""
         if self._executor is None:
             for function, arguments in jobs:
-                function(*arguments)
+                _draw(self.guard, function, arguments)
             return
         while len(self._batches) >= self.max_pending:
             self._wait(self._batches.popleft())
-        self._batches.append([self._executor.submit(function, *arguments) for function, arguments in jobs])
+        self._batches.append(
+            [self._executor.submit(_draw, self.guard, function, arguments) for function, arguments in jobs]
+        )
 
     @staticmethod
     def _wait(futures: list[Future]) -> None:

@@ -225,6 +225,9 @@ def check_checkpoint(saved: dict, state: State, n_samples: int, steps_per_epoch:
     check_snapshots(saved.get("snapshots", []), state.ema.model, where)
     for key, model in (("optimizer_g", state.generator), ("optimizer_d", state.discriminator)):
         check_optimizer(saved[key], model, f"{where} ({key})")
+    options = saved["config"]
+    if not isinstance(options, dict) or not _whole_number(options.get("epochs")):
+        raise UserError(f"{where}: the options it was saved with are damaged; expected them with a whole -n (epochs)")
     epoch, step, permutation = saved["epoch"], saved["step"], saved["permutation"]
     if not _whole_number(epoch) or not _whole_number(step) or step >= steps_per_epoch:
         raise UserError(

@@ -8,7 +8,9 @@ metrics, n*). This module feeds them samples: from a run's saved generator, or f
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -17,11 +19,12 @@ import numpy as np
 
 from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
-from gaussgan.gan.rundir import NULL_CACHE, VERDICT
+from gaussgan.gan.rundir import GENERATOR, NULL_CACHE, VERDICT, RunDirectory
+from gaussgan.stats.constants import MIN_SAMPLES
 from gaussgan.stats.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.stats.nulls import NullCache, judge
-from gaussgan.stats.verdict import MIN_SAMPLES, Verdict, distinguishability, grid_for
-from gaussgan.system.files import atomic_path, check_output_file, check_regular_file
+from gaussgan.stats.verdict import Verdict, distinguishability, grid_for
+from gaussgan.system.files import atomic_path, check_output_file, check_regular_file, folder_for_the_block
 
 # Bytes per sample value the verdict holds at once: the samples, their whitened or normal-score copy,
 # a sorted copy in the KS tests, the classifier's features (a few times d), with room to spare.
@@ -62,8 +65,11 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int,
     from gaussgan.gan.sampling import generated_chunks, generator_epochs, load_generator, parent_of
 
     started = time.perf_counter()
+    directory = RunDirectory(run_dir)  # every file of the run read and written through it: never through a link
+    # Opened first: a cache that is not a file of ours is refused before the samples are drawn.
+    cache = NullCache(directory.file(NULL_CACHE), remedy=f"move it out of the run directory {str(run_dir)!r}")
     generator, saved = load_generator(run_dir)
-    parent = parent_of(saved, run_dir / "models" / "generator.pth.tar")
+    parent = parent_of(saved, directory.file(GENERATOR))
     epochs = generator_epochs(saved)
     if not quiet:
         judged = (
@@ -82,7 +88,7 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int,
         parent,
         seed=seed,
         train_rows=train_rows,
-        cache_path=run_dir / NULL_CACHE,
+        cache=cache,
         max_n=max_n,
         repeats=repeats,
         quiet=quiet,
@@ -90,7 +96,7 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int,
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)
     write_verdict(
-        run_dir / VERDICT,
+        directory.file(VERDICT),
         verdict,
         {"run": run_dir.name, "epoch": saved["epoch"], "epochs_mixed": epochs, "seed": seed, "seconds": seconds},
     )
@@ -103,15 +109,15 @@ def give_verdict(
     *,
     seed: int,
     train_rows: np.ndarray | None,
-    cache_path: Path | None,
+    cache: NullCache,
     max_n: int,
     repeats: int,
     quiet: bool,
 ) -> Verdict:
-    """n* and every metric at each size tested, with a progress line per size unless ``quiet``."""
+    """n* and every metric at each size tested, with a progress line per size unless ``quiet``; the nulls
+    drawn are saved in ``cache``."""
     from tqdm import tqdm
 
-    cache = NullCache(cache_path)
     context = Context(parent, seed=seed, train=None if train_rows is None else np.asarray(train_rows, dtype=float))
     sizes = grid_for(len(samples), max_n)
     with (
@@ -148,13 +154,18 @@ def print_verdict(verdict: Verdict, file=None) -> None:
 
 
 # --- evaluate: samples from any generator ----------------------------------------------------------------
-# Rows checked for NaN at a time in a memory-mapped .npy file (a file larger than memory is read in pieces).
-CHECK_ROWS = 100_000
+# Values checked at a time in a memory-mapped .npy file (a file larger than memory is read in pieces).
+CHECK_VALUES = 1 << 22
+# Reading a CSV holds each number about three times over: the growing array loadtxt fills, and its copy.
+CSV_BYTES_PER_VALUE = 3 * 8
+# Bytes of a file counted at a time while a CSV is sized.
+COUNT_CHUNK = 1 << 20
 
 
 def read_samples(path: Path) -> np.ndarray:
     """Samples (n, d) from .h5 (the dataset layout), .npy (memory-mapped: read when used) or .csv (a header
-    line is allowed), of any real type; checked for their format only (see :func:`check_samples`)."""
+    line is allowed), of any real type, at least MIN_SAMPLES of them; their values are checked by
+    :func:`check_values`. What a file claims (its header, its lines) is checked before it is read."""
     suffix = path.suffix.lower()
     if suffix not in (".h5", ".npy", ".csv"):
         raise UserError(f"samples {str(path)!r}: expected a file ending in .h5, .npy or .csv")
@@ -164,63 +175,129 @@ def read_samples(path: Path) -> np.ndarray:
 
         samples = load_dataset(str(path), dtype=np.float64)[0]
     elif suffix == ".npy":
-        try:
-            samples = np.load(path, allow_pickle=False, mmap_mode="r")
-        except ValueError as error:
-            if "object" in str(error).lower():
-                raise UserError(f"{str(path)!r} holds Python objects; expected numbers") from None
-            raise UserError(f"cannot read {str(path)!r} as a .npy array ({str(error)[:100]})") from None
-        except (OSError, EOFError) as error:
-            raise UserError(f"cannot read {str(path)!r} as a .npy array ({str(error)[:100]})") from None
-        if samples.dtype.kind not in "fiu":
-            raise UserError(f"{str(path)!r} holds {samples.dtype} values; expected real numbers")
+        samples = read_npy_samples(path)
     else:
         samples = read_csv_samples(path)
     if samples.ndim == 1:
         samples = samples[:, None]
-    if samples.ndim != 2:
+    if samples.ndim != 2 or not samples.shape[1]:
         raise UserError(f"{str(path)!r} holds an array of shape {samples.shape}; expected (samples, dimension)")
+    check_count(len(samples), repr(str(path)))
+    return samples
+
+
+def check_count(count: int, where: str, at_most: bool = False) -> None:
+    """At least MIN_SAMPLES samples (``at_most``: ``count`` is the file's lines, a bound on its samples)."""
+    if count < MIN_SAMPLES:
+        noun = "sample" if count == 1 else "samples"
+        bound = f" at most ({count} line{'' if count == 1 else 's'})" if at_most else ""
+        raise UserError(f"{where} holds {count} {noun}{bound}; a verdict needs at least {MIN_SAMPLES}")
+
+
+def read_npy_samples(path: Path) -> np.ndarray:
+    """A .npy array, memory-mapped (nothing is read until used), never unpickled; its header's dtype and
+    shape are checked against the file before anything is built from them."""
+    try:
+        samples = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as error:
+        if "object" in str(error).lower():
+            raise UserError(f"{str(path)!r} holds Python objects; expected numbers") from None
+        if "mmap length" in str(error):
+            raise UserError(f"{str(path)!r} is shorter than its header claims; expected a whole .npy file") from None
+        raise UserError(f"cannot read {str(path)!r} as a .npy array ({str(error)[:100]})") from None
+    except (OSError, EOFError) as error:
+        raise UserError(f"cannot read {str(path)!r} as a .npy array ({str(error)[:100]})") from None
+    if samples.dtype.kind not in "fiu":
+        raise UserError(f"{str(path)!r} holds {samples.dtype} values; expected real numbers")
     return samples
 
 
 def read_csv_samples(path: Path) -> np.ndarray:
+    """A CSV table of numbers: sized from its lines and separators before it is read, a UTF-8 byte-order mark
+    ignored, and a first line taken for a header only when none of its fields is a number."""
     import warnings
 
+    from gaussgan.system.resources import require_memory
+
+    where = repr(str(path))
+    lines, numbers = csv_size(path)
+    check_count(lines, where, at_most=True)
+    require_memory(numbers * CSV_BYTES_PER_VALUE, f"reading {where} ({numbers:,} numbers)", "write it as .npy instead")
     try:
-        with open(path, encoding="utf-8") as handle:
-            first = handle.readline()
-        try:
-            [float(word) for word in first.split(",")]
-            header = 0
-        except ValueError:
-            header = 1  # a header line, e.g. x0,x1,...
+        header = csv_header_lines(path)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data": an empty file is refused below
-            return np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2)
+            warnings.simplefilter("ignore")  # "input contained no data": too few samples is refused below
+            return np.loadtxt(path, delimiter=",", skiprows=header, ndmin=2, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read {str(path)!r} ({error.__class__.__name__})") from None
+        raise UserError(f"cannot read {where} ({error.__class__.__name__})") from None
     except ValueError as error:
         why = str(error).splitlines()[0].split("; use")[0][:100]
-        raise UserError(f"{str(path)!r} is not a table of numbers ({why})") from None
+        raise UserError(f"{where} is not a table of numbers ({why})") from None
 
 
-def check_samples(samples: np.ndarray, parent: Parent, where: str) -> None:
-    """Enough samples, of the parent's dimension, every value finite (a memory-mapped file in pieces)."""
-    if len(samples) < MIN_SAMPLES:
-        raise UserError(f"{where} holds {len(samples)} samples; a verdict needs at least {MIN_SAMPLES}")
-    if samples.shape[1] != parent.dim:
-        raise UserError(f"{where} holds samples of dimension {samples.shape[1]}; the parent has dimension {parent.dim}")
+def csv_size(path: Path) -> tuple[int, int]:
+    """The lines of a file and the numbers they can hold at most (separators and lines), counted in pieces."""
+    lines = separators = 0
+    last = b"\n"
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(COUNT_CHUNK):
+                lines += chunk.count(b"\n")
+                separators += chunk.count(b",")
+                last = chunk[-1:]
+    except OSError as error:
+        raise UserError(f"cannot read {str(path)!r} ({error.__class__.__name__})") from None
+    lines += last != b"\n"  # a last line without its newline
+    return lines, separators + lines
+
+
+def csv_header_lines(path: Path) -> int:
+    """Lines to skip before the data: up to and including a header, the first line that is not blank or a
+    comment when none of its fields reads as a number (``x0,x1``); 0 when that line holds any number, so that
+    a data row is never taken for a header (a damaged one is refused by the reader instead)."""
+    with open(path, encoding="utf-8-sig") as handle:  # the byte-order mark is not part of the first field
+        for position, line in enumerate(handle):
+            text = line.split("#", 1)[0].strip()
+            if not text:
+                continue
+            return 0 if any(_is_number(field) for field in text.split(",")) else position + 1
+    return 0
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_values(samples: np.ndarray, where: str) -> None:
+    """Every value finite and within ±MAX_MAGNITUDE, so that squares and sums stay finite. Read in blocks of
+    about CHECK_VALUES values, whatever the width: a memory-mapped file is never loaded whole."""
+    from gaussgan.distributions import MAX_MAGNITUDE
+
     if samples.dtype.kind != "f":
-        return  # integers are finite
-    bad, first = 0, -1
-    for start in range(0, len(samples), CHECK_ROWS):
-        rows = ~np.all(np.isfinite(samples[start : start + CHECK_ROWS]), axis=1)
-        if first < 0 and rows.any():
-            first = start + int(np.argmax(rows))
-        bad += int(rows.sum())
-    if bad:
-        what = "1 sample holds" if bad == 1 else f"{bad} samples hold"
-        raise UserError(f"{where}: {what} NaN or infinite values (the first at row {first}); expected finite numbers")
+        return  # integers are finite, and the largest (2**64) is far below the limit
+    counts, firsts = {"non-finite": 0, "huge": 0}, {"non-finite": -1, "huge": -1}
+    rows_at_once = max(1, CHECK_VALUES // samples.shape[1])
+    for start in range(0, len(samples), rows_at_once):
+        block = np.asarray(samples[start : start + rows_at_once], dtype=np.float64)
+        finite = np.isfinite(block)
+        huge = np.abs(np.where(finite, block, 0.0)) > MAX_MAGNITUDE
+        for problem, rows in (("non-finite", ~finite.all(axis=1)), ("huge", huge.any(axis=1))):
+            if firsts[problem] < 0 and rows.any():
+                firsts[problem] = start + int(np.argmax(rows))
+            counts[problem] += int(rows.sum())
+    expected = {
+        "non-finite": "NaN or infinite values (the first at row {}); expected finite numbers",
+        "huge": f"values beyond ±{MAX_MAGNITUDE:g} (the first at row {{}}); expected magnitudes within it, so that "
+        "their squares (norms, variances) stay finite in float64",
+    }
+    for problem, message in expected.items():  # NaN first: a NaN is no magnitude
+        if counts[problem]:
+            what = "1 sample holds" if counts[problem] == 1 else f"{counts[problem]} samples hold"
+            raise UserError(f"{where}: {what} " + message.format(firsts[problem]))
 
 
 def evaluate_samples(
@@ -240,37 +317,34 @@ def evaluate_samples(
     """``python -m gaussgan evaluate``: the verdict on samples from any generator.
 
     The parent comes from a dataset's metadata (``parent_dataset``) or from gen-samples options
-    (``parent_spec``: dist, mu, sigma, xlo, xhi; the dimension is the samples'). With ``memorisation``,
-    the dataset's rows are the generator's training set and the memorisation test runs against them.
+    (``parent_spec``: name, mu, sigma, xlo, xhi; the dimension is the samples'), checked and built by
+    gen-samples' own function. With ``memorisation``, the dataset's rows are the generator's training set and
+    the memorisation test runs against them. Everything that can be checked before the work is: the output,
+    the cache, the parent's options, then what the samples file claims, the memory, and the values.
     """
-    from gaussgan.data.datasets import load_dataset
-    from gaussgan.distributions import make_parent
+    from gaussgan.distributions import check_parent_options
 
+    cache_path = Path(cache_dir) / NULL_CACHE if cache_dir else None
     out_path = Path(out) if out else None
     if out_path is not None:
-        check_output_file(out_path, (".json",), "-o", force=force, inputs=(samples_path, parent_dataset, cache_dir))
-    train_rows = None
-    if parent_dataset is not None:
-        rows, parent, _ = load_dataset(parent_dataset, dtype=np.float64)
-        train_rows = rows if memorisation else None
-    samples = read_samples(Path(samples_path))
-    if parent_dataset is None:
-        assert parent_spec is not None
-        parent = make_parent(dim=samples.shape[1], **parent_spec)
-    check_samples(samples, parent, repr(samples_path))
+        inputs = (samples_path, parent_dataset, cache_dir, cache_path)
+        check_output_file(out_path, (".json",), "-o", force=force, inputs=inputs)
+    if parent_spec is not None:
+        check_parent_options(parent_spec["name"], parent_spec["sigma"])
+    if cache_dir and os.path.exists(cache_dir) and not os.path.isdir(cache_dir):
+        raise UserError(f"--cache-dir {cache_dir!r} is not a folder (a file, pipe or device); expected a folder")
+    cache = NullCache(cache_path, remedy="move it away, or choose another --cache-dir")
+    samples, parent, train_rows = samples_and_parent(Path(samples_path), parent_dataset, parent_spec, memorisation)
     available = len(samples)
     used = min(available, max_n)
     check_verdict_memory(used, parent.dim, f"the verdict on {used:,} samples of dimension {parent.dim}")
     samples = np.asarray(samples[:used], dtype=np.float64)  # the rows the verdict tests, read now
-    cache = None
-    if cache_dir:
-        from gaussgan.stats.nulls import check_cache_folder
-
-        check_cache_folder(Path(cache_dir))
-        cache = Path(cache_dir) / NULL_CACHE
-    verdict = give_verdict(
-        samples, parent, seed=seed, train_rows=train_rows, cache_path=cache, max_n=max_n, repeats=repeats, quiet=quiet
-    )
+    # A cache folder made for this command is removed again if the command fails before writing in it.
+    making = cache_path.parent if cache_path is not None and not cache_path.parent.is_dir() else None
+    with folder_for_the_block(making, "--cache-dir") if making else contextlib.nullcontext():
+        verdict = give_verdict(
+            samples, parent, seed=seed, train_rows=train_rows, cache=cache, max_n=max_n, repeats=repeats, quiet=quiet
+        )
     verdict.available = available
     print_verdict(verdict)
     if out_path is not None:
@@ -284,3 +358,27 @@ def evaluate_samples(
         write_verdict(out_path, verdict, source)
         print(f"wrote {out_path}")
     return verdict
+
+
+def samples_and_parent(
+    samples_path: Path, parent_dataset: str | None, parent_spec: dict | None, memorisation: bool
+) -> tuple[np.ndarray, Parent, np.ndarray | None]:
+    """The samples (checked), their parent and, with ``memorisation``, the training rows."""
+    from gaussgan.data.datasets import load_dataset
+    from gaussgan.distributions import parents_from_options
+
+    train_rows = None
+    samples = read_samples(samples_path)
+    where, dim = repr(str(samples_path)), samples.shape[1]
+    if parent_dataset is not None:
+        rows, parent, _ = load_dataset(parent_dataset, dtype=np.float64)
+        train_rows = rows if memorisation else None
+        if dim != parent.dim:
+            raise UserError(f"{where} holds samples of dimension {dim}; the parent has dimension {parent.dim}")
+    else:
+        assert parent_spec is not None
+        spec = {key: parent_spec[key] for key in ("mu", "sigma", "xlo", "xhi")}
+        hint = f"the samples have dimension {dim:,}: are they one sample per row?"
+        [parent] = parents_from_options(parent_spec["name"], [dim], **spec, hint=hint)
+    check_values(samples, where)
+    return samples, parent, train_rows

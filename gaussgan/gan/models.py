@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from gaussgan.errors import UserError
+from gaussgan.gan.options import DEVICES
 from gaussgan.system.files import holds_its_values
 
 
@@ -24,8 +25,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for, but no CUDA device is available; use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise UserError(f"unknown device {name!r}; expected auto, cpu or cuda")
+    if name not in DEVICES:
+        raise UserError(f"unknown device {name!r}; expected {', '.join(DEVICES[:-1])} or {DEVICES[-1]}")
     return torch.device(name)
 
 

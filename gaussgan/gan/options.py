@@ -3,7 +3,7 @@
 From this one table come train.py's parser (:func:`add_arguments`), the options a study may vary and
 their checks (:data:`GRID_OPTIONS`), how a varied option shows in a run's name (:func:`name_tag`), the
 equivalent train.py command (:func:`train_command`), the report's configuration columns
-(:data:`CONFIG_COLUMNS`) and the values that describe a run recorded before an option existed
+(:data:`OPTION_COLUMNS`) and the values that describe a run recorded before an option existed
 (:data:`ADDED_LATER`). Kept free of heavy imports so that ``train.py --help`` answers at once.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from gaussgan import cli
 from gaussgan.errors import UserError
 from gaussgan.gan.schedules import SCHEDULES
-from gaussgan.stats.constants import MAX_N, MIN_NULL_REPEATS, NULL_REPEATS
+from gaussgan.stats.constants import MAX_N, MIN_NULL_REPEATS, MIN_SAMPLES, NULL_REPEATS
 
 # The update rules, spelled one way everywhere in code (run names abbreviate them: van, wass).
 RULES = ("vanilla", "wgan-gp")
@@ -40,7 +40,7 @@ class Option:
     flags: train.py's flags (none: not on the command line); kind: the value's kind, which parses the
     command line and checks a study's values; grid: a study may vary it; tag: how a varied value shows
     in a run name's postfix (a prefix, or a function of the value; None: the name shows it already);
-    column: a column of the report's configuration table; before: the value that describes what
+    column: its place among the report's configuration columns (0: not one); before: the value that describes what
     training did in a run recorded before the option existed (None: every record holds it); resumable: may differ when a run is
     resumed (every other option must match the saved run); argparse: the rest of add_argument's words.
     """
@@ -50,7 +50,7 @@ class Option:
     kind: cli.Kind | None = None
     grid: bool = False
     tag: str | Callable[[Any], str] | None = None
-    column: bool = False
+    column: int = 0
     before: Any = None
     resumable: bool = False
     argparse: dict = field(default_factory=dict)
@@ -62,8 +62,8 @@ def option(default: Any, *flags: str, help: str = "", kind: cli.Kind | None = No
     return field(default=default, metadata={"option": Option(flags, help, kind, argparse=what, **known)})
 
 
-def _grid(default: Any, *flags: str, tag: str | Callable[[Any], str] | None, column: bool = True, **what: Any):
-    """An option a study may vary (and, unless column=False, a column of the report)."""
+def _grid(default: Any, *flags: str, tag: str | Callable[[Any], str] | None, column: int, **what: Any):
+    """An option a study may vary, and its place among the report's configuration columns (0: none)."""
     return option(default, *flags, grid=True, tag=tag, column=column, **what)
 
 
@@ -82,54 +82,58 @@ class TrainConfig:
         help="dataset (.h5) written by gen-samples.py",
     )  # fmt: skip
     latent_dim: int = _grid(
-        100, "-d", "--latent-dim", kind=cli.positive_int, tag=None,
+        100, "-d", "--latent-dim", kind=cli.positive_int, tag=None, column=1,
         help="dimension of the generator's latent space (default: %(default)s)",
     )  # fmt: skip
     latent_sigma: float = _grid(
-        1.0, "-s", "--latent-sigma", kind=cli.positive_float, tag=None,
+        1.0, "-s", "--latent-sigma", kind=cli.positive_float, tag=None, column=2,
         help="width (sigma) of the Gaussian latent distribution, every component (default: %(default)s)",
     )  # fmt: skip
     epochs: int = _grid(
-        80, "-n", "--epochs", kind=cli.positive_int, tag="n", resumable=True,
+        80, "-n", "--epochs", kind=cli.positive_int, tag="n", column=20, resumable=True,
         help="number of epochs, numbered 0 to N-1 in file names, the CSV and messages (default: %(default)s)",
     )  # fmt: skip
     rule: str = _grid(
-        "vanilla", "-w", "--wasserstein", kind=cli.choice(RULES), tag=None, action="store_const", const="wgan-gp",
+        "vanilla", "-w", "--wasserstein", kind=cli.choice(RULES), tag=None, column=3, action="store_const", const="wgan-gp",
         help="WGAN-GP: Wasserstein loss with gradient penalty (default: vanilla GAN)",
     )  # fmt: skip
     batch_size: int = _grid(
-        64, "-b", "--batch-size", kind=cli.positive_int, tag="b", help="batch size (default: %(default)s)"
+        64, "-b", "--batch-size", kind=cli.positive_int, tag="b", column=5, help="batch size (default: %(default)s)"
     )
     scale: float = _grid(
-        1.0, "-c", "--scale", kind=cli.positive_float, tag="c",
+        1.0, "-c", "--scale", kind=cli.positive_float, tag="c", column=4,
         help="width multiplier of both networks' hidden layers (default: %(default)s: 3 layers of 128)",
     )  # fmt: skip
     # None: the rule's default, filled in __post_init__ (likewise critic_steps, d_lr_ratio, r1_weight).
     lr: float = _grid(
-        None, "--lr", kind=cli.positive_float, tag="lr",
+        None, "--lr", kind=cli.positive_float, tag="lr", column=6,
         help="Adam learning rate of the generator, and of the discriminator times --d-lr-ratio "
         f"(default: {_VAN['lr']:g} vanilla, {_WASS['lr']:g} WGAN-GP)",
     )  # fmt: skip
     # The learning rate over the run: constant, or decayed (linear, cosine) to lr_floor x lr at the
     # last step, after an optional linear warm-up over the first warmup share of the run.
     lr_schedule: str = _grid(
-        "constant", "--lr-schedule", kind=cli.choice(SCHEDULES), tag="", before="constant",
+        "constant", "--lr-schedule", kind=cli.choice(SCHEDULES), tag="", column=7, before="constant",
         help="learning rate over the run: constant, or decayed linearly or along a cosine to --lr-floor x --lr "
         "at the last step (default: %(default)s)",
     )  # fmt: skip
     lr_floor: float = _grid(
-        0.0, "--lr-floor", kind=cli.fraction, tag="floor", before=0.0,
+        0.0, "--lr-floor", kind=cli.fraction, tag="floor", column=8, before=0.0,
         help="where a decaying schedule ends, as a fraction of --lr, in [0, 1) (default: %(default)s)",
     )  # fmt: skip
     warmup: float = _grid(
-        0.0, "--warmup", kind=cli.fraction, tag="warm", before=0.0,
+        0.0, "--warmup", kind=cli.fraction, tag="warm", column=9, before=0.0,
         help="share of the run, in [0, 1), over which the learning rate first rises linearly from 0 to the "
         "schedule's value, whatever the schedule (default: %(default)s, none)",
     )  # fmt: skip
-    beta1: float = _grid(0.0, "--beta1", kind=cli.fraction, tag="beta1-", help="Adam beta1 (default: %(default)s)")
-    beta2: float = _grid(0.9, "--beta2", kind=cli.fraction, tag="beta2-", help="Adam beta2 (default: %(default)s)")
+    beta1: float = _grid(
+        0.0, "--beta1", kind=cli.fraction, tag="beta1-", column=12, help="Adam beta1 (default: %(default)s)"
+    )
+    beta2: float = _grid(
+        0.9, "--beta2", kind=cli.fraction, tag="beta2-", column=13, help="Adam beta2 (default: %(default)s)"
+    )
     critic_steps: int = _grid(
-        None, "--critic-steps", kind=cli.positive_int, tag="k",
+        None, "--critic-steps", kind=cli.positive_int, tag="k", column=14,
         help="discriminator steps per generator step, counted over the whole run "
         f"(default: {_VAN['critic_steps']} vanilla, {_WASS['critic_steps']} WGAN-GP)",
     )  # fmt: skip
@@ -138,23 +142,24 @@ class TrainConfig:
         "--gp-weight",
         kind=cli.positive_float,
         tag="gp",
+        column=15,
         help="gradient penalty weight lambda (default: %(default)s)",
     )
     # The discriminator's learning rate as a multiple of lr (a two time-scale update rule), and the
     # weight gamma of the R1 penalty gamma/2 * E||grad D(real)||^2, which damps the rotation of the
     # two networks around the equilibrium.
     d_lr_ratio: float = _grid(
-        None, "--d-lr-ratio", kind=cli.positive_float, tag="dlr", before=1.0,
+        None, "--d-lr-ratio", kind=cli.positive_float, tag="dlr", column=10, before=1.0,
         help="the discriminator's learning rate as a multiple of --lr: a two time-scale update rule "
         f"(default: {_VAN['d_lr_ratio']:g} vanilla, {_WASS['d_lr_ratio']:g} WGAN-GP)",
     )  # fmt: skip
     r1_weight: float = _grid(
-        None, "--r1", kind=cli.non_negative_float, tag="r1-", before=0.0,
+        None, "--r1", kind=cli.non_negative_float, tag="r1-", column=11, before=0.0,
         help="weight gamma of the R1 penalty gamma/2 * E||grad D(real)||^2 on the discriminator, either rule; "
         f"0 turns it off (default: {_VAN['r1_weight']:g} vanilla, {_WASS['r1_weight']:g} WGAN-GP)",
     )  # fmt: skip
     ema_decay: float = _grid(
-        0.995, "--ema-decay", kind=cli.fraction, tag="ema",
+        0.995, "--ema-decay", kind=cli.fraction, tag="ema", column=16,
         help="decay of the moving average of the generator's weights, used for evaluation and sampling; "
         "0 turns it off (default: %(default)s)",
     )  # fmt: skip
@@ -162,13 +167,13 @@ class TrainConfig:
     # generator at each of the last mixture x epochs epochs (at least the last one): the averaged
     # generator still wanders around the parent from epoch to epoch, and a mixture averages that out.
     mixture: float = _grid(
-        0.5, "--mixture", kind=cli.share, tag="mix", before=0.0, metavar="SHARE",
+        0.5, "--mixture", kind=cli.share, tag="mix", column=17, before=0.0, metavar="SHARE",
         help="the run's final generator (saved, sampled, judged by the verdict) is a mixture of the averaged "
         "generator at each of the last SHARE x epochs epochs, samples taking turns among them; 0: the last "
         "epoch's alone (default: %(default)s, the second half of the run)",
     )  # fmt: skip
     batch_norm: bool = _grid(
-        True, "--batch-norm", kind=cli.boolean, tag=lambda on: "bn" if on else "nobn",
+        True, "--batch-norm", kind=cli.boolean, tag=lambda on: "bn" if on else "nobn", column=18,
         action=cli.argparse.BooleanOptionalAction,
         help="BatchNorm in the generator's hidden layers (default: on, as in the original gaussGAN)",
     )  # fmt: skip
@@ -177,7 +182,7 @@ class TrainConfig:
         help="random seed; same seed, same results on CPU (default: drawn, printed, recorded)",
     )  # fmt: skip
     device: str = _grid(
-        "auto", "--device", kind=cli.choice(DEVICES), tag="", column=False, resumable=True,
+        "auto", "--device", kind=cli.choice(DEVICES), tag="", column=0, resumable=True,
         help="auto: CUDA when present (default: %(default)s)",
     )  # fmt: skip
     threads: int = option(
@@ -190,27 +195,27 @@ class TrainConfig:
         help="appended to the run directory's name (a plain name: no '/', '\\' or '..')",
     )  # fmt: skip
     n_eval: int = _grid(
-        1000, "--n-eval", kind=cli.positive_int, tag="neval",
+        1000, "--n-eval", kind=cli.positive_int, tag="neval", column=19,
         help="samples drawn for each epoch's diagnostics (default: %(default)s)",
     )  # fmt: skip
     corr_every: int = _grid(
-        10, "--corr-every", kind=cli.positive_int, tag="corr", column=False,
+        10, "--corr-every", kind=cli.positive_int, tag="corr", column=0,
         help="draw the correlation figure at epochs 0, N, 2N, ... and at the last (default: %(default)s)",
     )  # fmt: skip
     # Calibrated metrics: the costly ones every eval_every epochs; the verdict's largest sample size
     # and the honest samples drawn for each simulated null. None changes what training does.
     eval_every: int = _grid(
-        5, "--eval-every", kind=cli.positive_int, tag="eval", column=False, before=5, resumable=True,
+        5, "--eval-every", kind=cli.positive_int, tag="eval", column=0, before=5, resumable=True,
         help="compute the costly calibrated metrics (MMD, classifier) at epochs 0, N, 2N, ...; the others every "
         "epoch, and the end-of-run verdict all of them (default: %(default)s)",
     )  # fmt: skip
     max_n: int = _grid(
-        MAX_N, "--max-n", kind=cli.positive_int, tag="maxn", column=False, before=MAX_N, resumable=True,
+        MAX_N, "--max-n", kind=cli.at_least(MIN_SAMPLES), tag="maxn", column=0, before=MAX_N, resumable=True,
         help="largest number of generated samples the end-of-run verdict tests, on the grid 1k, 2k, 5k, 10k, ... "
-        "(default: %(default)s)",
+        f"(at least {MIN_SAMPLES}; default: %(default)s)",
     )  # fmt: skip
     null_repeats: int = _grid(
-        NULL_REPEATS, "--null-repeats", kind=cli.at_least(MIN_NULL_REPEATS), tag="nulls", column=False,
+        NULL_REPEATS, "--null-repeats", kind=cli.at_least(MIN_NULL_REPEATS), tag="nulls", column=0,
         before=NULL_REPEATS, resumable=True,
         help="honest parent samples drawn to simulate each metric's null distribution, which gives its floor and "
         f"p-value; at least {MIN_NULL_REPEATS}: below it a simulated p-value cannot pass Holm's first step among "
@@ -280,7 +285,8 @@ def grid_options(config_class: type = TrainConfig) -> dict[str, cli.Kind]:
 
 def config_columns(config_class: type = TrainConfig) -> tuple[str, ...]:
     """The options that tell one configuration of a study from another in the report's tables."""
-    return tuple(name for name, spec in specs(config_class).items() if spec.column)
+    columns = [(spec.column, name) for name, spec in specs(config_class).items() if spec.column]
+    return tuple(name for _, name in sorted(columns))
 
 
 def added_later(config_class: type = TrainConfig) -> dict[str, Any]:
@@ -293,7 +299,7 @@ def added_later(config_class: type = TrainConfig) -> dict[str, Any]:
 GRID_OPTIONS = grid_options()
 # Varied options the run name shows already (train.py names a run by them).
 IN_RUN_NAME = tuple(name for name, spec in specs().items() if name in GRID_OPTIONS and spec.tag is None)
-CONFIG_COLUMNS = config_columns()
+OPTION_COLUMNS = config_columns()
 ADDED_LATER = added_later()
 
 
@@ -308,15 +314,11 @@ def add_arguments(parser, config_class: type = TrainConfig) -> None:
         if default is not MISSING and name not in RULE_DEFAULTS["vanilla"]:
             words["default"] = default
         if spec.kind is not None and "action" not in words and "type" not in words:
-            if spec.kind.convert is str:  # a choice: argparse lists the choices in its message and in --help
-                words["choices"] = _choices(spec.kind)
+            if spec.kind.choices:  # argparse lists a choice's names in --help and in its message
+                words["choices"] = spec.kind.choices
             else:
                 words["type"] = spec.kind
         parser.add_argument(*spec.flags, **words)
-
-
-def _choices(kind: cli.Kind) -> list[str]:
-    return [value for value in (*RULES, *SCHEDULES, *DEVICES) if kind.is_valid(value)]
 
 
 def name_tag(name: str, value, config_class: type = TrainConfig) -> str:
@@ -342,7 +344,7 @@ def train_command(config: TrainConfig) -> str:
         elif action is cli.argparse.BooleanOptionalAction:
             words.append(spec.flags[-1] if value else spec.flags[-1].replace("--", "--no-", 1))
         else:
-            words += [spec.flags[-1], f"{value:g}" if isinstance(value, float) else str(value)]
+            words += [spec.flags[0], f"{value:g}" if isinstance(value, float) else str(value)]
     words += ["--seed", str(config.seed), "-o", config.runs_dir]
     if config.postfix:
         words += ["-p", config.postfix]

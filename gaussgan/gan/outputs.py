@@ -8,17 +8,17 @@ import numpy as np
 from gaussgan.figures import plots
 from gaussgan.gan.checkpoint import State
 from gaussgan.gan.options import TrainConfig
-from gaussgan.gan.rundir import RunDirectory
+from gaussgan.gan.rundir import LOSSES_FIGURE, METRICS_FIGURE, PVALUES_FIGURE, RunDirectory
 
 
 def epoch_figures(
-    run: RunDirectory, comparison, *, generated, fresh, epoch: int, last: bool, config: TrainConfig
+    directory: RunDirectory, comparison, *, generated, fresh, epoch: int, last: bool, config: TrainConfig
 ) -> list:
     """The figures of one epoch, as (function, arguments) jobs for the figure worker."""
     jobs = [
         (
             plots.component_histograms,
-            (generated, fresh, epoch, run.figure("comp_hist", epoch), 20, comparison.ks_statistic),
+            (generated, fresh, epoch, directory.figure("comp_hist", epoch), 20, comparison.ks_statistic),
         ),
         (
             plots.norm_distributions,
@@ -27,22 +27,25 @@ def epoch_figures(
                 comparison.norms_parent,
                 comparison.norm_ks_parent,
                 epoch,
-                run.figure("rhist", epoch),
+                directory.figure("rhist", epoch),
             ),
         ),
         (
             plots.ks_per_component,
-            (comparison.ks_statistic, comparison.ks_pvalue, comparison.ks_floor, epoch, run.figure("ks", epoch)),
+            (comparison.ks_statistic, comparison.ks_pvalue, comparison.ks_floor, epoch, directory.figure("ks", epoch)),
         ),
     ]
     if epoch % config.corr_every == 0 or last:
         jobs.append(
-            (plots.correlations, (comparison.corr_generated, comparison.corr_parent, epoch, run.figure("corr", epoch)))
+            (
+                plots.correlations,
+                (comparison.corr_generated, comparison.corr_parent, epoch, directory.figure("corr", epoch)),
+            )
         )
     return jobs
 
 
-def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int) -> list:
+def history_figures(directory: RunDirectory, state: State, rows: list[dict], dim: int) -> list:
     """Loss curves and p-values over the whole run so far."""
     column = lambda name: np.array([row[name] for row in rows], dtype=float)
     return [
@@ -53,7 +56,7 @@ def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int)
                 np.array(state.d_losses),
                 np.array(state.g_epoch),
                 np.array(state.g_losses),
-                run.file("training_model_losses.png"),
+                directory.file(LOSSES_FIGURE),
             ),
         ),
         (
@@ -64,10 +67,10 @@ def history_figures(run: RunDirectory, state: State, rows: list[dict], dim: int)
                 column("norm_ks_train_p"),
                 column("rejected_raw"),
                 dim,
-                run.file("training_pvalues.png"),
+                directory.file(PVALUES_FIGURE),
             ),
         ),
-        (plots.training_metrics, ([dict(row) for row in rows], run.file("training_metrics.png"))),
+        (plots.training_metrics, ([dict(row) for row in rows], directory.file(METRICS_FIGURE))),
     ]
 
 
@@ -89,12 +92,12 @@ def epoch_line(row: dict, dim: int) -> str:
     )
 
 
-def summary_lines(rows: list[dict], dim: int, run: RunDirectory) -> list[str]:
+def summary_lines(rows: list[dict], dim: int, directory: RunDirectory) -> list[str]:
     """How the run ended against the floors: the final and the best epoch (by norm KS vs the parent)."""
     final, best = rows[-1], best_by_norm_ks(rows)
     seconds = sum(row.get("seconds_total", 0) for row in rows)
     lines = [
-        f"summary: {len(rows)} epochs in {seconds:.0f} s; run directory {run}",
+        f"summary: {len(rows)} epochs in {seconds:.0f} s; run directory {directory}",
         f"  final epoch {final['epoch']}: norm KS D {final['norm_ks_parent_D']:.3f} (floor {final['ks_floor_95']:.3f}), "
         f"components rejected {final['rejected_bh']}/{dim} after BH (~0 for honest samples)"
         + (

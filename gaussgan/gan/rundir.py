@@ -14,6 +14,12 @@ hidden name and renamed into place, so a run stopped during start-up is either a
 resumable. One process at a time writes it (a lock next to it, held for the whole run), and
 ``--force`` replaces only a folder that is recognisably a run, never a link, never one that
 holds the input dataset, never anything outside the runs directory.
+
+A run is read and written only inside itself. Every file and sub-folder is reached through
+:meth:`RunDirectory.file` (or :meth:`~RunDirectory.folder`), which refuses a path that passes through a
+symbolic link or whose resolved location leaves the run; a run opened to be continued or judged again
+holds no link at all (:meth:`RunDirectory.check_opened`), so that a link to another run, or out of the
+runs folder, is one error before anything is read or written, never a file written through it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from collections.abc import Iterator
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -52,7 +59,7 @@ TENSORBOARD = "tensorboard"  # the event files' folder (--tensorboard)
 # The figures of the whole run (samples/ holds those of each epoch: RunDirectory.figure).
 TEST_CORR, LOSSES_FIGURE = "test_corr.png", "training_model_losses.png"
 PVALUES_FIGURE, METRICS_FIGURE = "training_pvalues.png", "training_metrics.png"
-RUN_FIGURES = (METRICS_FIGURE, PVALUES_FIGURE, LOSSES_FIGURE, TEST_CORR)
+WHOLE_RUN_FIGURES = (METRICS_FIGURE, PVALUES_FIGURE, LOSSES_FIGURE, TEST_CORR)
 SUBFOLDERS = ("models", "samples")
 
 
@@ -91,13 +98,63 @@ class RunDirectory:
         return str(self.path)
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """The run's file or sub-folder ``name`` (e.g. ``models/generator.pth.tar``), checked by :meth:`contained`."""
+        return self.contained(self.path / name)
 
     def figure(self, kind: str, epoch: int) -> Path:
-        return self.path / "samples" / f"{kind}_epoch{epoch:05d}.png"
+        return self.file(f"samples/{kind}_epoch{epoch:05d}.png")
+
+    def contained(self, path: str | os.PathLike) -> Path:
+        """``path``, checked to lie in this run with no symbolic link on the way from the run folder to it, its
+        own name included (the run folder itself may be a link its user named). Called before every read and
+        write, and by the figure worker just before it saves: nothing is read from, or written to, another run
+        or a folder out of the runs folder through a link planted in this one."""
+        path = Path(path)
+        try:
+            parts = path.relative_to(self.path).parts
+        except ValueError:
+            raise UserError(f"{str(path)!r} is not in the run {str(self.path)!r}; expected a file of the run") from None
+        step = self.path
+        for part in parts:
+            step = step / part
+            if step.is_symlink():
+                raise UserError(_link_message(step))
+        return inside(path, self.path, "run file")
+
+    def folder(self, name: str, create: bool = True) -> Path:
+        """The run's sub-folder ``name``, checked to be a real folder inside the run; made when missing (``create``)."""
+        path = self.file(name)
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            if create:
+                try:
+                    path.mkdir()
+                except OSError as error:
+                    raise UserError(f"cannot create {str(path)!r}: {reason(error)}") from None
+            return path
+        except OSError as error:
+            raise UserError(f"cannot read {str(path)!r}: {reason(error)}") from None
+        if not stat.S_ISDIR(mode):
+            raise UserError(
+                f"{str(path)!r} is not a folder (a file, pipe or device); expected the run's {name}/ folder: "
+                "move it away, or start a new run (--force to replace this one, -p to name another)"
+            )
+        return path
+
+    def check_opened(self) -> None:
+        """A run about to be continued or judged again (``--resume``, ``--verdict-only``) holds no link at all:
+        not itself (a second name would be a second lock on one run), no file or folder in it. Checked once,
+        before anything of it is read, so that a hostile or damaged run is one error with nothing written."""
+        if self.path.is_symlink():
+            raise UserError(_link_message(self.path))
+        for root, folders, files in os.walk(self.path):  # a linked folder is listed, never entered
+            for name in sorted(folders + files):
+                if os.path.islink(os.path.join(root, name)):
+                    raise UserError(_link_message(Path(root) / name))
 
     def exists(self) -> bool:
-        return os.path.lexists(self.file(CONFIG))
+        return os.path.lexists(self.path / CONFIG)
 
     # --- Claiming, creating, replacing -------------------------------------------------------
     @contextlib.contextmanager
@@ -119,7 +176,7 @@ class RunDirectory:
                     "expected the same options as the run you want to continue"
                 )
             for name in SUBFOLDERS:  # removed by hand since: the figures and models need them
-                (self.path / name).mkdir(exist_ok=True)
+                self.folder(name)
             return
         replace_old = False
         if self.path.is_symlink():
@@ -156,7 +213,7 @@ class RunDirectory:
 
     def not_a_run(self) -> str:
         """Why this folder is not recognisably a gaussgan run; '' when it is."""
-        path = self.file(CONFIG)
+        path = self.path / CONFIG
         if not path.is_file() or path.is_symlink():
             return f"no {CONFIG}"
         try:
@@ -250,7 +307,8 @@ class RunDirectory:
         return table.to_dict("records")
 
     def read_verdict(self) -> dict:
-        """verdict.json's content; {} when the run has none or it cannot be read (the report says so)."""
+        """verdict.json's content; {} when the run has none or it cannot be read (the report says so). A link is
+        refused like any other (a UserError: the report skips the run and says why)."""
         path = self.file(VERDICT)
         if not path.exists():
             return {}
@@ -267,6 +325,17 @@ class RunDirectory:
         if not os.path.lexists(self.file(CHECKPOINT)):
             return None
         return load_torch_file(self.file(CHECKPOINT), "checkpoint")
+
+
+def _link_message(path: Path) -> str:
+    try:
+        target = f" (to {os.readlink(path)})"
+    except OSError:
+        target = ""
+    return (
+        f"{str(path)!r} is a symbolic link{target}; a run is read and written only inside itself, never through "
+        "a link: expected the run's own file or folder there (remove the link)"
+    )
 
 
 def write_json(path: Path, content: dict) -> None:
@@ -380,18 +449,22 @@ def is_finished(run_dir: Path, epochs: int, epoch: int | None = None) -> bool:
     A run is finished only with its verdict.json: resuming it writes the verdict (a run recorded before runs
     ended with a verdict included).
     """
-    run_dir = Path(run_dir)
-    epoch = checkpoint_epoch(run_dir / CHECKPOINT) if epoch is None else epoch
-    if epoch != epochs or csv_rows(run_dir / CSV) < epochs:
+    run = RunDirectory(run_dir)
+    try:
+        checkpoint, table, verdict = (run.file(name) for name in (CHECKPOINT, CSV, VERDICT))
+    except UserError:  # a link in the run: not finished (resuming it says why)
         return False
-    return (run_dir / VERDICT).is_file()
+    epoch = checkpoint_epoch(checkpoint) if epoch is None else epoch
+    if epoch != epochs or csv_rows(table) < epochs:
+        return False
+    return verdict.is_file()
 
 
 def checkpoint_epoch(path: Path) -> int:
     """Epochs a checkpoint holds; 0 when there is none or it cannot be read (the resumed run then says why).
 
-    Memory-mapped: only the epoch is read, not the weights of a large run."""
-    if not path.is_file():
+    Memory-mapped: only the epoch is read, not the weights of a large run. A link is not a run's checkpoint."""
+    if path.is_symlink() or not path.is_file():
         return 0
     import pickle
 
@@ -406,7 +479,9 @@ def checkpoint_epoch(path: Path) -> int:
 
 
 def csv_rows(path: Path) -> int:
-    """Rows of a run's training_details.csv (lines after the header); 0 when absent."""
+    """Rows of a run's training_details.csv (lines after the header); 0 when absent, not a file, or a link."""
+    if path.is_symlink() or not path.is_file():
+        return 0
     try:
         with open(path, "rb") as handle:
             return max(0, sum(1 for line in handle if line.strip()) - 1)

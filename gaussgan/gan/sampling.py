@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gaussgan.errors import UserError
-from gaussgan.gan.rundir import GENERATOR, GENERATOR_BEST
+from gaussgan.gan.rundir import GENERATOR, GENERATOR_BEST, RunDirectory
 from gaussgan.system.files import atomic_path, check_output_file
 
 # Which saved generator ``--epoch`` picks: the run's final one, or the best epoch's by the headline
@@ -53,7 +53,7 @@ def load_generator(run_dir: str | Path, batch: int = CHUNK, epoch: str = "last")
         raise UserError(f"run directory {str(run_dir)!r} does not exist; expected a folder written by train.py")
     if epoch not in GENERATOR_FILES:
         raise UserError(f"--epoch {epoch!r}: expected one of {', '.join(GENERATOR_FILES)}")
-    path = run_dir / GENERATOR_FILES[epoch]
+    path = RunDirectory(run_dir).file(GENERATOR_FILES[epoch])  # inside the run: never another's through a link
     if epoch == "best" and not os.path.lexists(path):
         raise UserError(
             f"{str(path)!r} does not exist: this run kept no best generator (runs written before it was saved "

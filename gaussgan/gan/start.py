@@ -17,7 +17,7 @@ from gaussgan.gan import judging
 from gaussgan.gan.checkpoint import State, build_state, check_checkpoint, restore_checkpoint
 from gaussgan.gan.models import hidden_sizes, mlp_bytes
 from gaussgan.gan.options import DISCRIMINATOR_WIDTHS, GENERATOR_WIDTHS, TrainConfig, hyperparameter_changes
-from gaussgan.gan.rundir import CHECKPOINT, RunDirectory, data_changes
+from gaussgan.gan.rundir import CHECKPOINT, CONFIG, TENSORBOARD, RunDirectory, data_changes
 from gaussgan.system.resources import require_memory
 from gaussgan.system.seeds import choose_seed
 
@@ -75,15 +75,18 @@ def open_run(config: TrainConfig, run: RunDirectory, record: dict, fingerprint: 
     """Check the run against the saved one (``--resume``), complete the config with the seed, and create the run directory with its config.json (a new run); call with the lock held."""
     seed = config.seed
     if config.resume and run.exists():
+        run.check_opened()
         saved = run.read_config()
         changes = hyperparameter_changes(saved, config if seed is None else config.with_seed(seed))
         if changes:
             raise UserError("cannot resume: options differ from the saved run: " + "; ".join(changes))
-        check_same_data(saved.get("data"), fingerprint, run.file("config.json"))
+        check_same_data(saved.get("data"), fingerprint, run.file(CONFIG))
         seed = saved["seed"]
     config = config.with_seed(choose_seed(seed))
     record = {**asdict(config), **record, "data": fingerprint}
     run.prepare(record, force=config.force, resume=config.resume, protected=(Path(config.dataset),))
+    if config.tensorboard:  # checked now, before a resumed run's config.json is rewritten
+        run.folder(TENSORBOARD)
     return config, record
 
 
@@ -120,24 +123,50 @@ def start_state(
         return state, []
     where = str(run.file(CHECKPOINT))
     check_checkpoint(saved, state, n_samples, len(batch_bounds(n_samples, config.batch_size)), where)
+    check_schedule_length(config, saved)
     if fingerprint is not None and saved.get("data") is not None:
         check_same_data(saved["data"], fingerprint, where)
     restore_checkpoint(state, saved, device, where)
     return state, [row for row in run.read_csv() if row["epoch"] < state.epoch]
 
 
+def check_schedule_length(config: TrainConfig, saved: dict) -> None:
+    """A decaying ``--lr-schedule`` or a ``--warmup`` sets the learning rate by the share of the run done,
+    a share of ``-n``: the steps a checkpoint holds followed the schedule of its own ``-n``, so another ``-n``
+    is refused rather than bending the schedule (its record would describe a run that never was)."""
+    trained_for = saved["config"]["epochs"]  # a whole number: checked with the checkpoint
+    started = saved["epoch"] or saved["step"]
+    shorter = config.epochs < saved["epoch"]  # refused with its own message once the run is open
+    if trained_for == config.epochs or not started or shorter:
+        return
+    depends = options_bound_to_epochs(config)
+    if depends:
+        raise UserError(
+            f"cannot resume with -n {config.epochs}: the run was trained with {' and '.join(depends)} over "
+            f"-n {trained_for}, and its learning rate follows the share of -n done; expected -n {trained_for}, "
+            f"or a new run with -n {config.epochs} (--force to replace it, -p to name another)"
+        )
+
+
+def options_bound_to_epochs(config: TrainConfig) -> list[str]:
+    """The options (as typed) that make the learning rate a function of the share of ``-n`` done; [] when none."""
+    bound = [f"--lr-schedule {config.lr_schedule}"] if config.lr_schedule != "constant" else []
+    return bound + ([f"--warmup {config.warmup:g}"] if config.warmup else [])
+
+
 def check_verdict_only(config: TrainConfig, run: RunDirectory, fingerprint: dict) -> int:
     """``--verdict-only`` recomputes the verdict of the run these options name: it must exist, with these
-    options and data; returns its seed."""
-    if not run.file("config.json").exists():
+    options and data, and hold no link; returns its seed."""
+    if not run.exists():
         raise UserError(
             f"--verdict-only: there is no run at {run}; expected the options of an existing run (the same -d, -s, -w, -p)"
         )
+    run.check_opened()
     saved = run.read_config()
     changes = hyperparameter_changes(saved, config)
     if changes:
         raise UserError("--verdict-only: options differ from the saved run: " + "; ".join(changes))
-    check_same_data(saved.get("data"), fingerprint, run.file("config.json"))
+    check_same_data(saved.get("data"), fingerprint, run.file(CONFIG))
     return int(saved["seed"])
 
 

@@ -4,10 +4,10 @@ run's figures as images at the end, in RUN/tensorboard/ (``tensorboard --logdir 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from gaussgan.errors import UserError
-from gaussgan.gan.rundir import RUN_FIGURES as FIGURES
+from gaussgan.gan.rundir import TENSORBOARD, RunDirectory
+from gaussgan.gan.rundir import WHOLE_RUN_FIGURES as FIGURES
 
 # The figures logged when the run ends: the run-level ones (the per-epoch figures stay PNG files).
 
@@ -27,10 +27,10 @@ def check_available() -> None:
 class TensorBoard:
     """An event-file writer for one run; a context manager that closes the file."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, run: RunDirectory):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.folder = folder
+        folder = self.folder = run.folder(TENSORBOARD)  # a real folder inside the run, never a link out of it
         try:
             self.writer = SummaryWriter(log_dir=str(folder))
         except OSError as error:
@@ -44,12 +44,12 @@ class TensorBoard:
                 self.writer.add_scalar(name, value, step)
         self.writer.flush()
 
-    def add_figures(self, run_folder: Path, step: int) -> None:
-        """The run-level figures as images (read back from their PNG files)."""
+    def add_figures(self, run: RunDirectory, step: int) -> None:
+        """The run-level figures as images (read back from their PNG files, inside the run: never through a link)."""
         from matplotlib import image
 
         for name in FIGURES:
-            path = run_folder / name
+            path = run.file(name)
             if path.is_file():
                 self.writer.add_image(name.removesuffix(".png"), image.imread(path)[..., :3], step, dataformats="HWC")
         self.writer.flush()

@@ -31,12 +31,10 @@ from gaussgan.gan.models import recalibrate_batch_norm, resolve_device
 from gaussgan.gan.options import TrainConfig
 from gaussgan.gan.rundir import (
     NULL_CACHE,
-    TENSORBOARD,
     TEST_CORR,
     VERDICT,
     RunDirectory,
     data_fingerprint,
-    is_finished,
     run_name,
 )
 from gaussgan.gan.schedules import lr_factor
@@ -45,6 +43,7 @@ from gaussgan.gan.start import (
     check_options,
     check_verdict_only,
     open_run,
+    options_bound_to_epochs,
     resume_command,
     start_state,
 )
@@ -106,10 +105,11 @@ def done_already(config: TrainConfig, directory: RunDirectory, state: State, dat
             f"-n can only extend a run: expected -n {state.epoch + 1} or more"
         )
     if state.epoch == config.epochs:
-        if is_finished(directory.path, config.epochs, state.epoch):
+        if directory.file(VERDICT).is_file():  # every epoch is in the checkpoint: only the verdict could be missing
+            bound = options_bound_to_epochs(config)
+            extends = f"a new run with {' and '.join(bound)} takes another -n" if bound else "a larger -n extends it"
             print(
-                f"the run has its {state.epoch} epochs and its verdict already; nothing to do (a larger -n extends it)",
-                flush=True,
+                f"the run has its {state.epoch} epochs and its verdict already; nothing to do ({extends})", flush=True
             )
         else:
             finish_with_verdict(config, directory, data_np)
@@ -153,7 +153,7 @@ class Run:
             # Seeded by the run: the same fixed reference samples and simulated nulls every epoch and on resume.
             context=Context(parent, seed=config.seed),
             nulls=NullCache(directory.file(NULL_CACHE)),
-            board=TensorBoard(directory.file(TENSORBOARD)) if config.tensorboard else None,
+            board=TensorBoard(directory) if config.tensorboard else None,
         )
 
 
@@ -163,7 +163,8 @@ def run_epochs(run: Run, state: State, rows: list[dict]) -> None:
 
     config = run.config
     with (
-        FigureWorker(background=config.background_figures) as run.figures,
+        # Every figure is saved inside the run: each path is checked again as the worker saves it.
+        FigureWorker(background=config.background_figures, guard=run.directory.contained) as run.figures,
         GracefulStop() as run.stop,
         run.board if run.board is not None else nullcontext(),
     ):
@@ -181,7 +182,7 @@ def run_epochs(run: Run, state: State, rows: list[dict]) -> None:
                 run.bar.update(1)
         run.figures.wait()
         if run.board is not None:
-            run.board.add_figures(run.directory.path, state.epoch - 1)
+            run.board.add_figures(run.directory, state.epoch - 1)
 
 
 def train_epoch(run: Run, state: State, rows: list[dict]) -> None:
@@ -321,14 +322,14 @@ def diagnose(
     return diagnostics.compare(generated, fresh, subset.astype(np.float64)), generated, fresh
 
 
-def finish_with_verdict(config: TrainConfig, run: RunDirectory, data_np: np.ndarray) -> None:
+def finish_with_verdict(config: TrainConfig, directory: RunDirectory, data_np: np.ndarray) -> None:
     """The verdict on the run's saved generator: verdict.json, and the block that ends the output."""
     assert config.seed is not None
     verdict = judging.run_verdict(
-        run.path, data_np, seed=config.seed, max_n=config.max_n, repeats=config.null_repeats, quiet=config.quiet
+        directory.path, data_np, seed=config.seed, max_n=config.max_n, repeats=config.null_repeats, quiet=config.quiet
     )
     judging.print_verdict(verdict, file=sys.stdout)  # the stdout of the moment (a sweep captures it)
-    print(f"wrote {run.file(VERDICT)}")
+    print(f"wrote {directory.file(VERDICT)}")
 
 
 def epoch_mean(losses: list, positions: list, epoch: int) -> float:

@@ -22,17 +22,21 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from gaussgan.cli import ArgumentParser, make_parser, positive_float, positive_int, seed_value
+from gaussgan.cli import ArgumentParser, Kind, make_parser, positive_int, seed_value
 from gaussgan.errors import UserError
+from gaussgan.gan.options import DEVICES
 from gaussgan.poc.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
     DEFAULT_LEARNING_RATE,
     DISCRIMINATOR_LR_FACTOR,
+    MAX_LEARNING_RATE,
     RULES,
     PocConfig,
 )
 from gaussgan.system.files import check_destination, check_regular_file, refuse_existing
+
+learning_rate = Kind(float, lambda value: 0 < value <= MAX_LEARNING_RATE, f"a number in (0, {MAX_LEARNING_RATE:g}]")
 
 
 def build_parser(rule: str) -> ArgumentParser:
@@ -78,10 +82,10 @@ def build_parser(rule: str) -> ArgumentParser:
     )
     parser.add_argument(
         "--learning-rate",
-        type=positive_float,
+        type=learning_rate,
         default=DEFAULT_LEARNING_RATE,
-        help=f"generator's Adam learning rate; the discriminator's is {DISCRIMINATOR_LR_FACTOR:g}x this "
-        "(default %(default)g)",
+        help=f"generator's Adam learning rate, at most {MAX_LEARNING_RATE:g}; the discriminator's is "
+        f"{DISCRIMINATOR_LR_FACTOR:g}x this (default %(default)g)",
     )
     parser.add_argument(
         "--dynamic-sample",
@@ -92,9 +96,7 @@ def build_parser(rule: str) -> ArgumentParser:
     parser.add_argument(
         "--seed", type=seed_value, help="seed for weights and samples (default: drawn; either way shown on stderr)"
     )
-    parser.add_argument(
-        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CUDA when present (default)"
-    )
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when present (default)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--force", action="store_true", help="train: replace an existing model file (without it, it is kept)"
@@ -126,3 +128,28 @@ def check_model_file(path: Path) -> None:
     if path.parent.is_dir() and not os.path.lexists(path):
         raise UserError(f"model file {str(path)!r} does not exist; make one with `train`")
     check_regular_file(path, "model file")
+
+
+def add_poc_figure_command(commands) -> None:
+    """The ``poc-figure`` sub-command on ``python -m gaussgan``'s sub-parsers (``make poc-figure``)."""
+    figure = commands.add_parser(
+        "poc-figure",
+        help="draw the naive vs adversarial figure of docs/poc.md",
+        description="Draw the output of `naive.py ... generate` and `adversarial.py ... generate` over the N(0, 1) "
+        "density (used by `make poc-figure`).",
+    )
+    figure.add_argument("naive_samples", type=Path, metavar="NAIVE.txt", help="output of `naive.py ... generate`")
+    figure.add_argument(
+        "adversarial_samples", type=Path, metavar="ADVERSARIAL.txt", help="output of `adversarial.py ... generate`"
+    )
+    figure.add_argument("out", type=Path, metavar="OUT.png", help="PNG file to write")
+    figure.add_argument("--force", action="store_true", help="replace an existing OUT.png")
+    figure.set_defaults(run=run_poc_figure)
+
+
+def run_poc_figure(args) -> int:
+    from gaussgan.poc.reading import comparison_figure
+
+    comparison_figure(args.naive_samples, args.adversarial_samples, args.out, args.force)
+    print(f"wrote {args.out}")
+    return 0

@@ -10,6 +10,10 @@ RULES = ("naive", "adversarial")
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_EPOCHS = 2000  # with 1000 samples per epoch: ~20 s on one CPU core, KS D ~0.02
 DEFAULT_LEARNING_RATE = 5e-4
+# Adam moves every weight by about the learning rate each step, whatever the gradient's size: above 1 a
+# single step moves each weight further than its whole initial range, and the run only diverges (at 1e39
+# the step no longer fits in float32 at all). --learning-rate is refused above this bound.
+MAX_LEARNING_RATE = 1.0
 # Two time scales: with equal rates the generator chases a discriminator that is never
 # settled and oscillates; a faster discriminator gives it a steadier signal to follow.
 DISCRIMINATOR_LR_FACTOR = 10.0

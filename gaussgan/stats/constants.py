@@ -9,3 +9,6 @@ NULL_REPEATS = 200
 MIN_NULL_REPEATS = 150
 # The largest sample size a verdict tests, by default.
 MAX_N = 100_000
+# The fewest samples a verdict is given on: below it no metric has power worth a sentence. Also the
+# smallest --max-n, which caps the samples a verdict looks at.
+MIN_SAMPLES = 100

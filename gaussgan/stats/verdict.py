@@ -18,8 +18,6 @@ from gaussgan.stats.metrics import METRICS, Context, applicable
 from gaussgan.stats.nulls import Judged, NullCache, judge
 
 GRID = (1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000)
-# The fewest samples a verdict is given on: below it no metric has power worth a sentence.
-MIN_SAMPLES = 100
 
 
 def grid_for(available: int, max_n: int) -> list[int]:

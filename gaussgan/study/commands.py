@@ -9,7 +9,9 @@ import difflib
 
 from gaussgan import cli
 from gaussgan.errors import UserError
-from gaussgan.study.plan import GRID_OPTIONS, load_study, plan, study_datasets, toml_reader
+from gaussgan.study.cluster import SchedulerAddress, parse_scheduler
+from gaussgan.study.plan import GRID_OPTIONS, load_study, plan, study_datasets
+from gaussgan.study.values import NotToml, parse_toml
 
 # --- The options ------------------------------------------------------------------------------
 SWEEP_EPILOG = """\
@@ -23,7 +25,12 @@ examples:
   python -m gaussgan sweep studies/quick.toml --workers 2
   python -m gaussgan sweep studies/quick.toml --dry-run
   python -m gaussgan sweep studies/width.toml --set latent_dim=1,10 --seeds 1 2 3 -o runs/width-small
-  python -m gaussgan sweep studies/dimension.toml --scheduler tcp://head-node:8786
+  python -m gaussgan sweep studies/dimension.toml --scheduler tls://10.0.0.1:8786 \\
+      --tls-ca-file ~/.dask-tls/cert.pem --tls-cert ~/.dask-tls/cert.pem --tls-key ~/.dask-tls/key.pem
+
+A Dask scheduler runs whatever its clients send, on every worker, and the sweep runs what its scheduler
+sends back: --scheduler takes tls:// (with the cluster's certificate files) or tcp:// on this machine's
+loopback; plain TCP to another machine only with --insecure (docs/studies.md).
 """
 
 
@@ -53,7 +60,20 @@ def add_sweep_arguments(parser) -> None:
     parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="run on an existing Dask cluster, e.g. tcp://HOST:8786 (workers must see the same file system)",
+        help="run on an existing Dask cluster: tls://HOST:PORT with the three --tls-* files, or tcp://127.0.0.1:PORT "
+        "on this machine (its workers must see the same file system)",
+    )
+    for flag, what in (
+        ("--tls-ca-file", "the certificate of the cluster's certificate authority"),
+        ("--tls-cert", "this sweep's certificate, signed by that authority"),
+        ("--tls-key", "that certificate's private key (readable by you only)"),
+    ):
+        parser.add_argument(flag, metavar="PEM", help=f"with a tls:// --scheduler: {what}")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a plain tcp:// --scheduler on another machine (no encryption, no authentication: only on a "
+        "network nobody else can reach)",
     )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and which are done; run nothing")
     parser.add_argument("--seeds", type=cli.seed_value, nargs="+", metavar="S", help="replace the study's seeds")
@@ -79,7 +99,6 @@ def add_sweep_arguments(parser) -> None:
 
 def overrides_from(args) -> dict:
     """The study values the command line replaces."""
-    tomllib = toml_reader()
     grid: dict = {}
     for assignment in args.assignments:
         key, equals, text = assignment.partition("=")
@@ -93,8 +112,8 @@ def overrides_from(args) -> dict:
         values = []
         for item in text.split(","):
             try:  # a TOML value (number, true/false, "string"); a bare word is a string
-                values.append(tomllib.loads(f"value = {item.strip()}")["value"])
-            except tomllib.TOMLDecodeError:
+                values.append(parse_toml(f"value = {item.strip()}", f"--set {key}")["value"])
+            except NotToml:
                 values.append(item.strip())
         grid[key] = values if len(values) > 1 else values[0]
     if args.epochs is not None:
@@ -116,6 +135,7 @@ def sweep_command(args) -> int:
 
     if args.scheduler and args.workers:
         raise UserError("--workers sets the local cluster's size; with --scheduler the cluster's own workers run")
+    scheduler = scheduler_from(args)
     cores = available_cores()
     if args.workers and args.workers > cores:
         raise UserError(
@@ -142,4 +162,18 @@ def sweep_command(args) -> int:
     if not todo:
         print(f"study {study.name}: all {len(runs)} runs are done in {study.runs_dir}; nothing to do")
         return 0
-    return run_sweep(study, runs, todo, states, missing, args)
+    return run_sweep(study, runs, todo, states, missing, args, scheduler)
+
+
+def scheduler_from(args) -> SchedulerAddress | None:
+    """``--scheduler`` and its security options, checked before the study is read."""
+    tls_files = (args.tls_ca_file, args.tls_cert, args.tls_key)
+    if args.scheduler:
+        return parse_scheduler(args.scheduler, insecure=args.insecure, tls_files=tls_files)
+    given = [flag for flag, value in (("--insecure", args.insecure), ("--tls-*", any(tls_files))) if value]
+    if given:
+        raise UserError(
+            f"{' and '.join(given)} go with --scheduler; expected --scheduler ADDRESS (the local cluster listens on "
+            "loopback only and needs neither)"
+        )
+    return None

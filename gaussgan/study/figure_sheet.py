@@ -25,7 +25,7 @@ DIMS = (1, 2, 10, 100)
 EPOCHS = 2
 SAMPLES, BATCHES = 500, 2  # 1000 samples per dataset
 # Figures of a run, by the name they have in it (the per-epoch ones of the last epoch).
-RUN_FIGURES = ("comp_hist", "ks", "rhist", "corr")
+EPOCH_FIGURES = ("comp_hist", "ks", "rhist", "corr")
 RUN_FILES = ("training_pvalues.png", "training_model_losses.png", "test_corr.png")
 
 
@@ -150,7 +150,7 @@ def render(
                         background_figures=False,
                     )
                 ).path
-            for kind in RUN_FIGURES:
+            for kind in EPOCH_FIGURES:
                 keep(kind, case.label, dim, max((run / "samples").glob(f"{kind}_epoch*.png")))
             for name in RUN_FILES:
                 keep(name.removesuffix(".png"), case.label, dim, run / name)

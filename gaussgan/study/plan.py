@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +36,7 @@ from gaussgan import cli
 from gaussgan.errors import UserError
 from gaussgan.gan.options import GRID_OPTIONS, IN_RUN_NAME, TrainConfig, name_tag, train_command
 from gaussgan.parents import PARENTS
+from gaussgan.study.values import check_count, check_list, grid_values, parse_toml
 
 if TYPE_CHECKING:
     from gaussgan.data.generation import GenerationConfig
@@ -126,20 +126,18 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
     """Read and check a study file; ``overrides`` (from the command line) replace its values."""
     from gaussgan.system.files import check_regular_file
 
-    tomllib = toml_reader()
     path = Path(path)
     where = str(path)
     check_regular_file(path, "study file")
     try:
-        content = tomllib.loads(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
         raise UserError(f"{where} is not a text file; expected a TOML study file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{where} is not valid TOML: {error}") from None
     except OSError as error:
         from gaussgan.system.files import reason
 
         raise UserError(f"cannot read study file {where!r}: {reason(error)}") from None
+    content = parse_toml(text, where)
     overrides = overrides or {}
     _check_keys(content, TOP_LEVEL, where, "the top level")
     grid_table = _table(content.get("grid", {}), where, "[grid]")
@@ -152,7 +150,7 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
     seeds = overrides.get("seeds", content.get("seeds", [1]))
     if not isinstance(seeds, list):
         seeds = [seeds]
-    _check_list(seeds, cli.seed_value.accepts, cli.seed_value.expected, where, "seeds")
+    check_list(seeds, cli.seed_value.accepts, cli.seed_value.expected, where, "seeds")
     if len(set(seeds)) != len(seeds):
         raise UserError(f"{where}: seeds {seeds} repeats a seed; expected each seed once")
     runs_dir = overrides.get("runs_dir") or _text(content.get("runs_dir", f"runs/{stem}"), where, "runs_dir")
@@ -176,7 +174,10 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
             f"{where}: no datasets; expected [datasets] files = [...] or [[datasets.generate]] tables "
             "(gen-samples.py options)"
         )
-    grid = {key: _grid_values(key, value, where) for key, value in grid_table.items()}
+    grid = {key: grid_values(key, value, where) for key, value in grid_table.items()}
+    check_count(
+        grid, len(set(files)) + sum(len(entry["dist"]) * len(entry["dims"]) for entry in generate), seeds, where
+    )
     return Study(
         path=path,
         name=stem,
@@ -189,24 +190,6 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
         generate=generate,
         grid=grid,
     )
-
-
-def toml_reader():
-    """Python's tomllib (3.11+); on 3.10 the tomli package, its origin, when it is installed."""
-    try:
-        import tomllib
-
-        return tomllib
-    except ImportError:
-        try:
-            import tomli
-
-            return tomli
-        except ImportError:
-            raise UserError(
-                "study files need Python 3.11 or later (tomllib), or the tomli package on Python 3.10 "
-                "(pip install tomli)"
-            ) from None
 
 
 def _check_keys(table: dict, known: tuple[str, ...], where: str, section: str) -> None:
@@ -238,64 +221,6 @@ def _plain(value: str, where: str, key: str) -> str:
         raise UserError(f"{where}: {key} {value!r} is not a plain name: expected no '/', '\\' or '..'") from None
 
 
-def _check_list(values: list, test, expected: str, where: str, key: str) -> None:
-    if not values:
-        raise UserError(f"{where}: {key} is an empty list: the study would have no runs; expected {expected}")
-    for value in values:
-        if not test(value):
-            raise UserError(f"{where}: {key}: expected {expected} (or a list of them), got {value!r}")
-
-
-def _grid_values(key: str, value, where: str) -> list:
-    """The values of one [grid] option, as a list: a value, a list, or {log|linear = [start, stop, count]}."""
-    kind = GRID_OPTIONS[key]
-    if isinstance(value, dict):
-        value = _spaced(key, value, where)
-    values = value if isinstance(value, list) else [value]
-    _check_list(values, kind.accepts, kind.expected, where, f"[grid] {key}")
-    if kind.convert is float:  # a grid's integers (lr = 1) become floats, as train.py would parse them
-        values = [float(number) for number in values]
-    if len(set(map(repr, values))) != len(values):
-        raise UserError(f"{where}: [grid] {key} = {values} repeats a value; expected each value once")
-    return values
-
-
-def _spaced(key: str, table: dict, where: str) -> list:
-    """{log = [start, stop, count]} or {linear = [...]}: evenly spaced values; integers rounded, repeats dropped."""
-    import numpy as np
-
-    if len(table) != 1 or next(iter(table)) not in ("log", "linear"):
-        raise UserError(
-            f"{where}: [grid] {key} = {table!r}; expected a value, a list, or {{log = [start, stop, count]}} "
-            "or {linear = [start, stop, count]}"
-        )
-    spacing, bounds = next(iter(table.items()))
-    if (
-        not isinstance(bounds, list)
-        or len(bounds) != 3
-        or not all(cli.positive_float.accepts(number) for number in bounds[:2])
-        or not cli.positive_int.accepts(bounds[2])
-    ):
-        raise UserError(
-            f"{where}: [grid] {key} {spacing} = {bounds!r}; expected [start, stop, count]: two positive numbers "
-            "and a positive integer"
-        )
-    start, stop, count = bounds
-    points = np.geomspace(start, stop, count) if spacing == "log" else np.linspace(start, stop, count)
-    if GRID_OPTIONS[key].convert is not int:
-        return [float(f"{point:.4g}") for point in points]
-    # count distinct integers, as evenly spaced as integers allow: where rounding would repeat a value
-    # (the low end of a log scale), the next integer.
-    if count > int(stop) - int(math.ceil(start)) + 1:
-        raise UserError(
-            f"{where}: [grid] {key} {spacing} = {bounds!r}: there are not {count} integers between {start} and {stop}"
-        )
-    values: list[int] = []
-    for point in points:
-        values.append(max(int(round(point)), values[-1] + 1 if values else 1))
-    return values
-
-
 def _check_generate(entry, where: str, number: int) -> dict:
     section = f"[[datasets.generate]] #{number}"
     entry = _table(entry, where, section)
@@ -308,7 +233,7 @@ def _check_generate(entry, where: str, number: int) -> dict:
         kind = GENERATE_OPTIONS[key]
         if key in GENERATE_LISTS:
             values = value if isinstance(value, list) else [value]
-            _check_list(values, kind.accepts, kind.expected, where, f"{section} {key}")
+            check_list(values, kind.accepts, kind.expected, where, f"{section} {key}")
             checked[key] = list(dict.fromkeys(values))
         elif not kind.accepts(value):
             raise UserError(f"{where}: {section} {key}: expected {kind.expected}, got {value!r}")

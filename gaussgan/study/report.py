@@ -6,11 +6,15 @@ Reads ordinary run directories (a run, a folder of runs, or a study file's runs)
     summary_by_config.csv   seeds of one configuration together: median, min and max of every metric
     scatter.png  heatmaps.png  versus_dimension.png  curves.png  calibration.png
     index.html              the tables and figures on one self-contained page (figures embedded)
+    .gaussgan-report        the report's mark: the files it wrote, the only ones --force replaces
 
 Every metric is shown as a ratio to its noise floor (norm KS D ÷ its 95% floor; any calibrated ``m_<name>``
 column ÷ ``m_<name>_floor``) or to the parent's own value (sigma_rho ratio: the spread of the generated
 off-diagonal correlations ÷ that of a parent sample), so that 1 reads "as close as an honest sample".
-The report is built in a hidden folder and renamed into place: DIR appears whole or not at all.
+
+Every run is checked before a number of it is used (:mod:`.report_checks`): a damaged one is skipped with a
+warning naming the file and the field, and counted on the page. The report is built in a hidden folder and
+put into place whole (:mod:`.report_output`, which also holds the rule for replacing an earlier report).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +29,11 @@ from typing import TYPE_CHECKING
 
 from gaussgan import cli
 from gaussgan.errors import UserError
-from gaussgan.gan.options import CONFIG_COLUMNS as OPTION_COLUMNS
-from gaussgan.gan.rundir import RunDirectory, is_finished
-from gaussgan.study.report_page import FIGURES, TABLES, describe_configuration, index_html
+from gaussgan.gan.options import OPTION_COLUMNS
+from gaussgan.gan.rundir import CONFIG, CSV, VERDICT, RunDirectory, is_finished
+from gaussgan.study.report_checks import check_config, check_table, metric_names, verdict_problem
+from gaussgan.study.report_output import check_output, staging_folder
+from gaussgan.study.report_page import describe_configuration, index_html
 from gaussgan.system.files import folder_for_the_block
 
 if TYPE_CHECKING:
@@ -56,7 +61,12 @@ def add_report_command(commands):
         "inputs", nargs="+", metavar="RUNS_OR_STUDY", help="run directories, folders of runs, or study files (.toml)"
     )
     parser.add_argument("-o", "--out", default="report", help="output folder (default: %(default)s)")
-    parser.add_argument("--force", action="store_true", help="replace an existing report in the output folder")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the files of an earlier report in the output folder (those its .gaussgan-report lists); "
+        "anything else in the folder stays",
+    )
     parser.set_defaults(run=_report)
     return parser
 
@@ -71,6 +81,7 @@ class Sources:
     runs: list[Path]
     titles: list[str]
     notes: list[str]
+    inputs: list[Path]  # as given: run directories, folders of runs, study files
 
 
 def find_runs(inputs: list[str]) -> Sources:
@@ -96,7 +107,7 @@ def find_runs(inputs: list[str]) -> Sources:
         if note:
             notes.append(note)
         runs.update((run.resolve(), None) for run in found)
-    return Sources(list(runs), titles, notes)
+    return Sources(list(runs), titles, notes, [Path(text) for text in inputs])
 
 
 def _study_runs(path: Path) -> tuple[list[Path], str, str]:
@@ -140,27 +151,35 @@ class Run:
 
 
 def load_run(path: Path) -> Run:
-    """A run's config.json, its CSV (ratio columns added) and its verdict.json when there is one."""
+    """A run's config.json and its CSV (ratio columns added), each checked (a UserError names the file and
+    the field), and its verdict.json when there is one and it can be used (else a warning, and none)."""
     import pandas as pd
 
     directory = RunDirectory(path)
+    directory.check_opened()  # a run holding a link is skipped (with a warning), never read through it
     config = directory.read_config()
+    check_config(config, path / CONFIG)
     table = pd.DataFrame(directory.read_csv())
     if table.empty:
         table = pd.DataFrame({"epoch": pd.Series(dtype=int)})
+    check_table(table, path / CSV)
+    return Run(path, config, add_ratios(table), read_verdict(directory))
+
+
+def read_verdict(directory: RunDirectory) -> dict:
+    """verdict.json, or {} with a warning when its content is not what train.py writes: the run is reported
+    without it. A verdict.json that cannot be read at all (a link, a pipe) is a UserError: the run is skipped."""
     verdict = directory.read_verdict()
-    return Run(path, config, add_ratios(table), verdict)
+    problem = verdict_problem(verdict)
+    if problem:
+        warn(f"left out the verdict of {directory.path}: {directory.path / VERDICT}: {problem}")
+        return {}
+    return verdict
 
 
-def metric_names(table) -> list[str]:
-    """The calibrated metrics of a CSV: every m_<name> column that has its m_<name>_floor."""
-    return [
-        column
-        for column in table.columns
-        if re.fullmatch(r"m_\w+", column)
-        and not column.endswith(("_floor", "_p", "_ratio"))
-        and f"{column}_floor" in table.columns
-    ]
+def warn(message: str) -> None:
+    """One line on stderr, whatever the message holds."""
+    print("warning: " + " ".join(message.split()), file=sys.stderr)
 
 
 def add_ratios(table):
@@ -324,21 +343,30 @@ def best_configuration_by_score(grouped) -> dict | None:
 
 
 # --- The parents for the calibration figure ------------------------------------------------------------
-def parents_of(runs: list[Run]) -> list[tuple[str, object]]:
-    """The distinct parents of the runs (at most CALIBRATION_PARENTS, spread over the dimensions)."""
+def parents_of(runs: list[Run], notes: list[str]) -> list[tuple[str, object]]:
+    """The distinct parents of the runs (at most CALIBRATION_PARENTS, spread over the dimensions). A parent
+    whose floors would not fit in memory, by the dimension its run claims, is left out with a note."""
+    from gaussgan.figures.report_figures import noise_floor_memory
+    from gaussgan.system.resources import require_memory
+
     seen: dict[str, Run] = {}
     for run in runs:
-        parent = run.config.get("parent")
-        if isinstance(parent, dict):
-            seen.setdefault(json.dumps(parent, sort_keys=True), run)
-    chosen = sorted(seen.values(), key=lambda run: (run.config["parent"].get("dist"), run.config["parent"].get("dim")))
+        seen.setdefault(json.dumps(run.config["parent"], sort_keys=True), run)
+    chosen = sorted(seen.values(), key=lambda run: (run.config["parent"]["dist"], run.config["parent"]["dim"]))
     if len(chosen) > CALIBRATION_PARENTS:
         step = (len(chosen) - 1) / (CALIBRATION_PARENTS - 1)
         chosen = [chosen[round(i * step)] for i in range(CALIBRATION_PARENTS)]
     parents = []
     for run in chosen:
+        dim = run.config["parent"]["dim"]
+        try:
+            require_memory(noise_floor_memory(dim), f"its noise floor (dimension {dim:,})")
+        except UserError as error:
+            notes.append(f"calibration figure: left out the parent of {run.path.name}: {error}")
+            warn(notes[-1])
+            continue
         parent = rebuild_parent(run)
-        if parent is not None:
+        if parent is not None and parent.dim == dim:
             parents.append((parent.describe(), parent))
     return parents
 
@@ -376,52 +404,31 @@ def rebuild_parent(run: Run):
         from gaussgan.gan.rundir import GENERATOR
         from gaussgan.system.files import load_torch_file
 
-        return Parent.from_state(load_torch_file(run.path / GENERATOR, "model")["parent"])
+        return Parent.from_state(load_torch_file(RunDirectory(run.path).file(GENERATOR), "model")["parent"])
     except (KeyError, UserError):
         return None
 
 
 # --- Writing ----------------------------------------------------------------------------------------------
 def report_command(args) -> int:
-    """Read the runs, check the output folder, then build the report in a hidden folder and rename it in."""
-    import numpy as np
-
-    from gaussgan.figures import report_figures
+    """Read the runs, check the output folder, then build the report in a hidden folder and put it in place."""
     from gaussgan.system.locks import exclusive
 
     sources = find_runs(args.inputs)
-    runs, skipped = [], []
-    for path in sources.runs:
-        try:
-            runs.append(load_run(path))
-        except UserError as error:
-            skipped.append(f"{path.name}: {error}")
-            print(f"note: skipped {path}: {error}", file=sys.stderr)
-    if not runs:
-        raise UserError(f"none of the {len(sources.runs)} runs found could be read; expected runs written by train.py")
+    runs, skipped = read_runs(sources.runs)
     out = Path(args.out)
-    check_output(out, args.force)
+    check_output(out, args.force, sources.inputs, sources.runs)
     summary = summarise(runs)
     grouped = by_config(summary)
     varied = varied_options(summary)
     best = best_configuration_by_score(grouped)
     with folder_for_the_block(out.parent, "report's folder"), exclusive(out, "report"):
-        check_output(out, args.force)  # again, with the lock held
+        check_output(out, args.force, sources.inputs, sources.runs)  # again, with the lock held
         with staging_folder(out) as staging:
+            draw_figures(runs, summary, varied, best, sources.notes, staging)
+            page = index_html(sources, summary, grouped, varied, best, skipped, staging)
             summary.to_csv(staging / "summary.csv", index=False, float_format="%.6g")
             grouped.to_csv(staging / "summary_by_config.csv", index=False, float_format="%.6g")
-            report_figures.width_latent_scatter(summary, staging / "scatter.png", best)
-            report_figures.dimension_heatmaps(summary, staging / "heatmaps.png")
-            report_figures.versus_dimension(summary, varied, staging / "versus_dimension.png")
-            metrics = ["norm_ks_ratio", "sigma_rho_ratio"]
-            metrics += sorted({f"{name}_ratio" for run in runs for name in metric_names(run.table)})
-            curves = [({"rule": run.config.get("rule"), "dim": run.config["parent"]["dim"]}, run.table) for run in runs]
-            report_figures.epoch_curves(curves, metrics, staging / "curves.png")
-            rng = np.random.default_rng(0)  # the same report from the same runs
-            floors = [(label, report_figures.noise_floor(parent, rng)) for label, parent in parents_of(runs)]
-            n_evals = [int(value) for value in summary["n_eval"].dropna()]
-            report_figures.calibration(floors, n_evals, staging / "calibration.png")
-            page = index_html(sources, summary, grouped, varied, best, skipped, staging)
             (staging / "index.html").write_text(page, encoding="utf-8")
     print(f"report of {len(runs)} runs: {out / 'index.html'}")
     if best is not None:
@@ -429,58 +436,34 @@ def report_command(args) -> int:
     return 0
 
 
-def check_output(out: Path, force: bool) -> None:
-    """The output folder may be made, or replaced with --force when it holds a report (and nothing else)."""
-    if out.is_symlink() or out.exists() and not out.is_dir():
-        raise UserError(f"output {str(out)!r} is a file or a link; expected a folder for the report")
-    if not out.exists() or not any(out.iterdir()):
-        return
-    known = {*FIGURES, *TABLES, "index.html"}
-    names = {entry.name for entry in out.iterdir() if not entry.name.startswith(".")}
-    if not {"index.html", "summary.csv"} <= names or names - known:
-        raise UserError(
-            f"output folder {str(out)!r} exists and is not a report ({', '.join(sorted(names - known)[:3]) or 'no index.html'}); "
-            "the report neither writes into nor replaces it: choose another -o"
-        )
-    if not force:
-        raise UserError(f"report {str(out)!r} exists already; use --force to replace it")
-
-
-class staging_folder:
-    """A hidden folder next to ``out``, renamed onto it when the block succeeds (the old report removed);
-    removed when it fails, leaving ``out`` as it was."""
-
-    def __init__(self, out: Path):
-        import secrets
-
-        self.out = out
-        self.path = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmpreport"
-        self.old = out.parent / f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.oldreport"
-
-    def __enter__(self) -> Path:
-        from gaussgan.system.files import reason
-
+def read_runs(paths: list[Path]) -> tuple[list[Run], list[str]]:
+    """The runs that can be read, and a line for each one skipped (also warned about on stderr)."""
+    runs, skipped = [], []
+    for path in paths:
         try:
-            self.path.mkdir()
-        except OSError as error:
-            raise UserError(f"cannot write in {str(self.out.parent)!r}: {reason(error)}") from None
-        return self.path
+            runs.append(load_run(path))
+        except UserError as error:
+            skipped.append(f"{path.name}: {error}")
+            warn(f"skipped {path}: {error}")
+    if not runs:
+        raise UserError(f"none of the {len(paths)} runs found could be read; expected runs written by train.py")
+    return runs, skipped
 
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        import shutil
 
-        from gaussgan.system.files import reason
+def draw_figures(runs: list[Run], summary, varied: list[str], best, notes: list[str], folder: Path) -> None:
+    """The five figures of the page, in ``folder``."""
+    import numpy as np
 
-        if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
-            return
-        try:
-            if self.out.exists():
-                os.rename(self.out, self.old)
-            os.rename(self.path, self.out)
-        except OSError as error:
-            if self.old.exists() and not self.out.exists():
-                os.rename(self.old, self.out)
-            shutil.rmtree(self.path, ignore_errors=True)
-            raise UserError(f"cannot write report {str(self.out)!r}: {reason(error)}") from None
-        shutil.rmtree(self.old, ignore_errors=True)
+    from gaussgan.figures import report_figures
+
+    report_figures.width_latent_scatter(summary, folder / "scatter.png", best)
+    report_figures.dimension_heatmaps(summary, folder / "heatmaps.png")
+    report_figures.versus_dimension(summary, varied, folder / "versus_dimension.png")
+    metrics = ["norm_ks_ratio", "sigma_rho_ratio"]
+    metrics += sorted({f"{name}_ratio" for run in runs for name in metric_names(run.table)})
+    curves = [({"rule": run.config["rule"], "dim": run.config["parent"]["dim"]}, run.table) for run in runs]
+    report_figures.epoch_curves(curves, metrics, folder / "curves.png")
+    rng = np.random.default_rng(0)  # the same report from the same runs
+    floors = [(label, report_figures.noise_floor(parent, rng)) for label, parent in parents_of(runs, notes)]
+    n_evals = [int(value) for value in summary["n_eval"].dropna()]
+    report_figures.calibration(floors, n_evals, folder / "calibration.png")

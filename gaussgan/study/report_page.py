@@ -82,7 +82,9 @@ def index_html(sources, summary, grouped, varied: list[str], best, skipped: list
         f"<title>gaussgan report: {html.escape(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
         f"<h1>gaussgan report: {html.escape(title)}</h1>",
-        f"<p>{len(summary)} runs ({finished} finished), {len(grouped)} configurations. Options varied: "
+        f"<p>{len(summary)} runs ({finished} finished), {len(grouped)} configurations"
+        + (f", {len(skipped)} {'run' if len(skipped) == 1 else 'runs'} skipped (each named below)" if skipped else "")
+        + ". Options varied: "
         f"{html.escape(', '.join(varied) or 'none')}. Tables: "
         '<a href="summary.csv">summary.csv</a> (one row per run), '
         '<a href="summary_by_config.csv">summary_by_config.csv</a> (seeds together).</p>',

@@ -7,15 +7,19 @@ one resumed from its checkpoint, and a run directory made with other options is 
 every run keeps its last checkpoint (files are only ever replaced whole, locks die with their process),
 and the next sweep resumes it; the epoch under way when it stopped is trained again, identically.
 
+A finished run whose verdict was given with other verdict options (``max_n``, ``null_repeats``) is judged
+again, as ``train.py --verdict-only`` judges it, its epochs kept; a run whose epochs were made with another
+``eval_every`` is reported like any changed option.
+
 By default the workers form a :class:`dask.distributed.LocalCluster` of processes on loopback; with
-``--scheduler ADDRESS`` they are those of an existing Dask cluster, which must see the same file system.
+``--scheduler ADDRESS`` they are those of an existing Dask cluster, which must see the same file system
+(:mod:`gaussgan.study.cluster` says how it is reached, securely).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 import queue
 import signal
@@ -31,24 +35,30 @@ from typing import Any
 from gaussgan.errors import UserError
 from gaussgan.gan.options import hyperparameter_changes
 from gaussgan.gan.rundir import CHECKPOINT, RunDirectory, checkpoint_epoch, holds_files, is_finished
+from gaussgan.study.cluster import Cluster, SchedulerAddress
 from gaussgan.study.plan import DatasetSpec, PlannedRun, Study
 
 EXIT_RUNS_FAILED = 1
-CONNECT_TIMEOUT = 10  # seconds to reach a scheduler that answers (one that refuses is reported at once)
+# The verdict's options: those a finished run is judged again for (train.py --verdict-only redoes its verdict,
+# its epochs kept), and the one that shaped the epochs themselves (their costly metrics' cadence): a run made
+# with another is reported as changed, never mixed.
+REJUDGED = ("max_n", "null_repeats")
+NOT_MIXED = ("eval_every",)
 
 
 # --- Which runs are done: the one place that decides -----------------------------------------------------
 @dataclass(frozen=True)
 class RunState:
-    kind: str  # "new", "partial", "finished" or "changed"
+    kind: str  # "new", "partial", "finished", "rejudge" or "changed"
     epochs_done: int = 0
-    why: str = ""  # for "changed": what differs
+    why: str = ""  # for "changed" and "rejudge": what differs
 
 
 def run_state(run: PlannedRun) -> RunState:
     """Where a planned run stands on disk: new (no run directory), partial (as planned, fewer epochs saved:
-    resumed with ``--resume``), finished (:func:`is_finished`) or changed (made with other options, or not a
-    run at all: reported, never mixed)."""
+    resumed with ``--resume``), finished (:func:`is_finished`, its verdict given with the study's verdict
+    options), rejudge (finished, its verdict given with other ones, or unreadable) or changed (made with other
+    options, or not a run at all: reported, never mixed)."""
 
     directory = RunDirectory(run.run_dir)
     if not directory.exists():
@@ -56,10 +66,11 @@ def run_state(run: PlannedRun) -> RunState:
             return RunState("changed", why="exists and is not a gaussgan run (no config.json)")
         return RunState("new")
     try:
+        directory.check_opened()  # a link anywhere in the run: reported, never followed
         saved = directory.read_config()
     except UserError as error:
         return RunState("changed", why=str(error))
-    changes = hyperparameter_changes(saved, run.config)
+    changes = hyperparameter_changes(saved, run.config) + option_changes(saved, run.config, NOT_MIXED)
     if changes:
         return RunState("changed", why="; ".join(changes))
     epoch = checkpoint_epoch(directory.file(CHECKPOINT))
@@ -68,8 +79,39 @@ def run_state(run: PlannedRun) -> RunState:
             "changed", epoch, f"has {epoch} epochs, the study asks for {run.config.epochs} (runs are only extended)"
         )
     if is_finished(run.run_dir, run.config.epochs, epoch):
-        return RunState("finished", epoch)
+        stale = verdict_changes(directory, saved, run.config)
+        return RunState("rejudge", epoch, "; ".join(stale)) if stale else RunState("finished", epoch)
     return RunState("partial", epoch)
+
+
+def option_changes(saved: dict, config, names: tuple[str, ...]) -> list[str]:
+    return [
+        f"{name}: {saved[name]!r} -> {getattr(config, name)!r}"
+        for name in names
+        if saved[name] != getattr(config, name)
+    ]
+
+
+def verdict_changes(directory: RunDirectory, saved: dict, config) -> list[str]:
+    """How a finished run's verdict differs from the one the study asks for ([] when it is that one): its
+    max_n as verdict.json records it, its null_repeats as config.json does (the sweep records it there when it
+    judges a run again). A verdict.json that cannot be read is judged again: it is only ever recomputed."""
+    verdict = directory.read_verdict()
+    judged = verdict.get("max_n")
+    if not isinstance(judged, int) or isinstance(judged, bool) or "n_star" not in verdict:
+        return ["its verdict.json is unreadable or incomplete"]
+    return option_changes({**saved, "max_n": judged}, config, REJUDGED)
+
+
+def record_verdict_options(run_dir: Path, config) -> None:
+    """After ``--verdict-only``: config.json records the verdict options the run was judged with, as a resumed
+    run's does, so that the next sweep finds it finished (the run's lock held, as train.py holds it)."""
+    from gaussgan.system.locks import exclusive
+
+    directory = RunDirectory(run_dir)
+    with exclusive(run_dir, "run directory"):
+        saved = directory.read_config()
+        directory.write_config({**saved, **{name: getattr(config, name) for name in REJUDGED}})
 
 
 # --- Datasets --------------------------------------------------------------------------------------------
@@ -137,11 +179,11 @@ def generate_datasets(missing: list[DatasetSpec]) -> None:
 _ONE_RUN_AT_A_TIME = threading.Lock()
 
 
-def execute_run(name: str, options: dict) -> dict:
-    """Train one run in this worker (a new one, or resumed); return what happened, never raise."""
+def execute_run(name: str, options: dict, rejudge: bool = False) -> dict:
+    """Train one run in this worker (a new one, or resumed), or with ``rejudge`` give a finished one its verdict
+    again (``--verdict-only``); return what happened, never raise."""
     started = time.perf_counter()
     from gaussgan.gan.options import TrainConfig
-    from gaussgan.gan.rundir import RunDirectory
     from gaussgan.gan.training import train
 
     result: dict[str, Any] = {
@@ -158,7 +200,11 @@ def execute_run(name: str, options: dict) -> dict:
         output = io.StringIO()  # train's lines (run directory, seed, done) would interleave on the terminal
         try:
             with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-                train(replace(config, resume=result["resumed"]))
+                if rejudge:
+                    train(replace(config, verdict_only=True))
+                    record_verdict_options(Path(config.runs_dir) / name, config)
+                else:
+                    train(replace(config, resume=result["resumed"]))
             result["ok"] = True
         except UserError as error:
             result["error"] = str(error)
@@ -208,165 +254,37 @@ def warm_up() -> None:
     plt.close(figure)
 
 
-# --- The cluster -----------------------------------------------------------------------------------------
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def check_reachable(address: str) -> None:
-    """A scheduler that refuses the connection is reported at once (Dask would retry until its timeout)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    if "://" not in address:
-        address = f"tcp://{address}"
-    parts = urlsplit(address)
-    if parts.scheme not in ("tcp", "tls"):
-        raise UserError(f"--scheduler {address!r}: expected tcp://HOST:PORT or tls://HOST:PORT")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if not parts.hostname or port is None:
-        raise UserError(f"--scheduler {address!r}: expected tcp://HOST:PORT (a dask scheduler listens on 8786)")
-    try:
-        socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT).close()
-    except OSError as error:
-        raise UserError(
-            f"cannot reach the Dask scheduler at {address}: {error.strerror or error}; expected a running "
-            "`dask scheduler` at that address"
-        ) from None
-
-
-class Cluster:
-    """A Dask client, and the local cluster behind it when the sweep started one."""
-
-    def __init__(self, scheduler: str | None, workers: int, background_figures: bool = False):
-        import dask
-        from dask.distributed import Client, LocalCluster
-
-        self.local = None
-        logging.getLogger("distributed").setLevel(logging.ERROR)
-        if scheduler:
-            check_reachable(scheduler)
-            try:
-                self.client = Client(scheduler, timeout=CONNECT_TIMEOUT)
-            except (OSError, TimeoutError) as error:
-                raise UserError(f"cannot connect to the Dask scheduler at {scheduler}: {error}") from None
-            try:
-                self.check_environment(scheduler)
-            except BaseException:
-                self.close()
-                raise
-            return
-        # Killed workers leave their semaphores (a run's figure worker queues) to multiprocessing's resource
-        # tracker, which removes them and says so at exit: expected, not worth a warning. Set before the
-        # tracker starts (with the cluster), inherited by it.
-        os.environ["PYTHONWARNINGS"] = ",".join(
-            filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:resource_tracker:UserWarning"])
-        )
-        # A daemonic process may not start processes: the figure worker of a run needs a worker that is not.
-        settings = {"distributed.worker.daemon": not background_figures, "distributed.scheduler.allowed-failures": 1}
-        with dask.config.set(settings):
-            self.local = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-                preload=["gaussgan.study.sweep"],
-            )
-            self.client = Client(self.local)
-
-    def check_environment(self, scheduler: str) -> None:
-        """The scheduler unpickles the runs' function and the workers run it: both need this gaussgan."""
-        import importlib.util
-
-        where = {"scheduler": [self.client.run_on_scheduler(importlib.util.find_spec, __name__)]}
-        where["worker"] = list(self.client.run(importlib.util.find_spec, __name__).values())
-        for role, specs in where.items():
-            if any(spec is None for spec in specs):
-                raise UserError(
-                    f"a Dask {role} at {scheduler} cannot import {__name__}; expected the scheduler and workers "
-                    "started from the environment this command runs in (gaussgan installed there, or on PYTHONPATH)"
-                )
-
-    def describe(self) -> str:
-        if self.local is not None:
-            return f"{len(self.local.workers)} local workers"
-        workers = self.client.scheduler_info().get("workers", {})
-        return f"the Dask cluster at {self.client.scheduler_info().get('address', '?')} ({len(workers)} workers now)"
-
-    def stop_now(self, futures: list) -> None:
-        """Stop the runs under way at once. Local workers are killed; on an external cluster the runs (the
-        ``futures``) are cancelled and the workers running them restarted, so that nothing keeps writing them."""
-        if self.local is not None:
-            import psutil  # a dependency of distributed
-
-            for nanny in list(self.local.workers.values()):
-                pid = getattr(getattr(nanny, "process", None), "pid", None)
-                try:
-                    worker = psutil.Process(pid) if pid else None
-                    # A run's own processes (its figure worker with --background-figures) go with it.
-                    family = [*worker.children(recursive=True), worker] if worker else []
-                except psutil.NoSuchProcess:
-                    continue
-                for process in family:
-                    with contextlib.suppress(psutil.NoSuchProcess):
-                        process.kill()
-            return
-        keys = {str(future.key) for future in futures}
-        try:
-            busy = [
-                worker for worker, running in self.client.processing().items() if keys & {str(key) for key in running}
-            ]
-            # Forgotten by the scheduler first (the call waits for it): a run whose worker is restarted
-            # must not be given to another worker.
-            self.client.cancel(futures, force=True)
-            if busy:
-                print(f"restarting the {len(busy)} workers that were running this sweep's runs", file=sys.stderr)
-                self.client.restart_workers(busy, timeout=30, raise_for_error=False)
-        except Exception as error:  # the cluster went away meanwhile: nothing left to stop there
-            print(f"note: could not stop the runs on the cluster ({type(error).__name__}: {error})", file=sys.stderr)
-
-    def close(self) -> None:
-        """Close the client, and the local cluster. Its workers are killed first: by now they are idle (or must
-        stop at once), and a graceful exit of a process that has imported torch takes seconds."""
-        if self.local is not None:
-            self.stop_now([])
-        with contextlib.suppress(Exception):
-            self.client.close(timeout=10)
-        if self.local is not None:
-            with contextlib.suppress(Exception):
-                self.local.close(timeout=10)
-
-
 # --- The sweep ----------------------------------------------------------------------------------------------
-def run_sweep(study: Study, runs, todo, states, missing, args) -> int:
+def run_sweep(study: Study, runs, todo, states, missing, args, scheduler: SchedulerAddress | None = None) -> int:
     from gaussgan.system.files import folder_for_the_block
     from gaussgan.system.locks import exclusive
 
     workers = args.workers or min(available_cores(), len(todo))
     runs_dir = study.runs_dir.resolve()
     resumed = sum(1 for run in todo if states[run.name].kind == "partial")
+    rejudged = {run.name for run in todo if states[run.name].kind == "rejudge"}
     with contextlib.ExitStack() as stack:
         # One sweep per runs directory (before any worker starts); the folder and the lock go again if the
         # cluster cannot be reached.
         stack.enter_context(folder_for_the_block(runs_dir, "runs directory"))
         stack.enter_context(exclusive(runs_dir, "study runs directory"))
-        cluster = Cluster(args.scheduler, workers, background_figures=args.background_figures)
+        cluster = Cluster(scheduler, workers, background_figures=args.background_figures)
         stack.callback(cluster.close)
+        again = f"{len(rejudged)} to judge again, " if rejudged else ""
         print(
-            f"study {study.name}: {len(runs)} runs in {runs_dir}: {len(runs) - len(todo)} done, {resumed} to resume, "
-            f"{len(todo) - resumed} to start; on {cluster.describe()}",
+            f"study {study.name}: {len(runs)} runs in {runs_dir}: {len(runs) - len(todo)} done, {again}"
+            f"{resumed} to resume, {len(todo) - resumed - len(rejudged)} to start; on {cluster.describe()}",
             flush=True,
         )
         if missing:
             print(f"generating {len(missing)} datasets in {study.datasets_dir}", flush=True)
             generate_datasets(missing)
         started = time.perf_counter()
-        results = execute(cluster, todo, quiet=args.quiet)
+        results = execute(cluster, todo, rejudged, quiet=args.quiet)
     failed = [result for result in results if not result["ok"]]
     elapsed = time.perf_counter() - started
     print(
@@ -382,8 +300,9 @@ def run_sweep(study: Study, runs, todo, states, missing, args) -> int:
     return 0
 
 
-def execute(cluster: Cluster, todo: list[PlannedRun], quiet: bool) -> list[dict]:
-    """Submit every run (longest first), collect results as they come, stop at once on Ctrl-C / SIGTERM."""
+def execute(cluster: Cluster, todo: list[PlannedRun], rejudged: set[str], quiet: bool) -> list[dict]:
+    """Submit every run (longest first; those in ``rejudged`` to be judged again only), collect results as they
+    come, stop at once on Ctrl-C / SIGTERM."""
     from tqdm import tqdm
 
     from gaussgan.system.interrupt import GracefulStop
@@ -402,6 +321,7 @@ def execute(cluster: Cluster, todo: list[PlannedRun], quiet: bool) -> list[dict]
                     execute_run,
                     run.name,
                     asdict(run.config),
+                    run.name in rejudged,
                     key=f"gaussgan-run-{run.name}-{token}",
                     priority=len(order) - rank,
                     pure=False,
@@ -460,7 +380,7 @@ def print_plan(study: Study, runs: list[PlannedRun], states: dict, missing: list
     for state in states.values():
         counts[state.kind] = counts.get(state.kind, 0) + 1
     summary = ", ".join(
-        f"{counts[kind]} {kind}" for kind in ("finished", "partial", "new", "changed") if kind in counts
+        f"{counts[kind]} {kind}" for kind in ("finished", "rejudge", "partial", "new", "changed") if kind in counts
     )
     print(f"study {study.name}: {len(runs)} runs in {study.runs_dir.resolve()} ({summary})")
     width = max(len(run.name) for run in runs)
@@ -469,7 +389,7 @@ def print_plan(study: Study, runs: list[PlannedRun], states: dict, missing: list
         detail = ""
         if state.kind == "partial":
             detail = f"epoch {state.epochs_done}/{run.config.epochs}"
-        elif state.kind == "changed":
+        elif state.kind in ("changed", "rejudge"):
             detail = state.why
         print(f"  {state.kind:<8}  {run.name:<{width}}  {detail}".rstrip())
     if missing:

@@ -78,7 +78,7 @@ def folder(tmp_path_factory):
     np.save(folder / "objects.npy", np.array([{"a": 1}] * 3, dtype=object), allow_pickle=True)
     (folder / "garbage.npy").write_bytes(b"\x93NUMPY" + os.urandom(200))
     (folder / "garbage.h5").write_bytes(os.urandom(300))
-    (folder / "text.csv").write_text("1,2,3\n4,five,6\n")
+    (folder / "text.csv").write_text("1,2,3\n4,five,6\n" + "7,8,9\n" * 150)
     (folder / "empty.csv").write_text("")
     (folder / "notes.txt").write_text("not samples")
     (folder / "folder.npy").mkdir()
@@ -195,7 +195,7 @@ def test_force_replaces_an_existing_output_and_the_cache_is_reused(folder):
     assert first.returncode == 0, first.stderr
     assert json.loads((folder / "taken.json").read_text())["samples"] == "honest.npy"
     cached = json.loads((folder / "cache/null_cache.json").read_text())
-    assert len(cached) == 3  # projections, Fréchet and MMD at n = 300
+    assert len(cached["nulls"]) == 3  # projections, Fréchet and MMD at n = 300
     again = evaluate(folder, "honest.npy", "--parent", DATA, "-q", *REPEATS, "--cache-dir", "cache")
     assert again.stdout == first.stdout.replace("wrote taken.json\n", "")
     assert json.loads((folder / "cache/null_cache.json").read_text()) == cached
@@ -240,9 +240,9 @@ BAD = [
     (("honest.npy", "-s", "gauss", "-m", "nan"), ["--mu", "finite"]),
     (("honest.npy", "-s", "uniform", "--xlo", "low"), ["--xlo", "'low'"]),
     (("honest.npy", "-s", "uniform", "--xhi", "inf"), ["--xhi", "finite"]),
-    (("honest.npy", *PARENT, "--max-n", "0"), ["--max-n", "positive"]),
+    (("honest.npy", *PARENT, "--max-n", "0"), ["--max-n", "at least 100"]),
     (("honest.npy", *PARENT, "--seed", "-1"), ["--seed"]),
-    (("honest.npy", *PARENT, "--cache-dir", "notes.txt"), ["is a file"]),
+    (("honest.npy", *PARENT, "--cache-dir", "notes.txt"), ["--cache-dir", "not a folder"]),
 ]
 
 
@@ -252,6 +252,20 @@ def test_bad_input_is_one_error_line_and_nothing_written(folder, args, words):
     one_line_error(evaluate(folder, *args), *words)
     assert snapshot(folder) == before
     assert not list(folder.glob(".*.tmp*")) and not (folder / "missing").exists()
+
+
+def test_a_csv_is_sized_from_its_lines_before_it_is_read(tmp_path, monkeypatch):
+    """150 lines of 1,000 numbers against 1 MiB of memory: refused from the count, loadtxt never called."""
+    from gaussgan.errors import UserError
+    from gaussgan.gan import judging
+    from gaussgan.system import resources
+
+    path = tmp_path / "wide.csv"
+    path.write_text(("0," * 999 + "0\n") * 150)
+    monkeypatch.setattr(resources, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(np, "loadtxt", lambda *args, **kwargs: pytest.fail("read before it was sized"))
+    with pytest.raises(UserError, match=r"reading '.*wide.csv' \(150,000 numbers\) needs about 3 MiB of memory"):
+        judging.read_csv_samples(path)
 
 
 # --- train.py's verdict ---------------------------------------------------------------------------------
@@ -294,7 +308,7 @@ def test_a_runs_table_has_the_metric_columns(folder):
 def test_every_checked_evaluate_option_has_a_bad_input_case():
     """A new option with a type or choices must come with a case in BAD: this test fails until it does."""
     from gaussgan import cli
-    from gaussgan.__main__ import add_evaluate_arguments
+    from gaussgan.gan.commands import add_evaluate_arguments
 
     parser = cli.make_parser("evaluate", "")
     add_evaluate_arguments(parser)

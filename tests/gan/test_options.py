@@ -23,7 +23,7 @@ class WithGhost(TrainConfig):
         kind=cli.positive_float,
         grid=True,
         tag="ghost",
-        column=True,
+        column=21,
         before=0.0,
         help="a made-up weight (default: %(default)s)",
     )

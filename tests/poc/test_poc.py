@@ -142,6 +142,16 @@ def test_bad_input_is_refused_and_writes_nothing(tmp_path, args):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("rate", ["1e300", "2"])
+def test_a_learning_rate_above_its_bound_is_refused_before_training(tmp_path, rate):
+    """Adam moves each weight by about the rate each step: above 1 a run only diverges (1e300 overflowed in
+    Adam's step: a traceback), so --learning-rate says its bound instead."""
+    result = run("adversarial", "--model-path=m.pt", "10", "train", "--learning-rate", rate, cwd=tmp_path)
+    check_bad_input(result)
+    assert "--learning-rate" in result.stderr and "(0, 1]" in result.stderr and rate in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("option", [["--in-shape", "2"], ["--out-shape", "3"]])
 def test_shapes_that_contradict_the_model_are_refused(models, tmp_path, option):
     result = run("adversarial", f"--model-path={models['naive'][0]}", "10", "generate", *option, cwd=tmp_path)

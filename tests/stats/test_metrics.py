@@ -6,13 +6,13 @@ against simulated ones, the null cache, and the sentences a verdict reads out.
 """
 
 import itertools
-import json
 
 import numpy as np
 import pytest
 from scipy import linalg, spatial, special, stats
 
 from gaussgan.distributions import PARENTS, Parent, make_parent
+from gaussgan.errors import UserError
 from gaussgan.stats import metrics, nulls, verdict
 from gaussgan.stats.metrics import METRICS, Context
 from gaussgan.stats.nulls import Judged, NullCache
@@ -327,14 +327,13 @@ def test_null_cache_round_trip_and_keys(tmp_path):
 @pytest.mark.parametrize(
     "content", [b"\x00\xff garbage", b"[1, 2, 3]", b'{"key": "text"}', b'{"key": [1, "a"]}', b'{"trunc', b""]
 )
-def test_a_damaged_null_cache_is_ignored_and_replaced(tmp_path, content):
+def test_a_file_gaussgan_did_not_write_is_refused_and_kept(tmp_path, content):
+    """Damaged or foreign, it may be someone's file: refused, never replaced (tests/stats/test_null_cache.py)."""
     path = tmp_path / "null_cache.json"
     path.write_bytes(content)
-    cache = NullCache(path)
-    assert cache.values == {}
-    values = nulls.null_values(METRICS["projections"], Context(make_parent("gauss", 2)), 50, 20, cache)
-    cache.save()
-    assert list(json.loads(path.read_text()).values()) == [list(values)]
+    with pytest.raises(UserError, match="not a null cache written by gaussgan; it is kept as it is"):
+        NullCache(path)
+    assert path.read_bytes() == content
 
 
 def test_a_cache_that_cannot_be_written_costs_a_note_not_the_result(tmp_path, capsys):
@@ -342,7 +341,7 @@ def test_a_cache_that_cannot_be_written_costs_a_note_not_the_result(tmp_path, ca
     cache = NullCache(tmp_path / "file" / "null_cache.json")  # its folder is a file
     nulls.null_values(METRICS["projections"], Context(make_parent("gauss", 2)), 50, 20, cache)
     cache.save()
-    assert "null cache was not saved" in capsys.readouterr().out
+    assert "null cache was not saved" in capsys.readouterr().err
 
 
 # --- judging, undefined metrics and the verdict's sentences ----------------------------------------------

@@ -39,7 +39,7 @@ n_eval = 50
     + VERDICT
 )
 FIGURES = ["calibration.png", "curves.png", "heatmaps.png", "scatter.png", "versus_dimension.png"]
-REPORT_FILES = sorted(["index.html", "summary.csv", "summary_by_config.csv", *FIGURES])
+REPORT_FILES = sorted([".gaussgan-report", "index.html", "summary.csv", "summary_by_config.csv", *FIGURES])
 
 
 gaussgan = run_module  # python -m gaussgan ARGS in cwd
@@ -152,7 +152,8 @@ def test_calibrated_metrics_verdicts_zero_based_epochs_and_damaged_runs(study, t
     (damaged / "config.json").write_text("{not json")
     result = gaussgan("report", tmp_path / "runs", "-o", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert f"note: skipped {damaged}" in result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith(f"warning: skipped {damaged}: ")]
+    assert len(warned) == 1 and f"{damaged}/config.json" in warned[0], result.stderr
     assert f"skipped {runs[2].name}" in (tmp_path / "out" / "index.html").read_text()
     summary = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("run")
     assert sorted(summary.index) == sorted(run.name for run in runs[:2])
@@ -235,3 +236,18 @@ def test_bad_report_inputs_are_one_error_line_and_nothing_is_written(study, tmp_
     result = gaussgan("report", *paths, "-o", target, *extra, cwd=tmp_path)
     assert_clean_error(result, *words)
     assert snapshot(tmp_path) == before and sorted(path.name for path in tmp_path.iterdir()) == entries
+
+
+def test_report_figures_draw_text_as_given_never_as_mathtext(tmp_path):
+    """A rule or an option's value comes from a run's files: a '$' in it is a dollar sign. matplotlib's
+    mathtext would parse "$...$" (and raise on a bad one): the figures turn it off."""
+    from gaussgan.figures import report_figures
+
+    rule = r"$\frac{$"  # not a formula mathtext can parse
+    table = pd.DataFrame({"epoch": [0, 1], "norm_ks_ratio": [2.0, 1.5]})
+    report_figures.epoch_curves([({"rule": rule, "dim": 3}, table)], ["norm_ks_ratio"], tmp_path / "curves.png")
+    summary = pd.DataFrame(
+        {"rule": [rule], "dim": [3], "latent_dim": [2], "scale": [0.1], "final_norm_ks_ratio": [1.5]}
+    )
+    report_figures.versus_dimension(summary, [], tmp_path / "versus_dimension.png")
+    assert (tmp_path / "curves.png").stat().st_size > 1000 and (tmp_path / "versus_dimension.png").is_file()

@@ -12,6 +12,7 @@ from helpers import REPO, assert_clean_error, run_module, snapshot
 
 from gaussgan.errors import UserError
 from gaussgan.study.plan import load_study, plan
+from gaussgan.study.values import MAX_RUNS
 
 STUDY = """\
 seeds = [1, 2]
@@ -111,6 +112,27 @@ def test_runs_that_would_share_a_directory_are_refused(tmp_path):
     text = STUDY.replace("scale = 0.1", "scale = 0.1\nlatent_sigma = [0.1, 0.1000001]")
     with pytest.raises(UserError, match="would share the run directory gauss_dim3_2_0.1_van_seed1"):
         planned(tmp_path, text)
+
+
+def test_a_study_of_the_largest_run_count_is_read_and_one_beyond_it_is_refused_with_its_count(tmp_path):
+    """Counted by multiplying (datasets x grid points x seeds), before any run is planned."""
+    text = STUDY.replace("latent_dim = [2, 4]", "latent_dim = { log = [1, 100000, 50000] }")
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    assert len(load_study(path).grid["latent_dim"]) * 2 == MAX_RUNS  # two seeds
+    path.write_text(text.replace("seeds = [1, 2]", "seeds = [1, 2, 3]"))
+    with pytest.raises(UserError, match=r"makes 150,000 runs \(1 datasets x 50,000 grid points x 3 seeds\)"):
+        load_study(path)
+
+
+def test_values_nested_deeper_than_a_study_needs_are_refused_naming_the_key(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(STUDY.replace("latent_dim = [2, 4]", "latent_dim = [[[[[[2]]]]]]"))
+    with pytest.raises(UserError, match=r"\[grid\] latent_dim nests lists or tables more than 5 deep"):
+        load_study(path)
+    # The deepest a study needs, sigma in [[datasets.generate]], is read.
+    path.write_text(STUDY.replace("seed = 1\n", "seed = 1\nsigma = [1.0, 0.0, 1]\n", 1))
+    assert load_study(path).generate[0]["sigma"] == [1.0, 0.0, 1]
 
 
 # Bad study files: (file content or None for no file, extra arguments, words of the one-line error).

@@ -23,6 +23,8 @@ import pandas as pd
 import pytest
 from helpers import REPO, assert_clean_error, run_module, snapshot
 
+from gaussgan.study.cluster import parse_scheduler
+
 # Where train.py ends each run with a calibrated verdict, the smallest one keeps these runs short.
 VERDICT = "max_n = 1000\nnull_repeats = 150\n"  # a small verdict: the tests judge tiny runs
 TINY = (
@@ -239,7 +241,8 @@ def test_an_external_scheduler_with_two_workers_runs_the_study(tmp_path):
     environment = {**os.environ, "PYTHONHASHSEED": "0"}
     started = [
         subprocess.Popen(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", "s.json"],
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", "s.json"]
+            + ["--dashboard-address", "127.0.0.1:0"],  # its HTTP endpoint too: on every interface by default
             cwd=tmp_path,
             env=environment,
             stdout=subprocess.DEVNULL,
@@ -258,7 +261,7 @@ def test_an_external_scheduler_with_two_workers_runs_the_study(tmp_path):
             started.append(
                 subprocess.Popen(
                     [dask, "worker", "--scheduler-file", "s.json", "--nthreads", "1", "--no-dashboard"]
-                    + ["--host", "127.0.0.1"],
+                    + ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"],
                     cwd=tmp_path,
                     env=environment,
                     stdout=subprocess.DEVNULL,
@@ -305,6 +308,24 @@ def test_an_unreachable_scheduler_is_an_error_and_nothing_is_written(tmp_path):
     result = gaussgan("sweep", "tiny.toml", "--scheduler", f"tcp://127.0.0.1:{port}", cwd=tmp_path, timeout=60)
     assert_clean_error(result, "cannot reach the Dask scheduler", f"127.0.0.1:{port}")
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "given, url, loopback, insecure",
+    [
+        ("127.0.0.1:8786", "tcp://127.0.0.1:8786", True, False),  # no scheme: Dask's default, tcp
+        ("tcp://127.0.0.2:9", "tcp://127.0.0.2:9", True, False),  # all of 127.0.0.0/8 is loopback
+        ("tcp://[::1]:8786", "tcp://[::1]:8786", True, False),
+        ("tcp://LocalHost:8786", "tcp://localhost:8786", True, False),
+        ("tcp://head-node.cluster:8786", "tcp://head-node.cluster:8786", False, True),  # allowed with --insecure
+        ("tcp://[fd00::5]:8786", "tcp://[fd00::5]:8786", False, True),
+    ],
+)
+def test_scheduler_addresses_are_read_as_dask_writes_them(given, url, loopback, insecure):
+    """What --scheduler accepts, in-process: loopback by its address or the name localhost (no name is looked
+    up), anything else only with --insecure (the refusals are end_to_end/test_faults_sweep.py's)."""
+    address = parse_scheduler(given, insecure=insecure)
+    assert (address.url, address.loopback, address.tls) == (url, loopback, None)
 
 
 # --- The quick study, as the issue's "Done when" asks (slow: about a minute per sweep on 2 cores) ---------
