@@ -182,3 +182,18 @@ HOSTILE = {
     "data_declared_huge": ["1,000,000,000,000 samples", "memory"],
     "parent_declared_huge": ["dimension 200,000", "memory"],
 }
+
+
+def tiny_study_text(
+    *, seeds: str = "[1, 2]", latent_dim: str = "[2, 4]", epochs: str = "{epochs}", name: str = "", verdict: bool = True
+) -> str:
+    """A study file of tiny runs (3-d Gaussian, 100 samples, width 0.1), its runs and datasets under ``runs/NAME``
+    and ``datasets/NAME`` when named; ``epochs`` may stay a ``{epochs}`` placeholder for ``str.format``. With
+    ``verdict``, the smallest verdict, which keeps the runs short."""
+    folders = (f'runs_dir = "runs/{name}"\n', f'dir = "datasets/{name}"\n') if name else ("", "")
+    text = (
+        f"seeds = {seeds}\n{folders[0]}[datasets]\n{folders[1]}[[datasets.generate]]\n"
+        'dist = "gauss"\ndims = [3]\nn_samples = 50\nn_batches = 2\nseed = 1\n'
+        f"[grid]\nlatent_dim = {latent_dim}\nscale = 0.1\nepochs = {epochs}\nn_eval = 50\n"
+    )
+    return text + ("max_n = 1000\nnull_repeats = 150\n" if verdict else "")

@@ -25,27 +25,10 @@ from pathlib import Path
 
 import psutil
 import pytest
+from builders import tiny_study_text
 from helpers import REPO, assert_clean_error, run_module, snapshot
 
-STUDY = """\
-seeds = [1]
-runs_dir = "runs/faults"
-[datasets]
-dir = "datasets/faults"
-[[datasets.generate]]
-dist = "gauss"
-dims = [3]
-n_samples = 50
-n_batches = 2
-seed = 1
-[grid]
-latent_dim = 2
-scale = 0.1
-epochs = {epochs}
-n_eval = 50
-max_n = 1000
-null_repeats = 150
-"""
+STUDY = tiny_study_text(seeds="[1]", latent_dim="2", name="faults")
 RUN = "gauss_dim3_2_1_van"  # the one run of STUDY
 GRID = STUDY.split("[grid]")[0] + "[grid]\n"  # STUDY without its grid: for grids of a test's own
 DEEP = 5000  # lists nested this deep: far beyond what TOML's recursive parser can read

@@ -8,27 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from builders import tiny_study_text
 from helpers import REPO, assert_clean_error, run_module, snapshot
 
 from gaussgan.errors import UserError
 from gaussgan.study.plan import load_study, plan
 from gaussgan.study.values import MAX_RUNS
 
-STUDY = """\
-seeds = [1, 2]
-[datasets]
-[[datasets.generate]]
-dist = "gauss"
-dims = [3]
-n_samples = 50
-n_batches = 2
-seed = 1
-[grid]
-latent_dim = [2, 4]
-scale = 0.1
-epochs = 2
-n_eval = 50
-"""
+STUDY = tiny_study_text(epochs="2", verdict=False)
 
 
 def gaussgan(*args, cwd: Path) -> subprocess.CompletedProcess:

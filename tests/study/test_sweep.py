@@ -21,32 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from builders import tiny_study_text
 from helpers import REPO, assert_clean_error, run_module, snapshot
 
 from gaussgan.study.cluster import parse_scheduler
 
-# Where train.py ends each run with a calibrated verdict, the smallest one keeps these runs short.
-VERDICT = "max_n = 1000\nnull_repeats = 150\n"  # a small verdict: the tests judge tiny runs
-TINY = (
-    """\
-seeds = [1, 2]
-runs_dir = "runs/tiny"
-[datasets]
-dir = "datasets/tiny"
-[[datasets.generate]]
-dist = "gauss"
-dims = [3]
-n_samples = 50
-n_batches = 2
-seed = 1
-[grid]
-latent_dim = [2, 4]
-scale = 0.1
-epochs = {epochs}
-n_eval = 50
-"""
-    + VERDICT
-)
+TINY = tiny_study_text(name="tiny")
 TINY_NAMES = [f"gauss_dim3_{latent}_1_van_seed{seed}" for latent in (2, 4) for seed in (1, 2)]
 
 
