@@ -35,9 +35,9 @@ from gaussgan.system.files import atomic_path, reason
 
 MIN_REPEATS = MIN_NULL_REPEATS
 # The most metrics that apply to one parent (memorisation included): MIN_REPEATS is chosen for it.
-LARGEST_FAMILY = 7
+LARGEST_FAMILY = 8
 # Bump when a metric's definition changes: cached nulls of another version are not reused.
-NULL_VERSION = 2
+NULL_VERSION = 3
 # What marks a cache file as gaussgan's, and the layout of its content; a file without the mark is not ours.
 CACHE_FORMAT = "gaussgan null cache"
 CACHE_LAYOUT = 1
@@ -67,7 +67,8 @@ class Judged:
     floor: float
     p: float
     detail: str = ""
-    rejected: bool = False  # set by the family's correction (Holm), not by the metric alone
+    rejected: bool = False  # set by the family's correction (weighted Holm), not by the metric alone
+    level: float = float("nan")  # its share of the family's error rate at the first step of that correction
 
     def as_dict(self) -> dict:
         return asdict(self)

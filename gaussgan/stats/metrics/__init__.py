@@ -29,6 +29,7 @@ from gaussgan.stats.metrics.base import Context, Metric, Score, component_cdf, n
 from gaussgan.stats.metrics.classifier import Classifier
 from gaussgan.stats.metrics.components import Components
 from gaussgan.stats.metrics.frechet import Frechet, frechet_from_moments
+from gaussgan.stats.metrics.gaussian import CovarianceTest, MeanTest
 from gaussgan.stats.metrics.mahalanobis import Mahalanobis
 from gaussgan.stats.metrics.memorisation import Memorisation
 from gaussgan.stats.metrics.mmd import MMD
@@ -43,8 +44,10 @@ __all__ = [
     "Classifier",
     "Components",
     "Context",
+    "CovarianceTest",
     "Frechet",
     "Mahalanobis",
+    "MeanTest",
     "Memorisation",
     "Metric",
     "Outside",
@@ -66,6 +69,8 @@ __all__ = [
 METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
+        MeanTest(),
+        CovarianceTest(),
         Components(),
         Mahalanobis(),
         Projections(),

@@ -65,6 +65,11 @@ class Metric:
         """Why the metric means nothing for this parent ('' when it applies)."""
         return ""
 
+    def weight(self, parent: Parent) -> float:
+        """This metric's share of the verdict's error rate, relative to the others' (weighted Holm): 1, more
+        for the exact tests that are the most powerful against the defects they look for."""
+        return 1.0
+
     def score(self, x: np.ndarray, context: Context) -> Score:
         raise NotImplementedError
 

@@ -9,44 +9,26 @@ from gaussgan.stats.metrics.base import SIMULATION_SAMPLES, Context, Metric, Sco
 
 
 class Frechet(Metric):
-    """Fréchet distance between N(mean, cov) of the sample and of the parent, in coordinates where the
-    parent's covariance is the identity; its bias grows like d²/n, so only its simulated floor judges it."""
+    """Fréchet distance between N(mean, cov) of the sample and of the parent, in coordinates where each
+    component has the parent's mean 0 and variance 1 (standardised), on the last SIMULATION_SAMPLES rows;
+    its bias grows like d²/n, so only its simulated floor judges it. Gaussian parents have the exact mean
+    and covariance tests instead (:mod:`.gaussian`), more powerful against both moments."""
 
     short = "Fréchet"
 
-    name, label = "frechet", "Fréchet distance, whitened"
+    name, label = "frechet", f"Fréchet distance, standardised (last {SIMULATION_SAMPLES:,} rows)"
+    cap = SIMULATION_SAMPLES
 
     def undefined(self, parent):
+        if parent.name == "gauss":
+            return "gauss: the exact mean and covariance tests replace it"
         # Parent.moments() is None for cauchy alone; asking it would build a distribution per component.
         return "undefined for cauchy: the parent has no mean or covariance" if parent.name == "cauchy" else ""
-
-    def used(self, n, parent):
-        # gauss: the null is drawn from the exact law of the sample mean and covariance at any n.
-        return n if parent.name == "gauss" else min(n, SIMULATION_SAMPLES)
-
-    def simulate_null(self, context, n, repeats, rng):
-        """gauss: whitened, the sample mean is N(0, I/n) and (n-1) times the sample covariance is
-        Wishart(n-1, I), independent of each other: drawn directly, at a cost that does not grow with n."""
-        parent = context.parent
-        if parent.name != "gauss" or n <= parent.dim:
-            return None
-        from scipy import stats
-
-        d = parent.dim
-        values = np.empty(repeats)
-        chunk = max(1, 4_000_000 // (d * d))  # covariances held at once: 32 MB
-        for start in range(0, repeats, chunk):
-            size = min(chunk, repeats - start)
-            means = rng.standard_normal((size, d)) / np.sqrt(n)
-            covariances = stats.wishart.rvs(df=n - 1, scale=np.eye(d) / (n - 1), size=size, random_state=rng)
-            eigenvalues = np.linalg.eigvalsh(np.reshape(covariances, (size, d, d)))
-            values[start : start + size] = frechet_from_moments(means, None, eigenvalues)
-        return values
 
     def score(self, x, context):
         parent = context.parent
         if len(x) <= parent.dim:
-            return Score(float("nan"), None, f"needs more samples than dimensions ({parent.dim})")
+            return Score(float("nan"), None, f"left out: needs more samples than dimensions ({parent.dim})")
         z = standardised(x, context)
         mean, covariance = z.mean(axis=0), np.atleast_2d(np.cov(z, rowvar=False))
         eigenvalues = np.linalg.eigvalsh(covariance)
@@ -56,10 +38,8 @@ class Frechet(Metric):
 
 
 def standardised(x: np.ndarray, context: Context) -> np.ndarray:
-    """Coordinates with the parent's mean 0 and covariance I: whitened (gauss), standardised (independent)."""
+    """Coordinates with the parent's mean 0 and variance 1 in each component (independent parents)."""
     parent = context.parent
-    if parent.name == "gauss":
-        return parent.whiten(x)
 
     def moments():
         exact = parent.moments()

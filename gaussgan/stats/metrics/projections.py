@@ -67,6 +67,26 @@ class Projections(Metric):
     def value(self, x, context):
         return float(self.distances(x, context)[0].max())
 
+    def simulate_null(self, context, n, repeats, rng):
+        """gauss: an honest sample's standardised projections are N(0, C), C the correlation of the
+        directions under the parent's covariance: drawn as such, (n, 64) numbers per draw whatever d is."""
+        from scipy import special
+
+        parent = context.parent
+        if parent.name != "gauss":
+            return None
+        u = directions(context)
+        spread = context.cached("projections", lambda: self.fixed(context))[1]
+        correlation = np.einsum("ik,ij,jl->kl", u, parent.sigma, u) / np.outer(spread, spread)
+        # A square root by eigenvalues, as C is singular when there are more directions than dimensions.
+        eigenvalues, vectors = np.linalg.eigh(correlation)
+        root = vectors * np.sqrt(np.clip(eigenvalues, 0, None))
+        values = np.empty(repeats)
+        for index in range(repeats):
+            standardised = rng.standard_normal((n, len(spread))) @ root.T
+            values[index] = ks_distance(special.ndtr(standardised)).max()
+        return values
+
     def score(self, x, context):
         statistic, spread, effective = self.distances(x, context)
         rejected = ks_bh_rejections(statistic, effective)
