@@ -196,4 +196,4 @@ def tiny_study_text(
         'dist = "gauss"\ndims = [3]\nn_samples = 50\nn_batches = 2\nseed = 1\n'
         f"[grid]\nlatent_dim = {latent_dim}\nscale = 0.1\nepochs = {epochs}\nn_eval = 50\n"
     )
-    return text + ("max_n = 1000\nnull_repeats = 150\n" if verdict else "")
+    return text + ("max_n = 1000\nnull_repeats = 250\n" if verdict else "")

@@ -82,6 +82,14 @@ def add_evaluate_arguments(parser) -> None:
         default=NULL_REPEATS,
         help=f"honest samples drawn for each simulated null, at least {MIN_NULL_REPEATS} (default: %(default)s)",
     )
+    parser.add_argument(
+        "--draws",
+        type=cli.positive_int,
+        default=1,
+        metavar="K",
+        help="judge K disjoint blocks of the samples' rows (each of up to --max-n rows) and give n* as the median "
+        "and range of the K draws (default: %(default)s)",
+    )
     parser.add_argument("--seed", type=cli.seed_value, help="seed of the reference samples and nulls (default: 0)")
     parser.add_argument(
         "--cache-dir",
@@ -122,5 +130,6 @@ def run_evaluate(args, parser) -> int:
         cache_dir=args.cache_dir,
         force=args.force,
         quiet=args.quiet,
+        draws=args.draws,
     )
     return 0

@@ -23,7 +23,7 @@ from gaussgan.gan.rundir import GENERATOR, NULL_CACHE, VERDICT, RunDirectory
 from gaussgan.stats.constants import MIN_SAMPLES
 from gaussgan.stats.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.stats.nulls import NullCache, judge
-from gaussgan.stats.verdict import Verdict, distinguishability, grid_for
+from gaussgan.stats.verdict import Verdict, distinguishability, grid_for, over_draws
 from gaussgan.system.files import atomic_path, check_output_file, check_regular_file, folder_for_the_block
 
 # Bytes per sample value the verdict holds at once: the samples, their whitened or normal-score copy,
@@ -49,9 +49,11 @@ def epoch_columns(generated: np.ndarray, context: Context, cache: NullCache, cos
     return columns
 
 
-def verdict_seed(seed: int) -> int:
-    """The seed of the verdict's draws, derived from the run's (so --verdict-only gives the same verdict)."""
-    return int(np.random.SeedSequence([seed, 0x5EED]).generate_state(1)[0])
+def verdict_seed(seed: int, draw: int = 0) -> int:
+    """The seed of the verdict's samples, derived from the run's (so --verdict-only gives the same verdict);
+    each further draw of ``--draws`` its own."""
+    words = [seed, 0x5EED] + ([draw] if draw else [])
+    return int(np.random.SeedSequence(words).generate_state(1)[0])
 
 
 def check_verdict_memory(n: int, dim: int, what: str) -> None:
@@ -60,8 +62,11 @@ def check_verdict_memory(n: int, dim: int, what: str) -> None:
     require_memory(n * dim * VERDICT_BYTES_PER_VALUE, what, "ask for a smaller --max-n")
 
 
-def run_verdict(run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int, repeats: int, quiet: bool) -> Verdict:
-    """The verdict on a run's saved generator (the averaged one), written to the run's verdict.json."""
+def run_verdict(
+    run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int, repeats: int, quiet: bool, draws: int = 1
+) -> Verdict:
+    """The verdict on a run's saved generator (the averaged one), written to the run's verdict.json; with
+    ``draws`` > 1, on that many fresh samples of it, n* as their median and range."""
     from gaussgan.gan.sampling import generated_chunks, generator_epochs, load_generator, parent_of
 
     started = time.perf_counter()
@@ -77,22 +82,28 @@ def run_verdict(run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int,
             if len(epochs) > 1
             else f"epoch {epochs[0]}'s averaged generator"
         )
-        print(f"verdict: testing up to {max_n:,} samples of {judged} against the parent ...", flush=True)
+        times = f" ({draws} draws)" if draws > 1 else ""
+        print(f"verdict: testing up to {max_n:,} samples of {judged} against the parent{times} ...", flush=True)
     check_verdict_memory(max_n, parent.dim, f"the verdict on {max_n:,} samples of dimension {parent.dim}")
     failure = "the generator produced NaN or infinite values; no verdict can be given"
-    samples = np.concatenate(
-        list(generated_chunks(generator, saved["latent_sigma"], max_n, verdict_seed(seed), failure))
-    )
-    verdict = give_verdict(
-        samples,
-        parent,
-        seed=seed,
-        train_rows=train_rows,
-        cache=cache,
-        max_n=max_n,
-        repeats=repeats,
-        quiet=quiet,
-    )
+    verdicts = []
+    for draw in range(draws):  # one draw's samples in memory at a time
+        samples = np.concatenate(
+            list(generated_chunks(generator, saved["latent_sigma"], max_n, verdict_seed(seed, draw), failure))
+        )
+        verdicts.append(
+            give_verdict(
+                samples,
+                parent,
+                seed=seed,
+                train_rows=train_rows,
+                cache=cache,
+                max_n=max_n,
+                repeats=repeats,
+                quiet=quiet,
+            )
+        )
+    verdict = over_draws(verdicts)
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)
     write_verdict(
@@ -149,8 +160,24 @@ def _nan_to_none(value):
 def print_verdict(verdict: Verdict, file=None) -> None:
     file = file or sys.stdout  # looked up now: a redirected stdout is the one written to
     print(verdict.table(), file=file)
-    print(f"n* = {verdict.n_star:,}" if verdict.n_star else "n* > " + f"{verdict.tested[-1]:,}", file=file)
+    print(f"n* {'= ' if verdict.n_star else ''}{n_star_text(verdict.n_star, verdict.tested[-1])}", file=file)
+    if len(verdict.draws) > 1:
+        each = ", ".join(n_star_text(n, verdict.tested[-1]) for n in sorted(verdict.draws, key=_none_last))
+        print(
+            f"over {len(verdict.draws)} draws: n* median {n_star_text(verdict.n_star, verdict.tested[-1])} (each: {each}); "
+            "the median draw is shown",
+            file=file,
+        )
     print(verdict.reading(), file=file, flush=True)
+
+
+def n_star_text(n_star: int | None, largest: int) -> str:
+    """ "5,000", or "> 100,000" when the largest size tested did not reject."""
+    return f"{n_star:,}" if n_star else f"> {largest:,}"
+
+
+def _none_last(n: int | None) -> float:
+    return np.inf if n is None else n
 
 
 # --- evaluate: samples from any generator ----------------------------------------------------------------
@@ -313,8 +340,10 @@ def evaluate_samples(
     cache_dir: str | None,
     force: bool,
     quiet: bool,
+    draws: int = 1,
 ) -> Verdict:
-    """``python -m gaussgan evaluate``: the verdict on samples from any generator.
+    """``python -m gaussgan evaluate``: the verdict on samples from any generator; with ``draws`` > 1, on that
+    many disjoint blocks of the file's rows, n* as their median and range.
 
     The parent comes from a dataset's metadata (``parent_dataset``) or from gen-samples options
     (``parent_spec``: name, mu, sigma, xlo, xhi; the dimension is the samples'), checked and built by
@@ -336,16 +365,34 @@ def evaluate_samples(
     cache = NullCache(cache_path, remedy="move it away, or choose another --cache-dir")
     samples, parent, train_rows = samples_and_parent(Path(samples_path), parent_dataset, parent_spec, memorisation)
     available = len(samples)
-    used = min(available, max_n)
+    block = available // draws
+    if block < MIN_SAMPLES:
+        raise UserError(
+            f"--draws {draws}: {str(samples_path)!r} holds {available:,} samples, {block:,} per draw; expected at "
+            f"least {MIN_SAMPLES} per draw (at most {available // MIN_SAMPLES} draws)"
+        )
+    used = min(block, max_n)
     check_verdict_memory(used, parent.dim, f"the verdict on {used:,} samples of dimension {parent.dim}")
-    samples = np.asarray(samples[:used], dtype=np.float64)  # the rows the verdict tests, read now
     # A cache folder made for this command is removed again if the command fails before writing in it.
     making = cache_path.parent if cache_path is not None and not cache_path.parent.is_dir() else None
+    verdicts = []
     with folder_for_the_block(making, "--cache-dir") if making else contextlib.nullcontext():
-        verdict = give_verdict(
-            samples, parent, seed=seed, train_rows=train_rows, cache=cache, max_n=max_n, repeats=repeats, quiet=quiet
-        )
-    verdict.available = available
+        for draw in range(draws):  # disjoint rows per draw, read when used
+            rows = np.asarray(samples[draw * block : draw * block + used], dtype=np.float64)
+            verdicts.append(
+                give_verdict(
+                    rows,
+                    parent,
+                    seed=seed,
+                    train_rows=train_rows,
+                    cache=cache,
+                    max_n=max_n,
+                    repeats=repeats,
+                    quiet=quiet,
+                )
+            )
+    verdict = over_draws(verdicts)
+    verdict.available = block
     print_verdict(verdict)
     if out_path is not None:
         # "parent" itself is the verdict's (the parent's name): the source says where it came from.

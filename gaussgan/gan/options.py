@@ -18,7 +18,7 @@ from typing import Any
 from gaussgan import cli
 from gaussgan.errors import UserError
 from gaussgan.gan.schedules import SCHEDULES
-from gaussgan.stats.constants import MAX_N, MIN_NULL_REPEATS, MIN_SAMPLES, NULL_REPEATS
+from gaussgan.stats.constants import MAX_N, MIN_NULL_REPEATS, MIN_SAMPLES, NULL_REPEATS, NULL_REPEATS_BEFORE_OPTION
 
 # The update rules, spelled one way everywhere in code (run names abbreviate them: van, wass).
 RULES = ("vanilla", "wgan-gp")
@@ -211,15 +211,20 @@ class TrainConfig:
     )  # fmt: skip
     max_n: int = _grid(
         MAX_N, "--max-n", kind=cli.at_least(MIN_SAMPLES), tag="maxn", column=0, before=MAX_N, resumable=True,
-        help="largest number of generated samples the end-of-run verdict tests, on the grid 1k, 2k, 5k, 10k, ... "
+        help="largest number of generated samples the end-of-run verdict tests, on the grid 100, 200, 500, 1k, 2k, 5k, ... "
         f"(at least {MIN_SAMPLES}; default: %(default)s)",
     )  # fmt: skip
     null_repeats: int = _grid(
         NULL_REPEATS, "--null-repeats", kind=cli.at_least(MIN_NULL_REPEATS), tag="nulls", column=0,
-        before=NULL_REPEATS, resumable=True,
+        before=NULL_REPEATS_BEFORE_OPTION, resumable=True,
         help="honest parent samples drawn to simulate each metric's null distribution, which gives its floor and "
-        f"p-value; at least {MIN_NULL_REPEATS}: below it a simulated p-value cannot pass Holm's first step among "
-        "all the metrics (default: %(default)s)",
+        f"p-value; at least {MIN_NULL_REPEATS}: below it a simulated p-value cannot pass the first step of the "
+        "weighted Holm correction across the metrics (default: %(default)s)",
+    )  # fmt: skip
+    draws: int = _grid(
+        1, "--draws", kind=cli.positive_int, tag="draws", column=0, before=1, resumable=True, metavar="K",
+        help="give the end-of-run verdict on K independent draws of fresh generated samples (each up to --max-n) "
+        "and n* as their median and range (default: %(default)s)",
     )  # fmt: skip
     verdict_only: bool = option(
         False, "--verdict-only", action="store_true", before=False, resumable=True,

@@ -326,7 +326,13 @@ def finish_with_verdict(config: TrainConfig, directory: RunDirectory, data_np: n
     """The verdict on the run's saved generator: verdict.json, and the block that ends the output."""
     assert config.seed is not None
     verdict = judging.run_verdict(
-        directory.path, data_np, seed=config.seed, max_n=config.max_n, repeats=config.null_repeats, quiet=config.quiet
+        directory.path,
+        data_np,
+        seed=config.seed,
+        max_n=config.max_n,
+        repeats=config.null_repeats,
+        quiet=config.quiet,
+        draws=config.draws,
     )
     judging.print_verdict(verdict, file=sys.stdout)  # the stdout of the moment (a sweep captures it)
     print(f"wrote {directory.file(VERDICT)}")

@@ -269,7 +269,11 @@ def summary_row(run: Run) -> dict:
         row["best_score"] = float(score[best])
     else:
         row["final_epoch"] = row["best_epoch"] = None
+    # With --draws K: n* is the median draw's, and the range over the K draws beside it.
     row["n_star"] = run.verdict.get("n_star")
+    row["n_star_min"] = run.verdict.get("n_star_min", row["n_star"])
+    row["n_star_max"] = run.verdict.get("n_star_max", row["n_star"])
+    row["draws"] = run.verdict.get("draws", 1)
     row["distinguished_by"] = distinguished_by(run.verdict)
     row["max_n"] = run.verdict.get("max_n")
     row["reading"] = run.verdict.get("reading")

@@ -143,7 +143,7 @@ def _at(table, column: str, row: int, found: str) -> str:
 
 def verdict_problem(verdict: dict) -> str:
     """Why a verdict.json is not one train.py writes ('' when it is)."""
-    for key in ("n_star", "max_n"):
+    for key in ("n_star", "max_n", "n_star_min", "n_star_max", "draws"):
         value = verdict.get(key)
         if value is not None and (not _is_integer(value) or value < 1):
             return f"{key} is {shown(value)}, expected an integer of at least 1 or null"

@@ -44,6 +44,8 @@ RUN_COLUMNS = (
     "best_norm_ks_ratio",
     "best_sigma_rho_ratio",
     "n_star",
+    "n_star_min",
+    "n_star_max",
     "distinguished_by",
     "seconds_total",
 )

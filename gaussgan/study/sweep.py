@@ -7,7 +7,7 @@ one resumed from its checkpoint, and a run directory made with other options is 
 every run keeps its last checkpoint (files are only ever replaced whole, locks die with their process),
 and the next sweep resumes it; the epoch under way when it stopped is trained again, identically.
 
-A finished run whose verdict was given with other verdict options (``max_n``, ``null_repeats``) is judged
+A finished run whose verdict was given with other verdict options (``max_n``, ``null_repeats``, ``draws``) is judged
 again, as ``train.py --verdict-only`` judges it, its epochs kept; a run whose epochs were made with another
 ``eval_every`` is reported like any changed option.
 
@@ -35,6 +35,7 @@ from typing import Any
 from gaussgan.errors import UserError
 from gaussgan.gan.options import hyperparameter_changes
 from gaussgan.gan.rundir import CHECKPOINT, RunDirectory, checkpoint_epoch, holds_files, is_finished
+from gaussgan.stats.verdict import PROCEDURE
 from gaussgan.study.cluster import Cluster, SchedulerAddress
 from gaussgan.study.plan import DatasetSpec, PlannedRun, Study
 
@@ -42,7 +43,7 @@ EXIT_RUNS_FAILED = 1
 # The verdict's options: those a finished run is judged again for (train.py --verdict-only redoes its verdict,
 # its epochs kept), and the one that shaped the epochs themselves (their costly metrics' cadence): a run made
 # with another is reported as changed, never mixed.
-REJUDGED = ("max_n", "null_repeats")
+REJUDGED = ("max_n", "null_repeats", "draws")
 NOT_MIXED = ("eval_every",)
 
 
@@ -100,6 +101,8 @@ def verdict_changes(directory: RunDirectory, saved: dict, config) -> list[str]:
     judged = verdict.get("max_n")
     if not isinstance(judged, int) or isinstance(judged, bool) or "n_star" not in verdict:
         return ["its verdict.json is unreadable or incomplete"]
+    if verdict.get("procedure") != PROCEDURE:
+        return ["its verdict was given by an earlier procedure (n* from 1,000, confirmed by the next size)"]
     return option_changes({**saved, "max_n": judged}, config, REJUDGED)
 
 

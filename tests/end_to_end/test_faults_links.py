@@ -20,7 +20,7 @@ import pytest
 from helpers import assert_clean_error, run_module, run_script
 
 DATA = "datasets/data_gauss_dim3.h5"
-TINY = ["-f", DATA, "-d", "2", "-c", "0.1", "--n-eval", "100", "--max-n", "1000", "--null-repeats", "150"]
+TINY = ["-f", DATA, "-d", "2", "-c", "0.1", "--n-eval", "100", "--max-n", "1000", "--null-repeats", "250"]
 TRAIN = [*TINY, "--seed", "1", "-q", "--inline-figures"]
 NAME = "gauss_dim3_2_1_van"
 RUN = Path("runs") / NAME

@@ -222,7 +222,7 @@ def test_a_peer_answering_garbage_is_one_error_line(tmp_path):
 # --- A changed verdict option: judged again (max_n, null_repeats), or refused (eval_every) ------------------
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory) -> Path:
-    """One finished run (1 epoch, its verdict at max_n 1000 with 150 null repeats)."""
+    """One finished run (1 epoch, its verdict at max_n 1000 with 250 null repeats)."""
     folder = tmp_path_factory.mktemp("judged")
     (folder / "study.toml").write_text(STUDY.format(epochs=1))
     result = gaussgan("sweep", "study.toml", "--workers", "1", "-q", cwd=folder, timeout=300)
@@ -233,10 +233,10 @@ def judged(tmp_path_factory) -> Path:
 
 def test_a_changed_null_repeats_lists_the_finished_run_to_judge_again(judged):
     before = snapshot(judged)
-    result = gaussgan("sweep", "study.toml", "--set", "null_repeats=200", "--dry-run", cwd=judged)
+    result = gaussgan("sweep", "study.toml", "--set", "null_repeats=300", "--dry-run", cwd=judged)
     assert result.returncode == 0, result.stderr
     assert "1 rejudge" in result.stdout and f"rejudge   {RUN}" in result.stdout, result.stdout
-    assert "null_repeats: 150 -> 200" in result.stdout
+    assert "null_repeats: 250 -> 300" in result.stdout
     assert snapshot(judged) == before
 
 

@@ -15,7 +15,7 @@ from helpers import REPO, run, run_module, run_script
 
 # The last commit of the flat package (gaussgan/*.py side by side).
 FLAT_LAYOUT = "1474f4d7287ab327892e820307be0bff181eed2e"
-TINY = ["-n", "2", "-d", "2", "-c", "0.1", "--n-eval", "100", "--max-n", "1000", "--null-repeats", "150"]
+TINY = ["-n", "2", "-d", "2", "-c", "0.1", "--n-eval", "100", "--max-n", "1000", "--null-repeats", "250"]
 
 
 def flat_layout_code(destination: Path) -> Path:

@@ -31,7 +31,7 @@ def train_tiny(workdir, epochs: int):
     trained = run_script(
         "train.py",
         *("-f", "datasets/data_gauss_dim2.h5", "-n", str(epochs), "-c", "0.1", "--n-eval", "50"),
-        *("--max-n", "1000", "--null-repeats", "150", "--seed", SEED, "-q"),
+        *("--max-n", "1000", "--null-repeats", "250", "--seed", SEED, "-q"),
         cwd=workdir,
     )
     assert trained.returncode == 0, trained.stderr

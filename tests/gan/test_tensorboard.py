@@ -16,7 +16,7 @@ event_accumulator = pytest.importorskip(
 
 EPOCHS = 3
 TRAIN = ("-f", "datasets/data_gauss_dim2.h5", "-n", str(EPOCHS), "-c", "0.1", "--n-eval", "50")
-TRAIN += ("--max-n", "1000", "--null-repeats", "150", "--seed", "1", "-q", "--tensorboard")
+TRAIN += ("--max-n", "1000", "--null-repeats", "250", "--seed", "1", "-q", "--tensorboard")
 RUN = "runs/gauss_dim2_100_1_van"
 FIGURES = ("training_metrics", "training_pvalues", "training_model_losses", "test_corr")
 

@@ -199,12 +199,12 @@ def generic_null(metric, context, n, repeats, seed):
 @pytest.mark.parametrize(
     "name, parent, n",
     [
-        ("frechet", make_parent("gauss", 3, mu=0.5, sigma=(2.0, 0.6, 3)), 40),
-        ("frechet", make_parent("gauss", 1), 30),
+        ("projections", make_parent("gauss", 3, mu=0.5, sigma=(2.0, 0.6, 3)), 40),
+        ("projections", make_parent("gauss", 1), 30),
         ("mmd", make_parent("trunc_gauss", 2, xlo=-0.5, xhi=1.0), 60),
         ("mmd", make_parent("cauchy", 3), 60),
     ],
-    ids=["frechet-gauss3", "frechet-gauss1", "mmd-trunc_gauss", "mmd-cauchy"],
+    ids=["projections-gauss3", "projections-gauss1", "mmd-trunc_gauss", "mmd-cauchy"],
 )
 def test_fast_null_has_the_law_of_the_generic_simulation(name, parent, n):
     metric, context = METRICS[name], Context(parent, seed=8)
@@ -311,16 +311,18 @@ def test_null_cache_round_trip_and_keys(tmp_path):
     assert len(again.values) == 1
     np.testing.assert_array_equal(nulls.null_values(metric, Context(parent, seed=1), 50, 20, again), values)
     assert not again.changed  # read, not recomputed
-    # Another seed, size, repeat count, parent or covariance: another key, another null.
+    # Another seed, size or repeat count: another key, another null.
     for context, n, repeats in [
         (Context(parent, seed=2), 50, 20),
         (Context(parent, seed=1), 60, 20),
         (Context(parent, seed=1), 50, 30),
-        (Context(make_parent("gauss", 2, mu=0.1), seed=1), 50, 20),
-        (Context(make_parent("gauss", 2, sigma=(1.0, 0.3, 2)), seed=1), 50, 20),
     ]:
         other = nulls.null_values(metric, context, n, repeats, again)
         assert len(other) != 20 or not np.array_equal(other, values)
+    # Another parent or covariance: another key (the projections' null of a gauss parent depends on its
+    # covariance only through the directions' correlations, so its values may be the same).
+    for other_parent in (make_parent("gauss", 2, mu=0.1), make_parent("gauss", 2, sigma=(1.0, 0.3, 2))):
+        nulls.null_values(metric, Context(other_parent, seed=1), 50, 20, again)
     assert len(again.values) == 6
 
 
@@ -366,16 +368,22 @@ def test_undefined_metrics_say_why():
         NullCache(),
         repeats=20,
     )
-    assert set(result.undefined) == {"mahalanobis", "frechet", "outside", "memorisation"}
+    assert set(result.undefined) == {"mean", "covariance", "mahalanobis", "frechet", "outside", "memorisation"}
     assert result.undefined["memorisation"] == "needs the training rows"
     assert "needs the training rows" in result.table() and "no mean or covariance" in result.table()
 
 
-def test_frechet_with_fewer_samples_than_dimensions_is_left_out_not_failed():
-    parent = make_parent("gauss", 10)
+@pytest.mark.parametrize("name, parent", [("covariance", "gauss"), ("frechet", "uniform")])
+def test_a_covariance_metric_with_fewer_samples_than_dimensions_is_left_out_not_failed(name, parent):
+    parent = make_parent(parent, 10)
     judged = verdict.assess(parent.sample(8, np.random.default_rng(16)), Context(parent), NullCache(), repeats=20)
-    frechet = next(j for j in judged if j.name == "frechet")
-    assert np.isnan(frechet.p) and not frechet.rejected and "more samples than dimensions" in frechet.detail
+    left_out = next(j for j in judged if j.name == name)
+    assert (
+        np.isnan(left_out.p)
+        and not left_out.rejected
+        and "left out: needs more samples than dimensions" in left_out.detail
+    )
+    assert np.isnan(left_out.level) and all(np.isfinite(j.level) for j in judged if j.name != name)
 
 
 def test_too_few_samples_give_no_value_and_say_why():
@@ -390,91 +398,133 @@ def test_too_few_samples_give_no_value_and_say_why():
         assert all(np.isnan(judged[name].p) == (n < 2) for name in ("components", "projections", "mmd", "mahalanobis"))
 
 
-def test_the_largest_family_passes_holms_first_step_with_the_fewest_null_draws():
-    largest = max(len(metrics.applicable(parent, with_train=True)) for parent in parents(2))
-    assert largest == nulls.LARGEST_FAMILY
-    assert 1 / (nulls.MIN_REPEATS + 1) <= metrics.ALPHA / nulls.LARGEST_FAMILY
+def test_every_simulated_metric_can_pass_the_first_step_with_the_fewest_null_draws():
+    """The smallest Monte Carlo p-value, 1 / (repeats + 1), is within every simulated metric's share of the
+    error rate in the largest family of each parent: otherwise it could never reject on its own."""
+    for parent in [*parents(2), make_parent("gauss", 10)]:
+        family = metrics.applicable(parent, with_train=True)
+        total = sum(metric.weight(parent) for metric in family)
+        for metric in family:
+            if metric.null == "simulated":
+                assert 1 / (nulls.MIN_REPEATS + 1) <= metrics.ALPHA * metric.weight(parent) / total, (parent, metric)
+    assert max(len(metrics.applicable(p, with_train=True)) for p in parents(2)) == nulls.LARGEST_FAMILY
 
 
-def judged(name, n, p, rejected, detail=""):
-    return Judged(name, n, n, 0.1, 0.05, p, detail, rejected)
+def judged(name, n, p, rejected, detail="", level=0.01):
+    return Judged(name, n, n, 0.1, 0.05, p, detail, rejected, level)
 
 
-def crafted(results: dict, n_star, available=5000, max_n=100_000):
-    return verdict.Verdict("gauss", 10, max_n, available, n_star, results)
+def crafted(results: dict, n_star, available=5000, max_n=100_000, parent="gauss"):
+    return verdict.Verdict(parent, 10, max_n, available, n_star, results)
 
 
-def test_reading_says_what_the_verdict_found():
-    calm = {n: [judged("components", n, 0.5, False), judged("mmd", n, 0.3, False)] for n in (1000, 2000, 5000)}
-    assert crafted(calm, None).reading() == (
-        "indistinguishable from the parent up to n = 5,000 (the largest n tested, limited by the 5,000 samples given)"
+def test_a_non_rejection_says_what_was_tested_and_what_could_have_been_seen():
+    calm = {n: [judged("mean", n, 0.5, False), judged("covariance", n, 0.3, False)] for n in (5000,)}
+    reading = crafted(calm, None).reading()
+    assert reading.startswith(
+        "not distinguished from the parent at n = 5,000 (the largest n tested, limited by the 5,000 samples given): "
+        "no test rejected at the family's 5% error rate. At this n the tests would have seen, with 80% power, "
+        "a mean shift of 0.0"
     )
-    assert crafted(calm, None, available=200_000, max_n=5000).reading().endswith("(the largest n tested)")
+    assert "(whitened) or a covariance error ||Σ_w - I||_F of about 0.1" in reading
+    assert (
+        crafted(calm, None, available=200_000, max_n=5000)
+        .reading()
+        .startswith("not distinguished from the parent at n = 5,000 (the largest n tested): ")
+    )
+    # A metric above its floor is named, with its p-value and its share of the error rate.
+    near = {5000: [judged("mean", 5000, 0.03, False, level=0.014), judged("components", 5000, 0.4, False)]}
+    assert (
+        "rate. At n = 5,000 the mean (p 0.03, its level 0.014) is above the 5% floor, not rejected at the "
+        "family's error rate. At this n"
+    ) in crafted(near, None).reading()
+    # Other parents: the per-component test's power, in their own words.
+    uniform = {5000: [judged("components", 5000, 0.5, False)]}
+    assert (
+        crafted(uniform, None, parent="uniform")
+        .reading()
+        .endswith("with 80% power, a component's CDF off by 0.033 anywhere.")
+    )
+
+
+def test_a_rejection_names_every_metric_at_n_star_and_at_the_size_above():
     loud = {
-        1000: [judged("components", 1000, 0.5, False), judged("mahalanobis", 1000, 0.2, False)],
+        5000: [judged("components", 5000, 0.0001, True), judged("mahalanobis", 5000, 0.0001, True, "too narrow")],
         2000: [
             judged("components", 2000, 0.001, True, "1 component of 10 rejected (BH)"),
             judged("mahalanobis", 2000, 0.0001, True, "mean Mahalanobis² 9.1 (parent: 10): too narrow"),
             judged("mmd", 2000, 0.2, False, "never shown"),
         ],
+        1000: [judged("components", 1000, 0.5, False), judged("mahalanobis", 1000, 0.03, False)],
     }
     assert crafted(loud, 2000).reading() == (
-        "indistinguishable at n = 1,000; distinguishable at n = 2,000 by the Mahalanobis and per-component tests: "
-        "mean Mahalanobis² 9.1 (parent: 10): too narrow; 1 component of 10 rejected (BH)"
+        "distinguishable at n = 2,000 by the Mahalanobis and per-component tests (mean Mahalanobis² 9.1 "
+        "(parent: 10): too narrow; 1 component of 10 rejected (BH)); also at n = 5,000 by the per-component and "
+        "Mahalanobis tests; not distinguished at n = 1,000, where testing stops (smaller sizes are not tested). "
+        "At n = 1,000 the Mahalanobis (p 0.03, its level 0.01) is above the 5% floor, not rejected at the "
+        "family's error rate."
     )
-    assert (
-        crafted({1000: loud[2000]}, 1000)
-        .reading()
-        .startswith(
-            "distinguishable already at n = 1,000, the smallest n tested, by the Mahalanobis and per-component tests"
-        )
-    )
+    smallest = {100: loud[2000]}
+    assert crafted(smallest, 100).reading().endswith(", the smallest n tested.")
     single = {1000: [judged("classifier", 1000, 0.001, True, "600 of 1000 held-out samples told apart")]}
-    assert crafted(single, 1000).reading().endswith("by the classifier test: 600 of 1000 held-out samples told apart")
+    assert crafted(single, 1000).reading().endswith("by the classifier test (600 of 1000 held-out samples told apart).")
     table = crafted(loud, 2000).table()
     assert table.count("rejected") == 2 and "(n = 2,000)" in table
 
 
-def test_assess_flags_with_holm_across_the_family(monkeypatch):
-    pvalues = {"components": 0.005, "mahalanobis": 0.04, "projections": 0.03, "frechet": 0.2, "mmd": 0.009}
+def test_assess_flags_with_weighted_holm_across_the_family(monkeypatch):
+    pvalues = {"mean": 0.012, "covariance": 0.5, "components": 0.005, "mahalanobis": 0.04, "mmd": 0.0045}
 
     def fake_judge(metric, x, context, cache, repeats):
         return Judged(metric.name, len(x), len(x), 0.0, 0.0, pvalues.get(metric.name, 0.9))
 
     monkeypatch.setattr(verdict, "judge", fake_judge)
     parent = make_parent("gauss", 2)
-    flags = {j.name: j.rejected for j in verdict.assess(np.zeros((10, 2)), Context(parent), NullCache())}
-    # six tests (classifier p = 0.9): 0.005 <= 0.05/6, 0.009 <= 0.05/5, 0.03 > 0.05/4 stops (0.04 < 0.05 too)
+    judged_ = verdict.assess(np.zeros((10, 2)), Context(parent), NullCache())
+    flags = {j.name: j.rejected for j in judged_}
+    # Weights 3, 3 and 1 for the five others (11): mmd 0.0045 <= 0.05/11; then of 10 left, components
+    # 0.005 <= 0.05/10; then of 9, mean 0.012 <= 0.05 * 3/9; then of 6, mahalanobis 0.04 > 0.05/6 stops.
     assert flags == {
+        "mean": True,
+        "covariance": False,
         "components": True,
-        "mmd": True,
-        "projections": False,
         "mahalanobis": False,
-        "frechet": False,
+        "projections": False,
+        "mmd": True,
         "classifier": False,
     }
+    assert {j.name: round(j.level, 5) for j in judged_}["mean"] == round(0.05 * 3 / 11, 5)
 
 
 @pytest.mark.parametrize(
-    "pattern, n_star",
+    "pattern, n_star, tested",
     [
-        ([False, False, False, False], None),
-        ([True, False, False, False], None),  # not confirmed
-        ([False, True, True, False], 2000),
-        ([False, True, False, True], 10_000),  # the largest size has nothing to confirm it
-        ([True, True, True, True], 1000),
-        ([False, False, False, True], 10_000),
+        ([False, False, False, False], None, [10_000]),
+        ([True, False, False, False], None, [10_000]),  # a rejection below the top is never reached
+        ([False, False, True, True], 5000, [10_000, 5000, 2000]),
+        ([False, True, False, True], 10_000, [10_000, 5000]),  # the chain breaks at 5,000
+        ([True, True, True, True], 1000, [10_000, 5000, 2000, 1000]),
     ],
 )
-def test_n_star_counts_when_the_next_size_confirms(monkeypatch, pattern, n_star):
+def test_n_star_is_the_end_of_the_chain_of_rejections_from_the_largest_size(monkeypatch, pattern, n_star, tested):
     sizes = [1000, 2000, 5000, 10_000]
-    tested = []
+    seen = []
 
     def fake_assess(x, context, cache, repeats):
-        tested.append(len(x))
+        seen.append(len(x))
         return [Judged("components", len(x), len(x), 0.0, 0.0, 0.0, "", pattern[sizes.index(len(x))])]
 
     monkeypatch.setattr(verdict, "assess", fake_assess)
+    monkeypatch.setattr(verdict, "GRID", tuple(sizes))
     result = verdict.distinguishability(np.zeros((10_000, 1)), Context(make_parent("gauss", 1)), NullCache())
-    assert result.n_star == n_star
-    assert tested == sizes[: sizes.index(n_star) + 2 if n_star and n_star < 10_000 else 4]
+    assert (result.n_star, seen, result.draws) == (n_star, tested, [n_star])
+
+
+def test_n_star_over_draws_is_the_median_draw():
+    def one(n):
+        return verdict.Verdict("gauss", 1, 10_000, 10_000, n, {n or 10_000: []})
+
+    chosen = verdict.over_draws([one(5000), one(None), one(1000)])
+    assert (chosen.n_star, chosen.draws) == (5000, [5000, None, 1000])
+    assert verdict.draws_summary([None, 2000]) == {"n_star_median": 2000, "n_star_min": 2000, "n_star_max": None}
+    assert verdict.draws_summary([None, None, 100]) == {"n_star_median": None, "n_star_min": 100, "n_star_max": None}

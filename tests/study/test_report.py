@@ -15,7 +15,7 @@ import pytest
 from helpers import assert_clean_error, run_module, snapshot
 
 # Where train.py ends each run with a calibrated verdict, the smallest one keeps these runs short.
-VERDICT = "max_n = 1000\nnull_repeats = 150\n"  # a small verdict: the tests judge tiny runs
+VERDICT = "max_n = 1000\nnull_repeats = 250\n"  # a small verdict: the tests judge tiny runs
 STUDY = (
     """\
 description = "report test"
