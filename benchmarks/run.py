@@ -241,16 +241,22 @@ def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
 
 
 # --- 4. Peak memory ----------------------------------------------------------------------------
-def peak_rss_mb(arguments: list[str], folder: Path) -> float:
-    """Peak resident memory of a script's process, in MB.
+def peak_rss_mb(arguments: list[str], folder: Path, module: bool = False) -> float:
+    """Peak resident memory of a script's process (``module``: of ``python -m arguments[0]``), in MB.
 
     Read from /proc (VmHWM, reset by exec): getrusage's ru_maxrss would report this benchmark's
     own size, which a forked child inherits.
     """
+    run = (
+        "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+        if module
+        else ("runpy.run_path(sys.argv[0], run_name='__main__')")
+    )
     code = (
         "import runpy, sys\n"
+        f"sys.path.insert(0, {str(REPO)!r})\n"
         "sys.argv = sys.argv[1:]\n"
-        "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        f"try:\n    {run}\n"
         "except SystemExit:\n    pass\n"
         "line = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
         "print(int(line.split()[1]) / 1024)\n"
@@ -338,8 +344,8 @@ def bench_gpu(repeats: int) -> None:
 
 # --- 7. Calibrated metrics ---------------------------------------------------------------------
 def bench_metrics(folder: Path, repeats: int) -> None:
-    """What the verdict costs: the metric columns of each epoch, the nulls simulated once per run,
-    and `python -m gaussgan evaluate` on 10,000 samples, all at d = 100."""
+    """What the metrics cost during training: the metric columns of each epoch and the nulls simulated once
+    per run, at d = 100."""
     from gaussgan.gan import judging
     from gaussgan.gan.training import train
     from gaussgan.stats.metrics import Context
@@ -386,22 +392,101 @@ def bench_metrics(folder: Path, repeats: int) -> None:
     report(f"7. null simulation, once per run: first epoch's metrics (empty cache), d={dim}", first, 10, " s")
     print(f"  the same epoch again (nulls cached): {statistics.median(later):.2f} s", file=sys.stderr)
 
-    # (c) what a user waits for: the whole evaluate process, imports and the verdict at 1k, 2k, 5k, 10k.
-    np.save(folder / "samples.npy", parent.sample(10000, np.random.default_rng(2)))
-    command = [sys.executable, "-m", "gaussgan", "evaluate", str(folder / "samples.npy"), "-s", "gauss", "-q"]
-    seconds = [
-        timed(lambda: subprocess.run(command, check=True, capture_output=True, cwd=REPO)) for _ in range(repeats)
-    ]
-    report(f"7. python -m gaussgan evaluate, 10,000 samples of d={dim} (whole process)", seconds, 30, " s")
+
+# --- 8. n* as an instrument: what a verdict costs, and what it tells apart --------------------------------
+def evaluate_command(samples: Path, *options: str) -> list[str]:
+    return [sys.executable, "-m", "gaussgan", "evaluate", str(samples), "-s", "gauss", "-q", *options]
+
+
+def bench_verdict(folder: Path, repeats: int, quick: bool) -> None:
+    """The whole `evaluate` process on 10,000 honest samples at d = 100 and 1,000 (time, and peak memory at
+    1,000); n* of two generators of different quality at d = 100 and 1,000 (the grid from 100 ranks them);
+    the end-of-run verdict's share of a default run at d = 10."""
+    import json
+
+    rng = np.random.default_rng(2)
+    for dim, target in ((100, 10), (1000, 60)):
+        if quick and dim == 1000:
+            continue
+        samples = folder / f"honest{dim}.npy"
+        np.save(samples, rng.standard_normal((10_000, dim)))
+        command = evaluate_command(samples)
+        seconds = [
+            timed(lambda: subprocess.run(command, check=True, capture_output=True, cwd=REPO))
+            for _ in range(repeats if dim < 1000 else 1)
+        ]
+        report(f"8. python -m gaussgan evaluate, 10,000 samples of d={dim} (whole process)", seconds, target, " s")
+        if dim == 1000:
+            peak = peak_rss_mb(["gaussgan", "evaluate", str(samples), "-s", "gauss", "-q"], folder, module=True)
+            report(f"8. peak memory, evaluate on 10,000 samples of d={dim}", [peak], 1000, " MB")
+        samples.unlink()
+    # Two "generators" whose samples are too narrow by 3% and by 0.5% in every direction: a GAN's typical
+    # defect. On the grid from 1,000 the first read n* = 1,000 at any d >= 100; the grid from 100 ranks them.
+    for dim in (100,) if quick else (100, 1000):
+        found = {}
+        for shrink in (0.97, 0.995):
+            samples = folder / f"narrow{dim}.npy"
+            np.save(samples, shrink * rng.standard_normal((10_000, dim)))
+            out = folder / f"narrow{dim}.json"
+            subprocess.run(
+                [*evaluate_command(samples), "-o", str(out), "--force"], check=True, capture_output=True, cwd=REPO
+            )
+            found[shrink] = json.loads(out.read_text())["n_star"]
+        apart = found[0.97] is not None and (found[0.995] is None or found[0.97] < found[0.995])
+        ROWS.append(
+            (
+                f"8. n* of samples 3% vs 0.5% too narrow, d={dim}",
+                f"{found[0.97]} vs {found[0.995]}",
+                "smaller first",
+                apart,
+            )
+        )
+        print(f"  n* at d={dim}: 3% too narrow {found[0.97]}, 0.5% too narrow {found[0.995]}", file=sys.stderr)
+    if quick:
+        return
+    # A default run at d = 10: its verdict (verdict.json's seconds) against its training (the CSV's).
+    generate = str(REPO / "gen-samples.py")
+    subprocess.run(
+        [sys.executable, generate, "-n", "10000", "-b", "10", "-d", "10", "--seed", "1", "-q", "-o", "d10"],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train.py"),
+            "-f",
+            "d10/data_gauss_dim10.h5",
+            "--seed",
+            "1",
+            "-q",
+            "--force",
+            "-o",
+            "runs10",
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+    )
+    run = next((folder / "runs10").iterdir())
+    verdict_seconds = json.loads((run / "verdict.json").read_text())["seconds"]
+    training_seconds = float(pd.read_csv(run / "training_details.csv")["seconds_total"].sum())
+    report(
+        "8. a default run's end-of-run verdict / its training, d=10",
+        [100 * verdict_seconds / training_seconds],
+        10,
+        "%",
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no d=1000 epoch and no memory rows")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-7)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-8)")
     args = parser.parse_args()
     repeats = 3
-    wanted = set(args.only or range(1, 8))
+    wanted = set(args.only or range(1, 9))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
         folder = Path(temporary)
@@ -413,6 +498,7 @@ def main() -> int:
             (5, lambda: bench_startup(repeats)),
             (6, lambda: bench_gpu(repeats)),
             (7, lambda: bench_metrics(folder, repeats)),
+            (8, lambda: bench_verdict(folder, repeats, args.quick)),
         ]
         for number, step in steps:
             if number in wanted:
