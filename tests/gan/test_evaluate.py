@@ -315,6 +315,13 @@ def test_a_run_ends_with_a_verdict_that_verdict_only_recomputes(folder):
         recomputed = json.loads((run / "verdict.json").read_text())
         assert {**recomputed, "seconds": None} == {**verdict, "seconds": None}  # all but the time it took
         assert verdict["reading"] in again.stdout
+    # --draws 2: two fresh draws of the generator, the first the one judged above
+    drawn = run_script(*command, "--verdict-only", "--draws", "2", cwd=folder)
+    assert drawn.returncode == 0, drawn.stderr
+    twice = json.loads((run / "verdict.json").read_text())
+    assert twice["draws"] == 2 and len(twice["n_star_draws"]) == 2 and twice["n_star_draws"][0] == verdict["n_star"]
+    assert "over 2 draws: n* median " in drawn.stdout
+    assert run_script(*command, "--verdict-only", cwd=folder).returncode == 0  # as it was, for the tests after
     # a run that is not there
     before = snapshot(folder)
     one_line_error(run_script(*command, "--verdict-only", "-p", "elsewhere", cwd=folder), "--verdict-only", "no run")
