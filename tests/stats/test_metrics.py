@@ -121,7 +121,7 @@ def test_frechet_from_moments_is_the_sqrtm_formula():
 
 
 def test_mmd_is_the_unbiased_estimate_computed_pair_by_pair(monkeypatch):
-    monkeypatch.setattr(metrics.mmd, "MMD_SAMPLES", 40)
+    monkeypatch.setattr(metrics.mmd, "MMD_REFERENCE", 40)
     parent = make_parent("uniform", 3, xlo=-1.0, xhi=2.0)
     context = Context(parent, seed=3)
     x = parent.sample(25, np.random.default_rng(4)) ** 2 - 0.5  # a distorted sample
@@ -352,8 +352,8 @@ def test_a_capped_metric_judges_the_last_samples():
     context, cache = Context(parent, seed=1), NullCache()
     x = parent.sample(1500, np.random.default_rng(14))
     judged = nulls.judge(METRICS["mmd"], x, context, cache, repeats=20)
-    assert (judged.n, judged.n_used) == (1500, 1000)
-    assert judged.value == METRICS["mmd"].score(x[500:], context).value
+    assert (judged.n, judged.n_used) == (1500, 500)
+    assert judged.value == METRICS["mmd"].score(x[1000:], context).value
 
 
 def test_undefined_metrics_say_why():
