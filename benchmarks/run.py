@@ -447,7 +447,7 @@ def bench_verdict(folder: Path, repeats: int, quick: bool) -> None:
     # A default run at d = 10: its verdict (verdict.json's seconds) against its training (the CSV's).
     generate = str(REPO / "gen-samples.py")
     subprocess.run(
-        [sys.executable, generate, "-n", "10000", "-b", "10", "-d", "10", "--seed", "1", "-q", "-o", "d10"],
+        [sys.executable, generate, "-n", "1000", "-b", "10", "-d", "10", "--seed", "1", "-q", "-o", "d10"],
         cwd=folder,
         check=True,
         capture_output=True,
