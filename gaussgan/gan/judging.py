@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -86,24 +87,15 @@ def run_verdict(
         print(f"verdict: testing up to {max_n:,} samples of {judged} against the parent{times} ...", flush=True)
     check_verdict_memory(max_n, parent.dim, f"the verdict on {max_n:,} samples of dimension {parent.dim}")
     failure = "the generator produced NaN or infinite values; no verdict can be given"
-    verdicts = []
-    for draw in range(draws):  # one draw's samples in memory at a time
-        samples = np.concatenate(
+    samples = (  # one draw's samples in memory at a time
+        np.concatenate(
             list(generated_chunks(generator, saved["latent_sigma"], max_n, verdict_seed(seed, draw), failure))
         )
-        verdicts.append(
-            give_verdict(
-                samples,
-                parent,
-                seed=seed,
-                train_rows=train_rows,
-                cache=cache,
-                max_n=max_n,
-                repeats=repeats,
-                quiet=quiet,
-            )
-        )
-    verdict = over_draws(verdicts)
+        for draw in range(draws)
+    )
+    verdict = give_verdict(
+        samples, parent, seed=seed, train_rows=train_rows, cache=cache, max_n=max_n, repeats=repeats, quiet=quiet
+    )
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)
     write_verdict(
@@ -115,7 +107,7 @@ def run_verdict(
 
 
 def give_verdict(
-    samples: np.ndarray,
+    draws: Iterable[np.ndarray],
     parent: Parent,
     *,
     seed: int,
@@ -125,19 +117,26 @@ def give_verdict(
     repeats: int,
     quiet: bool,
 ) -> Verdict:
-    """n* and every metric at each size tested, with a progress line per size unless ``quiet``; the nulls
-    drawn are saved in ``cache``."""
+    """n* and every metric at each size tested, for each draw of samples in turn (one draw: its verdict;
+    several: the median draw's, :func:`over_draws`), with a progress bar per draw unless ``quiet``; the
+    nulls drawn are saved in ``cache``."""
     from tqdm import tqdm
 
     context = Context(parent, seed=seed, train=None if train_rows is None else np.asarray(train_rows, dtype=float))
-    sizes = grid_for(len(samples), max_n)
-    with (
-        tqdm(total=len(sizes), desc="verdict", unit="size", leave=False, disable=quiet or None, file=sys.stderr) as bar,
-        one_blas_thread(),
-    ):
-        verdict = distinguishability(samples, context, cache, max_n, repeats, progress=lambda n: bar.update(1))
+    verdicts = []
+    for samples in draws:
+        sizes = grid_for(len(samples), max_n)
+        with (
+            tqdm(
+                total=len(sizes), desc="verdict", unit="size", leave=False, disable=quiet or None, file=sys.stderr
+            ) as bar,
+            one_blas_thread(),
+        ):
+            verdicts.append(
+                distinguishability(samples, context, cache, max_n, repeats, progress=lambda n: bar.update(1))
+            )
     cache.save()
-    return verdict
+    return over_draws(verdicts)
 
 
 def write_verdict(path: Path, verdict: Verdict, extra: dict) -> None:
@@ -375,23 +374,13 @@ def evaluate_samples(
     check_verdict_memory(used, parent.dim, f"the verdict on {used:,} samples of dimension {parent.dim}")
     # A cache folder made for this command is removed again if the command fails before writing in it.
     making = cache_path.parent if cache_path is not None and not cache_path.parent.is_dir() else None
-    verdicts = []
+    blocks = (  # disjoint rows per draw, read when used
+        np.asarray(samples[draw * block : draw * block + used], dtype=np.float64) for draw in range(draws)
+    )
     with folder_for_the_block(making, "--cache-dir") if making else contextlib.nullcontext():
-        for draw in range(draws):  # disjoint rows per draw, read when used
-            rows = np.asarray(samples[draw * block : draw * block + used], dtype=np.float64)
-            verdicts.append(
-                give_verdict(
-                    rows,
-                    parent,
-                    seed=seed,
-                    train_rows=train_rows,
-                    cache=cache,
-                    max_n=max_n,
-                    repeats=repeats,
-                    quiet=quiet,
-                )
-            )
-    verdict = over_draws(verdicts)
+        verdict = give_verdict(
+            blocks, parent, seed=seed, train_rows=train_rows, cache=cache, max_n=max_n, repeats=repeats, quiet=quiet
+        )
     verdict.available = block
     print_verdict(verdict)
     if out_path is not None:

@@ -31,19 +31,25 @@ MOMENT_WEIGHT = 3.0
 SMALLEST_EIGENVALUE = 1e-300
 
 
-class MeanTest(Metric):
-    """n ||z_bar||², z the whitened samples: exactly χ²_d for an honest sample. The value is ||z_bar||²,
-    the squared distance of the sample mean from the parent's in the parent's own metric."""
+class MomentTest(Metric):
+    """What the two exact tests share: a Gaussian parent, an exact null, and the larger weight."""
 
-    short = "mean"
-
-    name, label, null = "mean", "mean test, whitened (||mean||², n·value ~ χ²_d)", "analytic"
+    null = "analytic"
 
     def undefined(self, parent):
         return "" if parent.name == "gauss" else f"needs a Gaussian parent, not {parent.name}"
 
     def weight(self, parent):
         return MOMENT_WEIGHT
+
+
+class MeanTest(MomentTest):
+    """n ||z_bar||², z the whitened samples: exactly χ²_d for an honest sample. The value is ||z_bar||²,
+    the squared distance of the sample mean from the parent's in the parent's own metric."""
+
+    short = "mean"
+
+    name, label = "mean", "mean test, whitened (||mean||², n·value ~ χ²_d)"
 
     def score(self, x, context):
         from scipy import stats
@@ -63,20 +69,14 @@ class MeanTest(Metric):
         return float(stats.chi2.isf(ALPHA, parent.dim) / n)
 
 
-class CovarianceTest(Metric):
+class CovarianceTest(MomentTest):
     """The likelihood-ratio test of the covariance, whitened: tr S - log det S - d (Stein's loss of the
     sample covariance S; 0 when S = I), against its exact null drawn by Bartlett's decomposition.
     Needs more samples than dimensions (S is singular otherwise)."""
 
     short = "covariance"
 
-    name, label, null = "covariance", "covariance likelihood ratio, whitened (tr S - log det S - d)", "analytic"
-
-    def undefined(self, parent):
-        return "" if parent.name == "gauss" else f"needs a Gaussian parent, not {parent.name}"
-
-    def weight(self, parent):
-        return MOMENT_WEIGHT
+    name, label = "covariance", "covariance likelihood ratio, whitened (tr S - log det S - d)"
 
     def score(self, x, context):
         d, n = context.parent.dim, len(x)
