@@ -17,6 +17,7 @@ Several draws (fresh samples of a generator, disjoint rows of a file) give n* as
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -48,20 +49,15 @@ def assess(x: np.ndarray, context: Context, cache: NullCache, repeats: int = NUL
     parent = context.parent
     metrics = applicable(parent, names, with_train=context.train is not None)
     judged = [judge(metric, x, context, cache, repeats) for metric in metrics]
-    tested = [(j, METRICS[j.name].weight(parent)) for j in judged if np.isfinite(j.p)]
-    total = sum(weight for _, weight in tested)
-    flags = weighted_holm([j.p for j, _ in tested], [weight for _, weight in tested]) if tested else []
-    decided = {j.name: (flag, ALPHA * weight / total) for (j, weight), flag in zip(tested, flags, strict=True)}
-    return [
-        Judged(
-            **{
-                **j.as_dict(),
-                "rejected": decided.get(j.name, (False,))[0],
-                "level": decided.get(j.name, (0, np.nan))[1],
-            }
-        )
-        for j in judged
-    ]
+    tested = [j for j in judged if np.isfinite(j.p)]
+    weights = [METRICS[j.name].weight(parent) for j in tested]
+    flags = weighted_holm([j.p for j in tested], weights) if tested else []
+    # Each tested metric's share of ALPHA at the first step; the left-out ones keep none (NaN).
+    decided = {
+        j.name: dataclasses.replace(j, rejected=flag, level=ALPHA * weight / sum(weights))
+        for j, weight, flag in zip(tested, weights, flags, strict=True)
+    }
+    return [decided.get(j.name, j) for j in judged]
 
 
 @dataclass
