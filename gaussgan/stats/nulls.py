@@ -34,7 +34,8 @@ from gaussgan.stats.metrics import Context, Metric, Score
 from gaussgan.system.files import atomic_path, reason
 
 MIN_REPEATS = MIN_NULL_REPEATS
-# The most metrics that apply to one parent (memorisation included): MIN_REPEATS is chosen for it.
+# The most metrics that apply to one parent (gauss, memorisation included): with their weights, the smallest
+# share of ALPHA a simulated metric gets, which MIN_REPEATS must reach (a test checks every parent).
 LARGEST_FAMILY = 8
 # Bump when a metric's definition changes: cached nulls of another version are not reused.
 NULL_VERSION = 3
