@@ -147,6 +147,8 @@ def test_calibrated_metrics_verdicts_zero_based_epochs_and_damaged_runs(study, t
         {"name": "components", "rejected": True},
     ]
     verdict = {"n_star": 500, "max_n": 10000, "reading": "distinguishable", "results": {"500": rejections}}
+    # Three draws (--draws 3): n* is the median draw's, its range beside it.
+    verdict |= {"draws": 3, "n_star_draws": [1000, 500, 200], "n_star_min": 200, "n_star_max": 1000}
     (first / "verdict.json").write_text(json.dumps(verdict))
     damaged = tmp_path / "runs" / runs[2].name
     (damaged / "config.json").write_text("{not json")
@@ -161,6 +163,7 @@ def test_calibrated_metrics_verdicts_zero_based_epochs_and_damaged_runs(study, t
     assert row["final_m_fake_ratio"] == pytest.approx(1.5) and row["best_m_fake_ratio"] == pytest.approx(1.5)
     assert row["final_m_fake_p"] == pytest.approx(0.2)
     assert row["n_star"] == 500 and row["reading"] == "distinguishable" and row["finished"]
+    assert (row["n_star_min"], row["n_star_max"], row["draws"]) == (200, 1000, 3)
     assert row["distinguished_by"] == "frechet, components"  # the metrics that reject at n*, in the verdict's order
     assert row["final_epoch"] == 1 and row["best_epoch"] in (0, 1)
     other = summary.loc[runs[1].name]
@@ -168,6 +171,9 @@ def test_calibrated_metrics_verdicts_zero_based_epochs_and_damaged_runs(study, t
     verdict = runs[1] / "verdict.json"  # written by every run where train.py gives verdicts
     expected = json.loads(verdict.read_text())["n_star"] if verdict.exists() else None
     assert other["n_star"] == expected if expected is not None else pd.isna(other["n_star"])
+    assert other["draws"] == 1 and (
+        other["n_star_min"] == expected if expected is not None else pd.isna(other["n_star_min"])
+    )
 
 
 def test_report_over_folders_and_runs_counts_each_once_and_is_replaced_only_with_force(study, tmp_path):
