@@ -24,7 +24,7 @@ from gaussgan.gan.rundir import GENERATOR, NULL_CACHE, VERDICT, RunDirectory
 from gaussgan.stats.constants import MIN_SAMPLES
 from gaussgan.stats.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.stats.nulls import NullCache, judge
-from gaussgan.stats.verdict import Verdict, distinguishability, grid_for, over_draws
+from gaussgan.stats.verdict import Verdict, by_size, distinguishability, grid_for, over_draws
 from gaussgan.system.files import atomic_path, check_output_file, check_regular_file, folder_for_the_block
 
 # Bytes per sample value the verdict holds at once: the samples, their whitened or normal-score copy,
@@ -161,7 +161,7 @@ def print_verdict(verdict: Verdict, file=None) -> None:
     print(verdict.table(), file=file)
     print(f"n* {'= ' if verdict.n_star else ''}{n_star_text(verdict.n_star, verdict.tested[-1])}", file=file)
     if len(verdict.draws) > 1:
-        each = ", ".join(n_star_text(n, verdict.tested[-1]) for n in sorted(verdict.draws, key=_none_last))
+        each = ", ".join(n_star_text(n, verdict.tested[-1]) for n in sorted(verdict.draws, key=by_size))
         print(
             f"over {len(verdict.draws)} draws: n* median {n_star_text(verdict.n_star, verdict.tested[-1])} (each: {each}); "
             "the median draw is shown",
@@ -173,10 +173,6 @@ def print_verdict(verdict: Verdict, file=None) -> None:
 def n_star_text(n_star: int | None, largest: int) -> str:
     """ "5,000", or "> 100,000" when the largest size tested did not reject."""
     return f"{n_star:,}" if n_star else f"> {largest:,}"
-
-
-def _none_last(n: int | None) -> float:
-    return np.inf if n is None else n
 
 
 # --- evaluate: samples from any generator ----------------------------------------------------------------

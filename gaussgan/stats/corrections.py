@@ -23,14 +23,9 @@ def sidak_level(alpha: float, tests: int) -> float:
 
 
 def holm(pvalues: list[float], alpha: float = ALPHA) -> list[bool]:
-    """Holm's step-down procedure: which hypotheses to reject, controlling the family-wise error at ``alpha``."""
-    order = np.argsort(pvalues)
-    rejected = [False] * len(pvalues)
-    for rank, index in enumerate(order):
-        if pvalues[index] > alpha / (len(pvalues) - rank):
-            break
-        rejected[index] = True
-    return rejected
+    """Holm's step-down procedure: which hypotheses to reject, controlling the family-wise error at ``alpha``
+    (:func:`weighted_holm` with equal weights)."""
+    return weighted_holm(pvalues, [1.0] * len(pvalues), alpha)
 
 
 def weighted_holm(pvalues: list[float], weights: list[float], alpha: float = ALPHA) -> list[bool]:

@@ -234,8 +234,13 @@ def over_draws(verdicts: list[Verdict]) -> Verdict:
     return chosen
 
 
+def by_size(n_star: int | None) -> float:
+    """A sort key of n* values: a draw without n* (no rejection) after every size."""
+    return np.inf if n_star is None else n_star
+
+
 def draws_summary(draws: list[int | None]) -> dict:
     """The median and range of n* over draws; a draw without n* (no rejection) counts as larger than any
     size, so the median is a size of the grid or None (most draws did not reject), never an average."""
-    ranked = sorted(draws, key=lambda n: np.inf if n is None else n)
+    ranked = sorted(draws, key=by_size)
     return {"n_star_median": ranked[(len(ranked) - 1) // 2], "n_star_min": ranked[0], "n_star_max": ranked[-1]}
