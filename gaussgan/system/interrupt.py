@@ -56,9 +56,11 @@ class GracefulStop:
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
+            # Read before the handlers go in: a signal that lands between them sets the flag, which this
+            # assignment must not then overwrite (seen: a Ctrl-C just after start-up, and the run went on).
+            self.requested = received  # a request whose exception was swallowed: stop at the first check
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self._previous[signum] = signal.signal(signum, self._handle)
-            self.requested = received  # a request whose exception was swallowed: stop at the first check
         return self
 
     def __exit__(self, *exc_info) -> None:

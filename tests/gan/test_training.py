@@ -243,3 +243,23 @@ def test_a_stop_whose_exception_was_swallowed_still_stops_at_the_next_check(monk
             stop.raise_if_requested()
     finally:
         signal.signal(signum, previous)
+
+
+def test_a_signal_that_lands_while_the_handlers_go_in_is_kept(monkeypatch):
+    # Seen in CI: Ctrl-C right after gen-samples printed its seed, and the run went on to exit 0. The
+    # signal reached the new handler inside __enter__, whose next line then reset the flag.
+    monkeypatch.setattr(interrupt, "received", None)
+    install, sent = signal.signal, []
+
+    def install_then_signal(signum, handler):
+        previous = install(signum, handler)
+        if signum == signal.SIGTERM and not sent:  # the last handler in, on the way in
+            sent.append(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return previous
+
+    monkeypatch.setattr(signal, "signal", install_then_signal)
+    with GracefulStop() as stop:
+        assert stop.requested == signal.SIGINT
+    with pytest.raises(KeyboardInterrupt):
+        stop.raise_if_requested()
