@@ -22,6 +22,7 @@ from gaussgan.distributions import Parent
 from gaussgan.errors import UserError
 from gaussgan.gan.rundir import GENERATOR, NULL_CACHE, VERDICT, RunDirectory
 from gaussgan.stats.constants import MIN_SAMPLES
+from gaussgan.stats.data_limit import spectrum
 from gaussgan.stats.metrics import EPOCH_METRICS, Context, applicable, one_blas_thread
 from gaussgan.stats.nulls import NullCache, judge
 from gaussgan.stats.verdict import Verdict, by_size, distinguishability, grid_for, over_draws
@@ -64,10 +65,21 @@ def check_verdict_memory(n: int, dim: int, what: str) -> None:
 
 
 def run_verdict(
-    run_dir: Path, train_rows: np.ndarray, *, seed: int, max_n: int, repeats: int, quiet: bool, draws: int = 1
-) -> Verdict:
+    run_dir: Path,
+    train_rows: np.ndarray,
+    *,
+    seed: int,
+    max_n: int,
+    repeats: int,
+    quiet: bool,
+    draws: int = 1,
+    dataset: Path | None = None,
+) -> tuple[Verdict, dict]:
     """The verdict on a run's saved generator (the averaged one), written to the run's verdict.json; with
-    ``draws`` > 1, on that many fresh samples of it, n* as their median and range."""
+    ``draws`` > 1, on that many fresh samples of it, n* as their median and range. Beside it: the
+    generator's spectrum (:func:`generator_spectrum`) and, given the ``dataset`` file the training rows
+    came from, the data limit (:mod:`gaussgan.gan.data_limit`); both are returned with the verdict."""
+    from gaussgan.gan.data_limit import data_limit
     from gaussgan.gan.sampling import generated_chunks, generator_epochs, load_generator, parent_of
 
     started = time.perf_counter()
@@ -87,23 +99,43 @@ def run_verdict(
         print(f"verdict: testing up to {max_n:,} samples of {judged} against the parent{times} ...", flush=True)
     check_verdict_memory(max_n, parent.dim, f"the verdict on {max_n:,} samples of dimension {parent.dim}")
     failure = "the generator produced NaN or infinite values; no verdict can be given"
-    samples = (  # one draw's samples in memory at a time
-        np.concatenate(
-            list(generated_chunks(generator, saved["latent_sigma"], max_n, verdict_seed(seed, draw), failure))
-        )
-        for draw in range(draws)
-    )
+    first: list[np.ndarray] = []  # the first draw, kept for the spectrum
+
+    def samples():  # one draw's samples in memory at a time
+        for draw in range(draws):
+            chunks = generated_chunks(generator, saved["latent_sigma"], max_n, verdict_seed(seed, draw), failure)
+            drawn = np.concatenate(list(chunks))
+            first[:] = first or [drawn]
+            yield drawn
+
     verdict = give_verdict(
-        samples, parent, seed=seed, train_rows=train_rows, cache=cache, max_n=max_n, repeats=repeats, quiet=quiet
+        samples(), parent, seed=seed, train_rows=train_rows, cache=cache, max_n=max_n, repeats=repeats, quiet=quiet
     )
+    extra: dict = {"generator_spectrum": generator_spectrum(first.pop(), parent, len(train_rows))}
+    if dataset is not None:
+        extra["data_limit"] = data_limit(dataset, train_rows, parent, max_n=max_n, repeats=repeats, cache=cache)
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)
     write_verdict(
         directory.file(VERDICT),
         verdict,
-        {"run": run_dir.name, "epoch": saved["epoch"], "epochs_mixed": epochs, "seed": seed, "seconds": seconds},
+        {"run": run_dir.name, "epoch": saved["epoch"], "epochs_mixed": epochs, "seed": seed, "seconds": seconds}
+        | extra,
     )
-    return verdict
+    return verdict, extra
+
+
+def generator_spectrum(samples: np.ndarray, parent: Parent, n_train: int) -> dict:
+    """The covariance eigenvalue range and mean squared norm of ``samples`` (normal scores), beside the
+    Marchenko–Pastur ranges of an honest sample as large and of the training set (``n_train`` rows)."""
+    from gaussgan.stats.data_limit import marchenko_pastur
+
+    measured = spectrum(samples, parent)
+    return measured | {
+        "expected_mean_squared_norm": parent.dim,
+        "marchenko_pastur_samples": marchenko_pastur(parent.dim, measured["n"]),
+        "marchenko_pastur_training": marchenko_pastur(parent.dim, n_train),
+    }
 
 
 def give_verdict(
@@ -168,6 +200,28 @@ def print_verdict(verdict: Verdict, file=None) -> None:
             file=file,
         )
     print(verdict.reading(), file=file, flush=True)
+
+
+def data_limit_line(limit: dict, n_star: int | None) -> str:
+    """The generator's n* next to the training set's own Gaussian fit's: what these N rows allow."""
+    fit, fresh, largest = limit["n_star_fit"], limit["n_star_fresh"], limit["largest"]
+    return (
+        f"data limit: n* {n_star_text(n_star, largest)}; the training set's own Gaussian fit "
+        f"{n_star_text(fit, largest)} (a fresh parent sample of the same {limit['n_train']:,} rows, fitted: "
+        f"{n_star_text(fresh, largest)}): what knowing that the parent is Gaussian gets from these rows"
+    )
+
+
+def spectrum_line(spectrum: dict) -> str:
+    """The generator's covariance eigenvalues and mean squared norm beside what an honest sample shows."""
+    low, high = spectrum["marchenko_pastur_samples"]
+    train_low, train_high = spectrum["marchenko_pastur_training"]
+    return (
+        f"spectrum: covariance eigenvalues {spectrum['eigenvalue_min']:.3g} to {spectrum['eigenvalue_max']:.3g} "
+        f"(an honest sample of {spectrum['n']:,}: {low:.3g} to {high:.3g}; the training set's, Marchenko–Pastur: "
+        f"{train_low:.3g} to {train_high:.3g}), mean squared norm {spectrum['mean_squared_norm']:.4g} "
+        f"(parent: {spectrum['expected_mean_squared_norm']})"
+    )
 
 
 def n_star_text(n_star: int | None, largest: int) -> str:

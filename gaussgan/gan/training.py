@@ -325,7 +325,7 @@ def diagnose(
 def finish_with_verdict(config: TrainConfig, directory: RunDirectory, data_np: np.ndarray) -> None:
     """The verdict on the run's saved generator: verdict.json, and the block that ends the output."""
     assert config.seed is not None
-    verdict = judging.run_verdict(
+    verdict, extra = judging.run_verdict(
         directory.path,
         data_np,
         seed=config.seed,
@@ -333,8 +333,11 @@ def finish_with_verdict(config: TrainConfig, directory: RunDirectory, data_np: n
         repeats=config.null_repeats,
         quiet=config.quiet,
         draws=config.draws,
+        dataset=Path(config.dataset),
     )
     judging.print_verdict(verdict, file=sys.stdout)  # the stdout of the moment (a sweep captures it)
+    print(judging.spectrum_line(extra["generator_spectrum"]))
+    print(judging.data_limit_line(extra["data_limit"], verdict.n_star))
     print(f"wrote {directory.file(VERDICT)}")
 
 

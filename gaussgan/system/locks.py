@@ -22,8 +22,9 @@ def lock_path(output: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def exclusive(output: str | os.PathLike, what: str) -> Iterator[None]:
-    """Hold the lock of ``output`` while the block runs; another holder is a UserError.
+def exclusive(output: str | os.PathLike, what: str, wait: bool = False) -> Iterator[None]:
+    """Hold the lock of ``output`` while the block runs; another holder is a UserError (with ``wait``:
+    wait for it to finish, for a cache that the first holder fills and the next one reads).
 
     The lock file is removed on release. Removing it is safe because a process that locked
     the file just before it was unlinked sees, after locking, that the path now names another
@@ -36,7 +37,7 @@ def exclusive(output: str | os.PathLike, what: str) -> Iterator[None]:
         except OSError as error:
             raise UserError(f"cannot lock {what} {str(output)!r}: {error.strerror}") from None
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.pread(handle, 32, 0).decode(errors="replace").strip() or "unknown"
             os.close(handle)

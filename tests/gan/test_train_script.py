@@ -67,6 +67,16 @@ def test_a_run_writes_every_documented_file(trained):
     assert not (run / "samples/corr_epoch00002.png").exists()
     table = pd.read_csv(run / "training_details.csv")
     assert list(table["epoch"]) == [0, 1]
+    # The verdict stands next to what the data allow and to theory: the training set's own Gaussian fit
+    # (cached beside the dataset), the generator's covariance eigenvalues and the Marchenko–Pastur range.
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["data_limit"]["n_train"] == 150 and "n_star_fit" in verdict["data_limit"]
+    assert (folder / "datasets/.data_gauss_dim3.h5.limit.json").is_file()
+    spectrum = verdict["generator_spectrum"]
+    assert spectrum["eigenvalue_min"] <= spectrum["eigenvalue_max"] and spectrum["expected_mean_squared_norm"] == 3
+    assert spectrum["marchenko_pastur_training"][1] > spectrum["marchenko_pastur_samples"][1] > 1
+    assert "data limit: n* " in result.stdout and "the training set's own Gaussian fit" in result.stdout
+    assert "spectrum: covariance eigenvalues" in result.stdout
     for column in (
         "d_loss",
         "g_loss",
