@@ -16,6 +16,16 @@
     rule = ["vanilla", "wgan-gp"]
     scale = { log = [0.25, 4, 5] }        # 5 values spaced evenly in log between 0.25 and 4
     epochs = 8
+    [[slices]]                            # a further grid on some of the datasets: [grid] with these changes
+    name = "latent"                       # a plain name, in its runs' names
+    dims = [10]                           # the datasets of these dimensions (default: all of [grid]'s)
+    grid = { latent_dim = [5, 10] }
+    [[slices]]                            # datasets of their own: [[datasets.generate]] with main = false
+    name = "size"
+    postfix = "_N100k"                    # the datasets generated with this postfix
+    grid = {}
+
+A slice's run that is also a run of [grid] (same dataset, options and seed) is trained once, as [grid]'s.
 
 :func:`load_study` reads and checks the file (every problem a one-line :class:`UserError` naming the
 key), and :func:`plan` turns it into one :class:`PlannedRun` per run: its run directory (named as
@@ -64,10 +74,13 @@ GENERATE_OPTIONS: dict[str, cli.Kind] = {
     "xhi": cli.finite_float,
     "seed": cli.seed_value,
     "postfix": cli.Kind(str, lambda value: True, "a plain name"),
+    # false: made for the slices that name its postfix; [grid] does not train on it
+    "main": cli.boolean,
 }
 GENERATE_LISTS = ("dist", "dims")  # the gen-samples options that make one file per value
 GENERATE_REQUIRED = ("dist", "dims", "n_samples", "n_batches")
-TOP_LEVEL = ("description", "seeds", "runs_dir", "postfix", "datasets", "grid")
+TOP_LEVEL = ("description", "seeds", "runs_dir", "postfix", "datasets", "grid", "slices")
+SLICE_KEYS = ("name", "dims", "postfix", "grid")
 DATASETS_KEYS = ("dir", "files", "generate")
 
 
@@ -81,6 +94,22 @@ class DatasetSpec:
     tag: str = ""  # what tells it apart from another dataset of the same parent name and dimension
     generation: GenerationConfig | None = None  # one dimension to generate; None for a given file
     n_samples: int | None = None  # samples in the file, when known without reading it
+    postfix: str = ""  # the postfix it was generated with ("" for given files)
+    main: bool = True  # trained on by [grid] (False: by the slices that name its postfix only)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A further grid of a study: [grid] with ``grid``'s values instead, on some of its datasets."""
+
+    name: str
+    grid: dict[str, list]  # every value a list, the whole grid (the study's with this slice's changes)
+    dims: list[int] | None = None  # None: every dimension
+    postfix: str | None = None  # None: [grid]'s datasets; else the datasets generated with this postfix
+
+    def takes(self, dataset: DatasetSpec) -> bool:
+        chosen = dataset.main if self.postfix is None else dataset.postfix == self.postfix
+        return chosen and (self.dims is None or dataset.dim in self.dims)
 
 
 @dataclass(frozen=True)
@@ -119,6 +148,7 @@ class Study:
     files: list[Path]
     generate: list[dict]
     grid: dict[str, list]  # every value a list, in the file's order
+    slices: list[Slice] = field(default_factory=list)
 
 
 # --- Reading and checking --------------------------------------------------------------------------
@@ -175,9 +205,9 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
             "(gen-samples.py options)"
         )
     grid = {key: grid_values(key, value, where) for key, value in grid_table.items()}
-    check_count(
-        grid, len(set(files)) + sum(len(entry["dist"]) * len(entry["dims"]) for entry in generate), seeds, where
-    )
+    n_datasets = len(set(files)) + sum(len(entry["dist"]) * len(entry["dims"]) for entry in generate)
+    slices = _check_slices(content.get("slices", []), grid, where)
+    check_count(grid, n_datasets, seeds, where, extra=[slice_.grid for slice_ in slices])
     return Study(
         path=path,
         name=stem,
@@ -189,7 +219,36 @@ def load_study(path: str | os.PathLike, overrides: dict | None = None) -> Study:
         files=[Path(name) for name in files],
         generate=generate,
         grid=grid,
+        slices=slices,
     )
+
+
+def _check_slices(slices, grid: dict[str, list], where: str) -> list[Slice]:
+    """The [[slices]] tables, each checked: a plain unique name, dimensions, a postfix, [grid] options."""
+    if isinstance(slices, dict):
+        slices = [slices]
+    if not isinstance(slices, list):
+        raise UserError(f"{where}: slices is {slices!r}; expected [[slices]] tables")
+    checked: list[Slice] = []
+    for number, entry in enumerate(slices, 1):
+        section = f"[[slices]] #{number}"
+        entry = _table(entry, where, section)
+        _check_keys(entry, SLICE_KEYS, where, section)
+        name = _plain(_text(entry.get("name", ""), where, f"{section} name"), where, f"{section} name")
+        if not name or name in {slice_.name for slice_ in checked}:
+            raise UserError(f"{where}: {section} name {name!r}: expected a plain name that no other slice has")
+        dims = entry.get("dims")
+        if dims is not None:
+            dims = dims if isinstance(dims, list) else [dims]
+            check_list(dims, cli.positive_int.accepts, cli.positive_int.expected, where, f"{section} dims")
+        postfix = entry.get("postfix")
+        if postfix is not None:
+            _plain(_text(postfix, where, f"{section} postfix"), where, f"{section} postfix")
+        changes = _table(entry.get("grid", {}), where, f"{section} grid")
+        _check_keys(changes, tuple(GRID_OPTIONS), where, f"{section} grid")
+        changed = {key: grid_values(key, value, where) for key, value in changes.items()}
+        checked.append(Slice(name=name, grid={**grid, **changed}, dims=dims, postfix=postfix))
+    return checked
 
 
 def _check_keys(table: dict, known: tuple[str, ...], where: str, section: str) -> None:
@@ -241,6 +300,10 @@ def _check_generate(entry, where: str, number: int) -> dict:
             checked[key] = value
     if checked.get("postfix"):
         _plain(checked["postfix"], where, f"{section} postfix")
+    if checked.get("main") is False and not checked.get("postfix"):
+        raise UserError(
+            f"{where}: {section} main = false needs a postfix: the slices that train on it name it by its postfix"
+        )
     return checked
 
 
@@ -257,6 +320,7 @@ def study_datasets(study: Study) -> list[DatasetSpec]:
             common["sigma"] = tuple(common["sigma"])
         common.setdefault("seed", 0)
         postfix = common.pop("postfix", "")
+        main = common.pop("main", True)
         for dist, dim in itertools.product(entry["dist"], entry["dims"]):
             _check_parent(dist, dim, common, study.path)
             generation = GenerationConfig(
@@ -270,6 +334,8 @@ def study_datasets(study: Study) -> list[DatasetSpec]:
                     tag=postfix.lstrip("_"),
                     generation=generation,
                     n_samples=generation.n_samples * generation.n_batches,
+                    postfix=postfix,
+                    main=main,
                 )
             )
     by_path: dict[Path, DatasetSpec] = {}
@@ -325,16 +391,38 @@ def _file_spec(path: Path) -> DatasetSpec:
 
 
 def plan(study: Study, datasets: list[DatasetSpec] | None = None, background_figures: bool = False) -> list[PlannedRun]:
-    """One PlannedRun per (dataset, grid point, seed), in a stable order; names checked to be distinct."""
+    """One PlannedRun per (dataset, grid point, seed) of [grid], then of each slice, in a stable order; a
+    slice's run that [grid] has already is left out; names checked to be distinct."""
+    datasets = study_datasets(study) if datasets is None else datasets
+    planned = _grid_runs(study, study.grid, [dataset for dataset in datasets if dataset.main], "", background_figures)
+    seen = {_identity(run) for run in planned}
+    for slice_ in study.slices:
+        chosen = [dataset for dataset in datasets if slice_.takes(dataset)]
+        for run in _grid_runs(study, slice_.grid, chosen, slice_.name, background_figures):
+            if _identity(run) not in seen:
+                seen.add(_identity(run))
+                planned.append(run)
+    _check_distinct(planned, study)
+    return planned
+
+
+def _identity(run: PlannedRun) -> tuple:
+    """What makes two planned runs the same training: the dataset, every option, the seed."""
+    return run.dataset.path, tuple(sorted((key, repr(value)) for key, value in run.options.items()))
+
+
+def _grid_runs(
+    study: Study, grid: dict[str, list], datasets: list[DatasetSpec], tag: str, background_figures: bool
+) -> list[PlannedRun]:
+    """The runs of one grid over ``datasets``, their names tagged with ``tag`` (a slice's name)."""
     from gaussgan.gan.rundir import run_name
 
-    datasets = study_datasets(study) if datasets is None else datasets
-    keys = list(study.grid)
-    varied = [key for key in keys if len(study.grid[key]) > 1 and key not in IN_RUN_NAME]
+    keys = list(grid)
+    varied = [key for key in keys if len(grid[key]) > 1 and key not in IN_RUN_NAME]
     runs_dir = study.runs_dir.resolve()
     planned: list[PlannedRun] = []
     for dataset in datasets:
-        for values in itertools.product(*(study.grid[key] for key in keys)):
+        for values in itertools.product(*(grid[key] for key in keys)):
             options = dict(zip(keys, values, strict=True))
             if options.get("batch_size") == 1 and options.get("batch_norm", True):
                 raise UserError(
@@ -342,7 +430,7 @@ def plan(study: Study, datasets: list[DatasetSpec] | None = None, background_fig
                     "expected batch_size 2 or more, or batch_norm = false"
                 )
             for seed in study.seeds:
-                tags = [study.postfix, dataset.tag]
+                tags = [study.postfix, dataset.tag, tag]
                 tags += [name_tag(key, options[key]) for key in varied]
                 tags.append(f"seed{seed}" if len(study.seeds) > 1 else "")
                 postfix = "_".join(tag for tag in tags if tag)
@@ -369,7 +457,6 @@ def plan(study: Study, datasets: list[DatasetSpec] | None = None, background_fig
                         options={"dataset": dataset.path.name, **options, "seed": seed},
                     )
                 )
-    _check_distinct(planned, study)
     return planned
 
 

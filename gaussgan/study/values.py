@@ -77,9 +77,10 @@ def check_nesting(content: dict, where: str) -> None:
                 pending.append((item, depth + 1, str(name) if depth == 0 else f"[{key}] {name}" if depth == 1 else key))
 
 
-def check_count(grid: dict[str, list], datasets: int, seeds: list, where: str) -> None:
-    """Refuse a study of more than :data:`MAX_RUNS` runs, counted by multiplying, before any run is planned."""
-    points = math.prod(len(values) for values in grid.values())
+def check_count(grid: dict[str, list], datasets: int, seeds: list, where: str, extra: list | None = None) -> None:
+    """Refuse a study of more than :data:`MAX_RUNS` runs, counted by multiplying, before any run is planned
+    (``extra``: the grids of its slices, counted on every dataset: an upper bound)."""
+    points = sum(math.prod(len(values) for values in each.values()) for each in [grid, *(extra or [])])
     runs = datasets * points * len(seeds)
     if runs > MAX_RUNS:
         raise UserError(

@@ -41,8 +41,36 @@ def test_every_shipped_study_plans_distinct_runs(name):
         "width.toml": 40,
         "defaults.toml": 18,
         "original.toml": 6,
+        "atlas.toml": 96,
     }
     assert len(runs) == expected[name]
+
+
+def test_the_atlas_slices_train_what_grid_does_not_once_each():
+    runs = plan(load_study(REPO / "studies" / "atlas.toml"))
+    main = [run for run in runs if not run.dataset.postfix and "latent" not in run.name]
+    assert sorted({run.dataset.dim for run in main}) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+    assert len(main) == 60 and {run.config.latent_dim for run in main} == {100}
+    latent = {(run.dataset.dim, run.config.latent_dim) for run in runs if "latent" in run.name}
+    assert latent == {(10, 5), (10, 10), (100, 50), (100, 200)}  # k = 100 is [grid]'s, trained once
+    size = [run for run in runs if run.dataset.postfix == "_N100k"]
+    assert len(size) == 12 and {run.dataset.n_samples for run in size} == {100_000}
+    assert all("_size_" in run.name for run in size)
+
+
+def test_a_slice_takes_its_dimensions_and_datasets_and_refuses_what_is_unclear(tmp_path):
+    text = STUDY + '\n[[slices]]\nname = "wide"\ngrid = { scale = [0.1, 0.2] }\n'
+    runs = planned(tmp_path, text)
+    widths = sorted(run.config.scale for run in runs)
+    assert widths.count(0.1) == widths.count(0.2) > 0  # 0.1 is [grid]'s: trained once, under its own name
+    for bad, words in (
+        (text.replace('name = "wide"', 'name = "a/b"'), "not a plain name"),
+        (text + '\n[[slices]]\nname = "wide"\n', "no other slice"),
+        (text.replace('name = "wide"', 'name = "wide"\nepochs = 3'), "epochs"),
+        (text.replace("grid = { scale", "grid = { colour = 1, scale"), "colour"),
+    ):
+        with pytest.raises(UserError, match=words):
+            planned(tmp_path, bad)
 
 
 def test_quick_study_has_at_least_twelve_runs_and_varies_what_the_figures_need():
