@@ -53,8 +53,10 @@ demo: install
 	$(PY) train.py -f datasets/data_gauss_dim10.h5 -n 15 --seed 1 -p demo --force
 	@echo
 	@echo "datasets and norm histograms: datasets/ (data_gauss_dim*.h5, hist_gauss_dim*.png)"
-	@echo "training run: runs/gauss_dim10_100_1_van_demo/ (training_details.csv, training_pvalues.png, samples/)"
+	@echo "the verdict (n* beside the training set's own limit): runs/gauss_dim10_100_1_van_demo/verdict.json"
+	@echo "the metrics against their floors, epoch by epoch: runs/gauss_dim10_100_1_van_demo/training_metrics.png"
 	@echo "to run the scripts yourself: source $(VENV)/bin/activate"
+	@echo "the run on one page (open it in a browser): runs/gauss_dim10_100_1_van_demo/index.html"
 
 # The report's browser check needs Debian's chromium: installed when missing and apt-get can (root);
 # otherwise that one test skips, saying why.

@@ -12,15 +12,35 @@ from gaussgan.figures.style import GENERATED_COLOUR, P_FLOOR, PARENT_COLOUR, leg
 from gaussgan.stats.floors import ratio_to_floor
 
 
-def losses(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g_loss: np.ndarray, path) -> None:
+def losses(
+    d_position: np.ndarray,
+    d_loss: np.ndarray,
+    g_position: np.ndarray,
+    g_loss: np.ndarray,
+    path,
+    rule: str | None = None,
+) -> None:
     """D loss per discriminator step and G loss per generator step, raw and smoothed over one epoch.
 
-    Positions are fractional epochs, so both curves share the x axis whatever ``critic_steps`` is.
+    Positions are fractional epochs, so both curves share the x axis whatever ``critic_steps`` is. For the
+    vanilla rule, the losses against the optimal discriminator of a perfect generator are drawn for
+    reference; a WGAN-GP critic's values (or an unknown rule's, None) have no such reference.
     """
-    write_reused(losses_figure(d_position, d_loss, g_position, g_loss), path, dpi=80)
+    write_reused(losses_figure(d_position, d_loss, g_position, g_loss, rule), path, dpi=80)
 
 
-def losses_figure(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g_loss: np.ndarray):
+# The vanilla losses against the optimal discriminator, D = 1/2 everywhere, when the generator matches
+# the parent: softplus(-d_real).mean() + softplus(d_fake).mean() = 2 ln 2 for the discriminator, and the
+# non-saturating softplus(-d_fake).mean() = ln 2 for the generator (an R1 penalty adds 0: no gradient).
+VANILLA_REFERENCES = (
+    ("tab:blue", 2 * math.log(2), "optimal discriminator: discriminator loss 2 ln 2 ≈ 1.386"),
+    ("tab:orange", math.log(2), "optimal discriminator: generator loss ln 2 ≈ 0.693"),
+)
+
+
+def losses_figure(
+    d_position: np.ndarray, d_loss: np.ndarray, g_position: np.ndarray, g_loss: np.ndarray, rule: str | None = None
+):
     def build():
         plt = pyplot()
         figure, axes = plt.subplots(figsize=(8, 4.8), layout="constrained")
@@ -28,13 +48,17 @@ def losses_figure(d_position: np.ndarray, d_loss: np.ndarray, g_position: np.nda
         for colour, name in (("tab:blue", "discriminator"), ("tab:orange", "generator")):
             lines.append(axes.plot([], [], color=colour, alpha=0.25, linewidth=0.5, label=f"{name}, every step")[0])
             lines.append(axes.plot([], [], color=colour, label=f"{name}, moving average over one epoch")[0])
+        references = [
+            axes.axhline(level, color=colour, linestyle="--", linewidth=1, label=label)
+            for colour, level, label in (VANILLA_REFERENCES if rule == "vanilla" else ())
+        ]
         axes.set_xlabel("epoch")
         axes.set_ylabel("loss")
         axes.set_title("Training losses per step", fontsize=10)
-        legend_below(figure, lines, ncols=2)
+        legend_below(figure, lines + references, ncols=2)
         return figure, (axes, lines)
 
-    figure, (axes, lines) = reused(("losses",), build)
+    figure, (axes, lines) = reused(("losses", rule), build)
     for (raw, smooth), position, values in zip(
         (lines[:2], lines[2:]), (d_position, g_position), (d_loss, g_loss), strict=True
     ):
@@ -155,6 +179,11 @@ def training_metrics_figure(rows: list[dict]):
     axes.set_yscale("log")
     markers = "os^Dv<>ph*"
     handles = []
+    positive = np.concatenate([ratio[np.isfinite(ratio) & (ratio > 0)] for ratio in ratios.values()] or [np.ones(1)])
+    positive = positive if positive.size else np.ones(1)  # every value at or below 0: the axis as for 1
+    # A value at or below 0 (an unbiased MMD² can be negative) has no place on a log axis: drawn at
+    # 0.001, or below every positive value, with its own marker.
+    at_or_below_zero = min(1e-3, 10 ** math.floor(math.log10(positive.min()) - 1))
     for index, (name, ratio) in enumerate(ratios.items()):
         present = np.isfinite(ratio) & (ratio > 0)
         every_epoch = present.all()
@@ -168,11 +197,15 @@ def training_metrics_figure(rows: list[dict]):
         )
         handles.append(line)
         zero = np.isfinite(ratio) & (ratio <= 0)
-        if zero.any():  # exactly 0 has no place on a log axis: drawn at the bottom, marked
+        if zero.any():
             (at_zero,) = axes.plot(
-                epochs[zero], np.full(np.count_nonzero(zero), 1e-3), "v", color=line.get_color(), markersize=6
+                epochs[zero],
+                np.full(np.count_nonzero(zero), at_or_below_zero),
+                "v",
+                color=line.get_color(),
+                markersize=6,
             )
-            at_zero.set_label(f"{name} = 0 (drawn at 0.001)")
+            at_zero.set_label(f"{name} ≤ 0 (drawn at {at_or_below_zero:g})")
             handles.append(at_zero)
     floor = axes.axhline(
         1, color=PARENT_COLOUR, linestyle="--", linewidth=1.2, label="noise floor (1 = the null's 95%)"
@@ -182,8 +215,11 @@ def training_metrics_figure(rows: list[dict]):
         axes.text(
             0.5, 0.5, "no metric with a positive noise floor in these rows", transform=axes.transAxes, ha="center"
         )
-    values = np.concatenate([ratio[np.isfinite(ratio) & (ratio > 0)] for ratio in ratios.values()] or [np.ones(1)])
-    axes.set_ylim(min(0.3, values.min() / 1.5), max(3.0, values.max() * 1.5))
+    drawn = [positive]
+    if any(np.any(ratio <= 0) for ratio in ratios.values()):
+        drawn.append(np.array([at_or_below_zero]))
+    values = np.concatenate(drawn)
+    axes.set_ylim(min(0.3, values.min() / 1.5), max(3.0, values.max() * 1.5))  # every marker inside the frame
     if epochs.size:
         axes.set_xlim(epochs.min() - 0.5, max(epochs.max(), epochs.min() + 1) + 0.5)
     axes.xaxis.set_major_locator(plt.MaxNLocator(integer=True))

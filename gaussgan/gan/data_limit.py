@@ -114,10 +114,12 @@ def read_cached(path: Path, key: dict) -> dict | None:
     if not isinstance(content, dict) or content.get("format") != CACHE_FORMAT or content.get("key") != key:
         return None
     limit = content.get("limit")
-    return limit if well_formed(limit) and content.get("digest") == digest(key, limit) else None
+    if not well_formed(limit) or content.get("digest") != digest(key, limit):
+        return None
+    return limit
 
 
-def digest(key: dict, limit: dict) -> str:
+def digest(key: dict, limit) -> str:
     """What ties a cached limit to its key: a file changed by hand or by a fault no longer matches."""
     return hashlib.sha256(json.dumps([key, limit], sort_keys=True).encode()).hexdigest()
 

@@ -89,6 +89,10 @@ def run_verdict(
     generator, saved = load_generator(run_dir)
     parent = parent_of(saved, directory.file(GENERATOR))
     epochs = generator_epochs(saved)
+    # First, and once per dataset: what the training rows themselves allow (its own line when computed).
+    limit = None
+    if dataset is not None:
+        limit = data_limit(dataset, train_rows, parent, max_n=max_n, repeats=repeats, cache=cache)
     if not quiet:
         judged = (
             f"the mixture of the averaged generators of epochs {epochs[0]} to {epochs[-1]}"
@@ -112,8 +116,8 @@ def run_verdict(
         samples(), parent, seed=seed, train_rows=train_rows, cache=cache, max_n=max_n, repeats=repeats, quiet=quiet
     )
     extra: dict = {"generator_spectrum": generator_spectrum(first.pop(), parent, len(train_rows))}
-    if dataset is not None:
-        extra["data_limit"] = data_limit(dataset, train_rows, parent, max_n=max_n, repeats=repeats, cache=cache)
+    if limit is not None:
+        extra["data_limit"] = limit
     # The time it took, beside the epochs' seconds_total in the CSV: together, what the run cost.
     seconds = round(time.perf_counter() - started, 2)
     write_verdict(

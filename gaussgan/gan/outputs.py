@@ -45,8 +45,8 @@ def epoch_figures(
     return jobs
 
 
-def history_figures(directory: RunDirectory, state: State, rows: list[dict], dim: int) -> list:
-    """Loss curves and p-values over the whole run so far."""
+def history_figures(directory: RunDirectory, state: State, rows: list[dict], dim: int, rule: str) -> list:
+    """Loss curves (with the optimal discriminator's values for ``rule`` vanilla) and p-values over the run so far."""
     column = lambda name: np.array([row[name] for row in rows], dtype=float)
     return [
         (
@@ -57,6 +57,7 @@ def history_figures(directory: RunDirectory, state: State, rows: list[dict], dim
                 np.array(state.g_epoch),
                 np.array(state.g_losses),
                 directory.file(LOSSES_FIGURE),
+                rule,
             ),
         ),
         (
@@ -86,9 +87,12 @@ def best_by_norm_ks(rows: list[dict]) -> dict:
 
 
 def epoch_line(row: dict, dim: int) -> str:
+    """One line per epoch: the mean losses, the norm KS distance from the parent against its floor, and the
+    components rejected at 0.05 (raw, and after Benjamini–Hochberg)."""
     return (
-        f"epoch {row['epoch']}: D {row['d_loss']:.3f} G {row['g_loss']:.3f}  norm KS D {row['norm_ks_parent_D']:.3f} "
-        f"p {row['norm_ks_parent_p']:.3g}  rejected {row['rejected_raw']}/{dim} (BH {row['rejected_bh']})"
+        f"epoch {row['epoch']}: loss D {row['d_loss']:.3f} G {row['g_loss']:.3f}  "
+        f"norm KS {row['norm_ks_parent_D']:.3f} (floor {row['ks_floor_95']:.3f}) p {row['norm_ks_parent_p']:.3g}  "
+        f"components rejected {row['rejected_raw']}/{dim} (BH {row['rejected_bh']})"
     )
 
 

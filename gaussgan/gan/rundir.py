@@ -5,6 +5,7 @@
         training_model_losses.png  training_pvalues.png
         models/generator.pth.tar  models/discriminator.pth.tar
         samples/{comp_hist,corr,rhist,ks}_epochNNNNN.png
+        verdict.json  null_cache.json  index.html (the run on one page)
 
 Every file is written atomically, and every checkpoint is read with ``weights_only=True``
 so that loading a file from someone else can never run their code.
@@ -55,6 +56,7 @@ CONFIG, CSV, CHECKPOINT = "config.json", "training_details.csv", "checkpoint.pth
 GENERATOR, DISCRIMINATOR = "models/generator.pth.tar", "models/discriminator.pth.tar"
 GENERATOR_BEST = "models/generator_best.pth.tar"  # the best epoch's generator, by norm KS vs the parent
 VERDICT, NULL_CACHE = "verdict.json", "null_cache.json"
+INDEX = "index.html"  # the run on one page (gaussgan.gan.run_page), written with each verdict
 TENSORBOARD = "tensorboard"  # the event files' folder (--tensorboard)
 # The figures of the whole run (samples/ holds those of each epoch: RunDirectory.figure).
 TEST_CORR, LOSSES_FIGURE = "test_corr.png", "training_model_losses.png"

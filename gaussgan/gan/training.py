@@ -29,6 +29,7 @@ from gaussgan.gan import judging, outputs, rules
 from gaussgan.gan.checkpoint import State, save_models
 from gaussgan.gan.models import recalibrate_batch_norm, resolve_device
 from gaussgan.gan.options import TrainConfig
+from gaussgan.gan.run_page import announce_run_page
 from gaussgan.gan.rundir import (
     NULL_CACHE,
     TEST_CORR,
@@ -232,7 +233,7 @@ def train_epoch(run: Run, state: State, rows: list[dict]) -> None:
         outputs.epoch_figures(
             directory, comparison, generated=generated, fresh=fresh, epoch=epoch, last=last, config=config
         )
-        + outputs.history_figures(directory, state, rows, run.parent.dim)
+        + outputs.history_figures(directory, state, rows, run.parent.dim, rule=config.rule)
     )
     state.take_snapshot(config)  # after diagnose(): the BatchNorm statistics measured for these weights
     save_models(directory, state, config, run.parent, best=outputs.is_best_by_norm_ks(rows))
@@ -323,7 +324,7 @@ def diagnose(
 
 
 def finish_with_verdict(config: TrainConfig, directory: RunDirectory, data_np: np.ndarray) -> None:
-    """The verdict on the run's saved generator: verdict.json, and the block that ends the output."""
+    """The verdict on the run's saved generator: verdict.json, the block that ends the output, and index.html."""
     assert config.seed is not None
     verdict, extra = judging.run_verdict(
         directory.path,
@@ -339,6 +340,7 @@ def finish_with_verdict(config: TrainConfig, directory: RunDirectory, data_np: n
     print(judging.spectrum_line(extra["generator_spectrum"]))
     print(judging.data_limit_line(extra["data_limit"], verdict.n_star))
     print(f"wrote {directory.file(VERDICT)}")
+    announce_run_page(directory)  # the run on one page, its verdict included
 
 
 def epoch_mean(losses: list, positions: list, epoch: int) -> float:

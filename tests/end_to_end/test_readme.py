@@ -53,6 +53,9 @@ SLOW = {
     "python train.py -f datasets/data_gauss_dim10.h5 -d 100 -s 0.1 -n 100",
     "python train.py -f datasets/data_gauss_dim10.h5 -w",
     "python -m gaussgan sample runs/gauss_dim10_100_1_wass -n 10000 -o generated.h5 --seed 1",
+    "python -m gaussgan sample runs/gauss_dim10_100_1_wass -n 10000 -o samples.npy --seed 2",
+    "python -m gaussgan evaluate samples.npy --parent datasets/data_gauss_dim10.h5 --train -o verdict.json",
+    "python -m gaussgan evaluate generated.h5 -s gauss",
     "python naive.py --model-path=naive.pt 1000 train",
     "python adversarial.py --model-path=adversarial.pt 1000 train",
     "python adversarial.py --model-path=adversarial.pt 10000 generate > samples.txt",
@@ -271,3 +274,83 @@ def test_the_readme_is_a_newcomers_page():
     assert len(re.findall(r"!\[[^\]]*\]\(", outside_code(text))) == 1, "the README shows one picture"
     unlinked = [page.name for page in sorted(DOCS.glob("*.md")) if f"](docs/{page.name}" not in text]
     assert unlinked == [], f"pages of docs/ the README does not link: {unlinked}"
+
+
+# --- every file a command reads, an earlier command of the same document wrote ------------------------------
+
+DATA_FILE = re.compile(r"\.(npy|csv|h5)$")
+OUT_FLAGS = ("-o", "--out")
+
+
+def command_lines(document: Path) -> list[str]:
+    """The ``python ...`` command lines of every fenced block of a document, in order (comments removed)."""
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", document.read_text(encoding="utf-8"), flags=re.S | re.M)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line for line in lines if re.match(r"(\.venv/bin/)?python3? ", line)]
+
+
+def data_files(command: str) -> tuple[set[str], set[str]]:
+    """The .npy, .csv and .h5 files a command line reads, and those it writes."""
+    import shlex
+
+    words = shlex.split(command)
+    if "-h" in words or "--help" in words:
+        return set(), set()
+    if words[1:2] == ["gen-samples.py"]:  # its outputs are named by its options: ask its own parser
+        spec = importlib.util.spec_from_file_location("gen_samples", REPO / "gen-samples.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        options = module.parse_args(words[2:])
+        written = {f"{options.out_dir}/data_{options.dist}_dim{dim}{options.postfix}.h5" for dim in options.dims}
+        return set(), {os.path.normpath(path) for path in written}
+    reads, writes = set(), set()
+    for before, word in zip(["", *words], words, strict=False):
+        word = word.split("=", 1)[1] if word.startswith("--") and "=" in word else word
+        if not DATA_FILE.search(word):
+            continue
+        (writes if before in (*OUT_FLAGS, ">", ">>") else reads).add(os.path.normpath(word))
+    if words[1:4] == ["-m", "gaussgan", "sample"] and not any(word in OUT_FLAGS for word in words):
+        writes.add("generated.h5")  # sample's default output
+    return reads, writes
+
+
+def test_data_files_reads_and_writes_of_a_command_line():
+    """The checker below reads command lines as the commands do."""
+    assert data_files("python gen-samples.py -n 1000 -s cauchy -b 10 -d 1 10 -p _x") == (
+        set(),
+        {"datasets/data_cauchy_dim1_x.h5", "datasets/data_cauchy_dim10_x.h5"},
+    )
+    assert data_files("python -m gaussgan sample runs/r -n 10 -o samples.npy --seed 1") == (set(), {"samples.npy"})
+    assert data_files("python -m gaussgan sample runs/r") == (set(), {"generated.h5"})
+    assert data_files("python -m gaussgan evaluate samples.csv --parent datasets/d.h5 -o verdict.json") == (
+        {"samples.csv", "datasets/d.h5"},
+        set(),
+    )
+
+
+@pytest.mark.parametrize("document", documents(), ids=lambda document: document.name)
+def test_every_data_file_a_command_reads_was_written_by_an_earlier_command(document):
+    """Pasted in order, a document's commands (README.md, each page of docs/ on its own) never name a
+    .npy, .csv or .h5 file that no earlier command of that document wrote."""
+    written: set[str] = set()
+    unwritten = []
+    for command in command_lines(document):
+        reads, writes = data_files(command)
+        unwritten += [f"{command}: {path}" for path in sorted(reads - written)]
+        written |= writes
+    assert unwritten == [], f"{document.name}: files no earlier command writes: {unwritten}"
+
+
+def test_make_demo_ends_pointing_at_its_runs_page_and_verdict():
+    """The demo's last lines name what to look at first: the run on one page, its verdict and metrics."""
+    from gaussgan.gan.rundir import run_name
+
+    recipe = (REPO / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    train = next(line for line in recipe.splitlines() if "train.py" in line)
+    assert "-f datasets/data_gauss_dim10.h5" in train and "-p demo" in train and " -w" not in train
+    run = f"runs/{run_name('gauss', 10, 100, 1.0, 'vanilla', 'demo')}"
+    echoed = [line.split("@echo", 1)[1] for line in recipe.splitlines() if "@echo" in line]
+    assert f"{run}/index.html" in echoed[-1], echoed
+    assert any(f"{run}/verdict.json" in line for line in echoed) and any(
+        "training_metrics.png" in line for line in echoed
+    )

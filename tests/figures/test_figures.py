@@ -90,7 +90,7 @@ def figures(kind: str, dim: int, name: str):
     if kind == "losses":
         steps = np.arange(1, 3001) / 100
         noise = np.random.default_rng(2).normal(0, 0.1, len(steps))
-        return plots.losses_figure(steps, 1.4 + noise, steps, 0.7 + noise)
+        return plots.losses_figure(steps, 1.4 + noise, steps, 0.7 + noise, rule="vanilla")  # with its references
     if kind == "pvalues":
         return plots.pvalues_figure(
             column("epoch"), column("norm_ks_parent_p"), column("norm_ks_train_p"), column("rejected_raw"), dim
@@ -381,6 +381,29 @@ def test_training_metrics_reads_m_columns_with_missing_values_and_zero_floors():
     np.testing.assert_allclose(lines["energy ÷ its floor"].get_ydata(), [4 / (epoch + 1) for epoch in range(6)])
     assert "outside" in " ".join(text.get_text() for text in figure.texts)
     check_legends(figure)
+
+
+def test_training_metrics_draws_values_at_or_below_zero_inside_the_axes():
+    """A negative MMD² (an unbiased estimate can be) is drawn at 0.001 inside the axes, and its label says ≤ 0."""
+    rows = [
+        {"epoch": epoch, "m_mmd": value, "m_mmd_floor": 0.01, "m_energy": 2.0, "m_energy_floor": 0.5}
+        for epoch, value in enumerate((0.05, 0.02, -0.002, 0.008))
+    ]
+    figure = plots.training_metrics_figure(rows)
+    axes = figure.axes[0]
+    low, high = axes.get_ylim()
+    for line in axes.lines:
+        values = np.asarray(line.get_ydata(), dtype=float)
+        assert np.all((values >= low) & (values <= high)), (line.get_label(), values, (low, high))
+    labels = [line.get_label() for line in axes.lines]
+    assert "mmd ÷ its floor ≤ 0 (drawn at 0.001)" in labels
+    assert not any("= 0" in label for label in labels)
+    check_legends(figure)
+    # A metric never above 0 (one epoch so far, say) is drawn too.
+    only = plots.training_metrics_figure([{"epoch": 0, "m_mmd": -0.001, "m_mmd_floor": 0.01}])
+    (line,) = [line for line in only.axes[0].lines if "≤ 0" in line.get_label()]
+    low, high = only.axes[0].get_ylim()
+    assert low <= line.get_ydata()[0] <= high
 
 
 def test_training_metrics_takes_csv_strings(tmp_path):

@@ -29,7 +29,10 @@ EPOCHS = 3
 TRAIN = ("-f", "datasets/data_gauss_dim3.h5", "-c", "0.1", "--n-eval", "50", "--max-n", "1000")
 TRAIN += ("--null-repeats", "250", "--seed", "1")
 RUN = "runs/gauss_dim3_100_1_van"
-EPOCH_LINE = re.compile(r"epoch (\d+): D -?[\d.]+ G -?[\d.]+  norm KS D [\d.]+ p \S+  rejected \d/3 \(BH \d\)")
+EPOCH_LINE = re.compile(
+    r"epoch (\d+): loss D -?[\d.]+ G -?[\d.]+  norm KS [\d.]+ \(floor [\d.]+\) p \S+  "
+    r"components rejected \d/3 \(BH \d\)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +108,7 @@ def test_a_terminal_shows_the_whole_run_bar_above_the_epochs_bar(on_terminal):
     first_run_bar, first_epoch_bar = screen.index("run:"), screen.index("epoch 0/2:")
     assert first_run_bar < first_epoch_bar
     # The per-epoch lines print above the bars, 0-based.
-    assert [int(match) for match in re.findall(r"\repoch (\d+): D ", screen)] == list(range(EPOCHS))
+    assert [int(match) for match in re.findall(r"\repoch (\d+): loss D ", screen)] == list(range(EPOCHS))
     assert screen.startswith("seed 1\r\n")
 
 
@@ -132,6 +135,9 @@ def test_the_run_ends_with_a_summary_then_the_verdict(dataset, without_terminal)
 
     start = next(i for i, line in enumerate(out) if line.startswith("summary:"))
     summary, verdict = out[start : start + 3], out[start + 3 :]
+    # The data limit, computed once per dataset (by the first of this module's runs), before the verdict proper.
+    if verdict[0].startswith("data limit: the n* of the training set's own Gaussian fit (once per dataset"):
+        verdict.pop(0)
     assert re.fullmatch(rf"summary: {EPOCHS} epochs in \d+ s; run directory {RUN}", summary[0]), summary
     # The final epoch: each headline number next to what honest samples give.
     assert summary[1].startswith(
@@ -155,5 +161,7 @@ def test_the_run_ends_with_a_summary_then_the_verdict(dataset, without_terminal)
     n_star = next(i for i, line in enumerate(verdict) if line.startswith("n* "))
     assert re.fullmatch(r"n\* (= (100|200|500|1,000)|> 1,000)", verdict[n_star]), verdict
     assert re.match(r"(not distinguished|distinguishable) ", verdict[n_star + 1]), verdict
-    assert verdict[n_star + 2] == f"wrote {RUN}/verdict.json" and verdict[-1] == f"done: {RUN}", verdict
+    assert verdict[n_star + 2].startswith("spectrum: covariance eigenvalues "), verdict
+    assert re.match(r"data limit: n\* .*; the training set's own Gaussian fit ", verdict[n_star + 3]), verdict
+    assert verdict[n_star + 4] == f"wrote {RUN}/verdict.json" and verdict[-1] == f"done: {RUN}", verdict
     assert out[:start] == [f"run directory {RUN}"], out
