@@ -31,6 +31,7 @@ from gaussgan.gan.rundir import (
     RunDirectory,
 )
 from gaussgan.system.files import atomic_path, check_regular_file
+from gaussgan.system.pages import PAGE_STYLE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # The whole run's figures, in the page's order, with their captions.
@@ -74,21 +75,19 @@ KEY_OPTIONS = (
     "gaussgan",
     "torch",
 )
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
-h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { color: #555; font-size: 0.9em; }
+STYLE = (
+    PAGE_STYLE
+    + """
 .table { overflow-x: auto; }
-table { border-collapse: collapse; font-size: 0.85em; }
-th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; white-space: nowrap; }
+table { font-size: 0.85em; }
 th { background: #f4f4f4; } td:first-child, th:first-child { text-align: left; }
 td.detail, th.detail { text-align: left; white-space: normal; color: #555; }
 tr.rejected td { background: #fbeaea; }
 .nstar { font-size: 1.3em; background: #eef3fb; padding: 0.6em 1em; border-left: 4px solid #46a; }
-.note { color: #a60; } code { word-break: break-all; }
+code { word-break: break-all; }
 pre { background: #f8f8f8; padding: 0.6em; white-space: pre-wrap; }
 """
+)
 
 
 def write_run_page(directory: RunDirectory) -> Path:

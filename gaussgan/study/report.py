@@ -23,7 +23,7 @@ import json
 import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +31,8 @@ from gaussgan import cli
 from gaussgan.errors import UserError
 from gaussgan.gan.options import OPTION_COLUMNS
 from gaussgan.gan.rundir import CONFIG, CSV, VERDICT, RunDirectory, is_finished
+from gaussgan.stats.data_limit import on_a_lower_dimensional_set
+from gaussgan.study.answer import best_by_n_star, lower_median, n_star_rank
 from gaussgan.study.report_checks import check_config, check_table, metric_names, verdict_problem
 from gaussgan.study.report_output import check_output, staging_folder
 from gaussgan.study.report_page import describe_configuration, index_html
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 CONFIG_COLUMNS = ("dist", "dim", "n_samples", *OPTION_COLUMNS)
 SEARCH_DEPTH = 3  # how deep below a given folder runs are looked for (runs/, runs/<study>/, ...)
 CALIBRATION_PARENTS = 4  # at most this many parents in the calibration figure
+# Columns of n* as ranks (inf: not told apart up to the largest size) that configurations aggregate.
+RANK_COLUMNS = ("n_star_rank", "n_star_rank_min", "n_star_rank_max", "data_limit_fit", "data_limit_fresh")
 
 
 def add_report_command(commands):
@@ -82,16 +86,19 @@ class Sources:
     titles: list[str]
     notes: list[str]
     inputs: list[Path]  # as given: run directories, folders of runs, study files
+    descriptions: list[str] = field(default_factory=list)  # what the study files say of themselves
 
 
 def find_runs(inputs: list[str]) -> Sources:
     """Every run directory the inputs name, each once, in a stable order; a study names its planned runs."""
     runs: dict[Path, None] = {}
-    titles, notes = [], []
+    titles, notes, descriptions = [], [], []
     for text in inputs:
         path = Path(text)
         if path.suffix == ".toml" or path.is_file():
-            found, title, note = _study_runs(path)
+            found, title, note, description = _study_runs(path)
+            if description:  # what the file says of itself: shown as such, the title's facts come from the runs
+                descriptions.append(f"{title}: {description}")
         elif not path.exists():
             raise UserError(f"{text!r} does not exist; expected a run directory, a folder of runs or a study file")
         elif (path / "config.json").is_file():
@@ -107,10 +114,10 @@ def find_runs(inputs: list[str]) -> Sources:
         if note:
             notes.append(note)
         runs.update((run.resolve(), None) for run in found)
-    return Sources(list(runs), titles, notes, [Path(text) for text in inputs])
+    return Sources(list(runs), titles, notes, [Path(text) for text in inputs], descriptions)
 
 
-def _study_runs(path: Path) -> tuple[list[Path], str, str]:
+def _study_runs(path: Path) -> tuple[list[Path], str, str, str]:
     from gaussgan.study.plan import load_study, plan, study_datasets
 
     study = load_study(path)
@@ -126,7 +133,7 @@ def _study_runs(path: Path) -> tuple[list[Path], str, str]:
         if len(found) < len(planned)
         else ""
     )
-    return found, f"study {study.name}" + (f": {study.description}" if study.description else ""), note
+    return found, f"study {study.name}", note, study.description
 
 
 def _runs_below(folder: Path) -> list[Path]:
@@ -274,6 +281,7 @@ def summary_row(run: Run) -> dict:
     row["n_star_min"] = run.verdict.get("n_star_min", row["n_star"])
     row["n_star_max"] = run.verdict.get("n_star_max", row["n_star"])
     row["draws"] = run.verdict.get("draws", 1)
+    row |= theory_columns(run, row)
     row["distinguished_by"] = distinguished_by(run.verdict)
     row["max_n"] = run.verdict.get("max_n")
     row["reading"] = run.verdict.get("reading")
@@ -281,6 +289,52 @@ def summary_row(run: Run) -> dict:
     row["seconds_total"] = float(seconds.sum()) if seconds is not None and len(seconds) else math.nan
     row["seconds_per_epoch"] = float(seconds.median()) if seconds is not None and len(seconds) else math.nan
     return row
+
+
+def theory_columns(run: Run, row: dict) -> dict:
+    """n* as a rank (inf: not told apart; NaN: no verdict), the data limit (the training set's own Gaussian
+    fit's n*, and a fresh sample's), the generator's spectrum beside Marchenko–Pastur, and whether the latent
+    space has fewer dimensions than the data."""
+    verdict = run.verdict
+    has = bool(verdict)
+    found = verdict.get("data_limit")
+    limit: dict = found if isinstance(found, dict) else {}
+    found = verdict.get("generator_spectrum")
+    spectrum: dict = found if isinstance(found, dict) else {}
+
+    def size(key: str) -> float:  # a size of the grid, or null: not told apart; anything else is not recorded
+        value = limit.get(key, math.nan)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return n_star_rank(value, True)
+        return math.nan
+
+    def number(source: dict, key: str) -> float:
+        value = source.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+    def pair(key: str) -> tuple[float, float]:
+        value = spectrum.get(key)
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+            return float(value[0]), float(value[1])
+        return math.nan, math.nan
+
+    latent, dim = row.get("latent_dim"), row.get("dim")
+    columns = {
+        "n_star_rank": n_star_rank(row["n_star"], has),
+        "n_star_rank_min": n_star_rank(row["n_star_min"], has),
+        "n_star_rank_max": n_star_rank(row["n_star_max"], has),
+        "data_limit_fit": size("n_star_fit"),
+        "data_limit_fresh": size("n_star_fresh"),
+        "eigenvalue_min": number(spectrum, "eigenvalue_min"),
+        "eigenvalue_max": number(spectrum, "eigenvalue_max"),
+        "mean_squared_norm": number(spectrum, "mean_squared_norm"),
+        "latent_below_dim": isinstance(latent, int)
+        and isinstance(dim, int)
+        and on_a_lower_dimensional_set(latent, dim),
+    }
+    columns["mp_training_min"], columns["mp_training_max"] = pair("marchenko_pastur_training")
+    columns["mp_samples_min"], columns["mp_samples_max"] = pair("marchenko_pastur_samples")
+    return columns
 
 
 def distinguished_by(verdict: dict) -> str | None:
@@ -324,10 +378,24 @@ def by_config(summary):
     grouped = numeric.groupby(keys, dropna=False, sort=True)
     table = grouped[metrics].agg(["median", "min", "max"])
     table.columns = [f"{column}_{statistic}" for column, statistic in table.columns]
+    # n* as ranks: the lower median (a size some run had; "not told apart" above every size), the range.
+    ranks = summary[keys].copy()
+    for column in RANK_COLUMNS:
+        ranks[column] = pd.to_numeric(summary[column], errors="coerce") if column in summary else math.nan
+    by_rank = ranks.groupby(keys, dropna=False, sort=True)
+    ranked = pd.DataFrame(
+        {
+            "n_star_rank_median": by_rank["n_star_rank"].agg(lower_median),
+            "n_star_rank_min": by_rank["n_star_rank_min"].min(),
+            "n_star_rank_max": by_rank["n_star_rank_max"].max(),
+            "data_limit_fit_median": by_rank["data_limit_fit"].agg(lower_median),
+            "data_limit_fresh_median": by_rank["data_limit_fresh"].agg(lower_median),
+        }
+    )
     counts = summary.groupby(keys, dropna=False, sort=True).agg(
         runs=("run", "size"), seeds=("seed", lambda seeds: " ".join(str(seed) for seed in sorted(seeds)))
     )
-    return counts.join(table).reset_index()
+    return counts.join(ranked).join(table).reset_index()
 
 
 def varied_options(summary) -> list[str]:
@@ -337,13 +405,6 @@ def varied_options(summary) -> list[str]:
         return varied
     by_rule = summary.groupby("rule")
     return [key for key in varied if key == "rule" or by_rule[key].nunique(dropna=False).max() > 1]
-
-
-def best_configuration_by_score(grouped) -> dict | None:
-    """The configuration with the smallest median final score (the worse of its two ratios)."""
-    if "final_score_median" not in grouped or not grouped["final_score_median"].notna().any():
-        return None
-    return grouped.loc[grouped["final_score_median"].idxmin()].to_dict()
 
 
 # --- The parents for the calibration figure ------------------------------------------------------------
@@ -425,7 +486,7 @@ def report_command(args) -> int:
     summary = summarise(runs)
     grouped = by_config(summary)
     varied = varied_options(summary)
-    best = best_configuration_by_score(grouped)
+    best = best_by_n_star(grouped)
     with folder_for_the_block(out.parent, "report's folder"), exclusive(out, "report"):
         check_output(out, args.force, sources.inputs, sources.runs)  # again, with the lock held
         with staging_folder(out) as staging:
@@ -455,11 +516,14 @@ def read_runs(paths: list[Path]) -> tuple[list[Run], list[str]]:
 
 
 def draw_figures(runs: list[Run], summary, varied: list[str], best, notes: list[str], folder: Path) -> None:
-    """The five figures of the page, in ``folder``."""
+    """The figures of the page (:data:`gaussgan.study.report_page.FIGURES`), in ``folder``."""
     import numpy as np
 
-    from gaussgan.figures import report_figures
+    from gaussgan.figures import n_star_figures, report_figures
 
+    n_star_figures.n_star_heatmaps(summary, varied, folder / "n_star_heatmaps.png")
+    n_star_figures.n_star_versus_dimension(summary, varied, folder / "n_star_versus_dimension.png")
+    n_star_figures.spectra(summary, folder / "spectra.png")
     report_figures.width_latent_scatter(summary, folder / "scatter.png", best)
     report_figures.dimension_heatmaps(summary, folder / "heatmaps.png")
     report_figures.versus_dimension(summary, varied, folder / "versus_dimension.png")

@@ -7,18 +7,17 @@ import base64
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import assert_clean_error, run_module, snapshot
+from helpers import assert_clean_error, in_a_browser, run_module, snapshot
 
 # Where train.py ends each run with a calibrated verdict, the smallest one keeps these runs short.
 VERDICT = "max_n = 1000\nnull_repeats = 250\n"  # a small verdict: the tests judge tiny runs
 STUDY = (
     """\
-description = "report test"
+description = "report test, 6 epochs each"
 seeds = [1, 2]
 runs_dir = "runs/small"
 [datasets]
@@ -38,7 +37,8 @@ n_eval = 50
 """
     + VERDICT
 )
-FIGURES = ["calibration.png", "curves.png", "heatmaps.png", "scatter.png", "versus_dimension.png"]
+FIGURES = ["calibration.png", "curves.png", "heatmaps.png", "n_star_heatmaps.png", "n_star_versus_dimension.png"]
+FIGURES += ["scatter.png", "spectra.png", "versus_dimension.png"]
 REPORT_FILES = sorted([".gaussgan-report", "index.html", "summary.csv", "summary_by_config.csv", *FIGURES])
 
 
@@ -85,46 +85,36 @@ def test_report_of_a_study_writes_the_tables_the_figures_and_one_page(study):
     )
     assert "Best configuration" in page and 'href="summary.csv"' in page and "http" not in page.lower()
     assert "best configuration: " in (study / "report.stdout").read_text()
+    # The title's facts come from the runs (2 epochs), the study's own words are shown as its words.
+    assert "8 runs · gauss in 3 and 5 dimensions · 100 training samples · 2 epochs each · vanilla and wgan-gp" in page
+    assert "describes itself as: <i>study small: report test, 6 epochs each</i>" in page
+    # n* is each table's first number, with the training set's own fit beside it.
+    for table in re.findall(r"<table.*?</table>", page, flags=re.S):
+        headers = re.findall(r"<th>([^<]*)</th>", table)
+        numeric = [h for h in headers if h not in ("run", "dim", "rule", "latent_dim", "dist")]
+        assert numeric[:3] in (["n* (median)", "n* range", "own fit n*"], ["n*", "n* range", "own fit n*"]), headers
+    assert summary["data_limit_fit"].notna().all() and summary["eigenvalue_max"].notna().all()
+
+
+def test_the_answer_comes_first_and_says_when_every_run_is_told_apart_at_the_smallest_size(study):
+    page = (study / "report" / "index.html").read_text()
+    summary = pd.read_csv(study / "report" / "summary.csv")
+    answer = re.search(r'<p class="answer" id="answer">([^<]*)</p>', page).group(1)
+    assert page.index('id="answer"') < page.index('id="n_star_heatmaps"') < page.index("Best configuration")
+    if (summary["n_star"] == 100).all():  # these tiny runs: told apart at once
+        assert answer.startswith("No configuration is indistinguishable from the parent even at 100 samples"), answer
+        assert "training sets&#x27; own Gaussian fits reach n* = " in answer, answer
+    else:
+        assert answer.startswith("Best configuration ("), answer
 
 
 def test_report_renders_in_headless_chromium_with_every_figure(study, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (make test installs Debian's chromium where apt-get can)")
-    page = (study / "report" / "index.html").resolve()
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
-    shot = tmp_path / "screenshot.png"
-    taken = subprocess.run(
-        [*flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert shot.is_file() and shot.stat().st_size > 20_000, taken.stderr[-2000:]
-    # A page next to the report loads it in a frame and lists each image: loaded (a decoded size) or broken.
-    harness = tmp_path / "harness.html"
-    harness.write_text(
-        f'<html><body><iframe id="report" src="{page.as_uri()}"></iframe><pre id="result">pending</pre><script>\n'
-        "document.getElementById('report').addEventListener('load', function () {\n"
-        "  var images = this.contentDocument.images, seen = [];\n"
-        "  for (var i = 0; i < images.length; i++) {\n"
-        "    var image = images[i], box = image.parentNode.id;\n"
-        "    seen.push(box + '=' + (image.complete && image.naturalWidth > 0 ? image.naturalWidth : 'broken'));\n"
-        "  }\n"
-        "  document.getElementById('result').textContent = 'images ' + seen.join(' ');\n"
-        "});\n</script></body></html>\n"
-    )
-    dumped = subprocess.run(
-        [*flags, "--allow-file-access-from-files", "--virtual-time-budget=10000", "--dump-dom", harness.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    found = re.search(r'<pre id="result">images ([^<]*)</pre>', dumped.stdout)
-    assert found, dumped.stdout[-2000:] + dumped.stderr[-2000:]
-    loaded = dict(entry.split("=") for entry in found.group(1).split())
+    images, placed = in_a_browser(study / "report" / "index.html", tmp_path, ("answer", "n_star_heatmaps"))
+    loaded = dict(images)
     assert sorted(loaded) == sorted(name.removesuffix(".png") for name in FIGURES)
     assert all(width.isdigit() and int(width) > 300 for width in loaded.values()), loaded
+    # The answer, then the n* heatmap whole, within the first 1,000 pixels of a 1,200-pixel-wide window.
+    assert placed["answer"] < placed["n_star_heatmaps"] <= 1000, placed
 
 
 def test_calibrated_metrics_verdicts_zero_based_epochs_and_damaged_runs(study, tmp_path):

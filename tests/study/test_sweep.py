@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -22,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from builders import tiny_study_text
-from helpers import REPO, assert_clean_error, run_module, snapshot
+from helpers import REPO, assert_clean_error, in_a_browser, run_module, snapshot
 
 from gaussgan.study.cluster import parse_scheduler
 
@@ -335,6 +336,19 @@ def test_quick_study_completes_with_two_workers_and_a_relaunch_does_nothing(quic
     again = gaussgan("sweep", REPO / "studies" / "quick.toml", "--workers", "2", cwd=quick_uninterrupted)
     assert again.returncode == 0 and "all 32 runs are done" in again.stdout
     assert snapshot(quick_uninterrupted) == before
+
+
+@pytest.mark.slow
+def test_the_quick_studys_report_opens_with_the_answer_and_the_n_star_heatmap(quick_uninterrupted, tmp_path):
+    """As a new user runs it: sweep the quick study, report it, look at the first screen."""
+    reported = gaussgan("report", REPO / "studies" / "quick.toml", "-o", tmp_path / "report", cwd=quick_uninterrupted)
+    assert reported.returncode == 0, reported.stderr
+    page = (tmp_path / "report" / "index.html").read_text()
+    answer = re.search(r'<p class="answer" id="answer">([^<]*)</p>', page).group(1)
+    assert answer.startswith(("Best configuration (", "No configuration is indistinguishable")), answer
+    assert "6 epochs each" in page  # the title's facts, from the runs
+    _, placed = in_a_browser(tmp_path / "report" / "index.html", tmp_path, ("answer", "n_star_heatmaps"))
+    assert placed["answer"] < placed["n_star_heatmaps"] <= 1000, placed
 
 
 @pytest.mark.slow
