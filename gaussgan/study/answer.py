@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import math
 
-from gaussgan.stats.verdict import GRID
-
-SMALLEST = GRID[0]  # the smallest size any verdict tests
+SMALLEST = 100  # the smallest size any verdict tests (gaussgan.stats.verdict.GRID[0]; a test checks)
 
 
 def n_star_rank(n_star, has_verdict: bool) -> float:
@@ -81,7 +79,7 @@ def answer_sentence(summary, best: dict | None, describe) -> str:
     runs = best.get("runs", 1)
     spread = f"median of {runs} runs, range {range_text(low, high, largest)}" if runs and runs > 1 else "one run"
     if math.isinf(median):
-        found = f"is not told apart from the parent at any size tested, up to {size_text(largest, largest)[2:]}"
+        found = f"is not told apart from the parent at any size tested, up to {size_text(largest, largest)}"
     else:
         found = f"is indistinguishable from the parent below n* = {size_text(median, largest)} samples"
     limit = best.get("data_limit_fit_median", math.nan)
@@ -113,7 +111,10 @@ def facts_line(summary) -> str:
         return sorted(summary[column].dropna().unique().tolist()) if column in summary else []
 
     def listed(items, unit: str = "") -> str:
-        shown = [f"{int(item):,}" if isinstance(item, float) and item.is_integer() else f"{item}" for item in items]
+        shown = [
+            f"{int(item):,}" if isinstance(item, (int, float)) and float(item).is_integer() else f"{item}"
+            for item in items
+        ]
         if len(shown) > 4:
             return f"{shown[0]} to {shown[-1]}{unit} ({len(shown)} values)"
         return (" and ".join([", ".join(shown[:-1]), shown[-1]]) if len(shown) > 1 else "".join(shown)) + unit

@@ -31,7 +31,6 @@ from gaussgan import cli
 from gaussgan.errors import UserError
 from gaussgan.gan.options import OPTION_COLUMNS
 from gaussgan.gan.rundir import CONFIG, CSV, VERDICT, RunDirectory, is_finished
-from gaussgan.stats.data_limit import on_a_lower_dimensional_set
 from gaussgan.study.answer import best_by_n_star, lower_median, n_star_rank
 from gaussgan.study.report_checks import check_config, check_table, metric_names, verdict_problem
 from gaussgan.study.report_output import check_output, staging_folder
@@ -295,6 +294,8 @@ def theory_columns(run: Run, row: dict) -> dict:
     """n* as a rank (inf: not told apart; NaN: no verdict), the data limit (the training set's own Gaussian
     fit's n*, and a fresh sample's), the generator's spectrum beside Marchenko–Pastur, and whether the latent
     space has fewer dimensions than the data."""
+    from gaussgan.stats.data_limit import on_a_lower_dimensional_set
+
     verdict = run.verdict
     has = bool(verdict)
     found = verdict.get("data_limit")
