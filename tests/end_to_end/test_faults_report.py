@@ -25,8 +25,9 @@ from helpers import assert_clean_error, run_module, run_script, snapshot
 TINY = ["-n", "2", "-d", "2", "-c", "0.1", "--n-eval", "100", "--max-n", "1000", "--null-repeats", "250", "-q"]
 RUN = "gauss_dim3_2_1_van"
 MARKER = ".gaussgan-report"
-WRITTEN = ["calibration.png", "curves.png", "heatmaps.png", "index.html", "scatter.png", "summary.csv"]
-WRITTEN += ["summary_by_config.csv", "versus_dimension.png"]
+WRITTEN = ["calibration.png", "curves.png", "heatmaps.png", "index.html", "n_star_heatmaps.png"]
+WRITTEN += ["n_star_versus_dimension.png", "scatter.png", "spectra.png", "summary.csv", "summary_by_config.csv"]
+WRITTEN += ["versus_dimension.png"]
 HUGE = 10**7  # a dimension whose parent no machine holds: 3.2 * 8 * 10**14 bytes
 
 
