@@ -35,6 +35,7 @@ train.py names it, with a postfix for the options the name does not show) and it
 
 from __future__ import annotations
 
+import collections
 import difflib
 import itertools
 import os
@@ -349,14 +350,18 @@ def study_datasets(study: Study) -> list[DatasetSpec]:
             continue
         by_path[spec.path] = spec
     specs = list(by_path.values())
-    # Datasets of the same parent name and dimension need a tag in their runs' names to stay apart.
-    counts: dict[tuple[str, int], int] = {}
-    for spec in specs:
-        counts[spec.dist, spec.dim] = counts.get((spec.dist, spec.dim), 0) + 1
-    return [
-        replace(spec, tag=spec.tag or spec.path.stem) if counts[spec.dist, spec.dim] > 1 else replace(spec, tag="")
-        for spec in specs
-    ]
+    # Datasets of the same parent name and dimension need a tag in their runs' names to stay apart: their
+    # postfix, and where that does not tell them apart (given files, equal postfixes), their file name. A
+    # dataset without a postfix beside others with one keeps its plain run names.
+    same_parent = collections.Counter((spec.dist, spec.dim) for spec in specs)
+    same_tag = collections.Counter((spec.dist, spec.dim, spec.tag) for spec in specs)
+
+    def tag(spec: DatasetSpec) -> str:
+        if same_parent[spec.dist, spec.dim] == 1:
+            return ""
+        return spec.path.stem if same_tag[spec.dist, spec.dim, spec.tag] > 1 else spec.tag
+
+    return [replace(spec, tag=tag(spec)) for spec in specs]
 
 
 def _check_parent(dist: str, dim: int, options: dict, where) -> None:

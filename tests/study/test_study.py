@@ -55,7 +55,9 @@ def test_the_atlas_slices_train_what_grid_does_not_once_each():
     assert latent == {(10, 5), (10, 10), (100, 50), (100, 200)}  # k = 100 is [grid]'s, trained once
     size = [run for run in runs if run.dataset.postfix == "_N100k"]
     assert len(size) == 12 and {run.dataset.n_samples for run in size} == {100_000}
-    assert all("_size_" in run.name for run in size)
+    assert all("_N100k_size_" in run.name for run in size)
+    # The datasets without a postfix keep their plain run names beside those with one.
+    assert {"gauss_dim10_100_1_van_seed1", "gauss_dim100_50_1_wass_latent100_seed3"} <= {run.name for run in runs}
 
 
 def test_a_slice_takes_its_dimensions_and_datasets_and_refuses_what_is_unclear(tmp_path):
