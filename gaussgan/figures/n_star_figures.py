@@ -180,7 +180,8 @@ def n_star_versus_dimension(summary, varied: list[str], path: str | os.PathLike,
                     + (f" (N = {int(n_samples):,})" if n_samples is not None and len(limit) > len(values) else ""),
                 )  # fmt: skip
         axes.axhline(largest, color=PARENT_COLOUR, linewidth=0.8, linestyle=":")
-        axes.text(axes.get_xlim()[0], above, f" not told apart up to {largest:,.0f}", va="center", fontsize=7)
+        axes.text(0.01, above, f"not told apart up to {largest:,.0f}", va="center", fontsize=7,
+                  transform=axes.get_yaxis_transform())  # fmt: skip
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_ylim(50, above * 1.6)
@@ -188,7 +189,7 @@ def n_star_versus_dimension(summary, varied: list[str], path: str | os.PathLike,
         _plain_ticks(axes.yaxis)
         axes.set_xlabel("data dimension")
         axes.set_ylabel("n* (median over seeds; bars: range)")
-        axes.legend(fontsize=7, loc="lower left")
+        axes.legend(fontsize=7, loc="best")
     figure.suptitle(
         "n* against the data dimension, below the limit the training set sets (grey); hollow: latent dimension "
         "< data dimension",
@@ -245,7 +246,7 @@ def spectra(summary, path: str | os.PathLike) -> None:
         _plain_ticks(axes.yaxis)
         axes.set_xlabel("data dimension")
         axes.set_ylabel("covariance eigenvalues (min to max)")
-        axes.legend(fontsize=7, loc="lower left")
+        axes.legend(fontsize=7, loc="best")
     figure.suptitle(
         "The generators' covariance eigenvalues (red bars, one per run) against Marchenko–Pastur", fontsize=10
     )

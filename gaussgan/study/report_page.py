@@ -98,7 +98,8 @@ CAPTIONS = {
     "large enough, whatever the width).",
     "spectra.png": "Each bar spans one run's covariance eigenvalues (normal scores of 100,000 generated samples "
     "by default). The light band is the Marchenko–Pastur range (1 ± √(d/N))² of N training rows, the darker one "
-    "that of an honest sample as large as the verdict's: eigenvalues outside them are the generator's.",
+    "that of an honest sample as large as the verdict's: eigenvalues outside them are the generator's. "
+    "Eigenvalues below 0.0001 (a latent space smaller than the data leaves many at 0) are drawn at 0.0001.",
     "scatter.png": "Each point is a configuration (median over the runs that share it). 1 is the parent's own "
     "value: the norm KS statistic at its 95% floor, the generated correlations as spread as a parent sample's.",
     "heatmaps.png": "Median final ratio per (data dimension, latent dimension), over seeds and other options.",
