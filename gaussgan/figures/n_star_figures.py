@@ -1,5 +1,5 @@
 """The report's answer in figures: n* (the smallest sample size that tells a generator from the parent)
-over the varied options, against the data dimension with the data limit as a ceiling, and the generators'
+over the varied options, against the data dimension with the data limit as a reference, and the generators'
 covariance spectra beside the Marchenko–Pastur range.
 
 Tables in, one PNG out each. n* arrives as a rank (``n_star_rank``: inf when no size told the generator
@@ -131,7 +131,7 @@ def n_star_heatmaps(summary, varied: list[str], path: str | os.PathLike) -> None
 @plain_text
 def n_star_versus_dimension(summary, varied: list[str], path: str | os.PathLike, most: int = 8) -> None:
     """Per rule, median n* over seeds against the data dimension (bars: the seeds' range), one line per
-    configuration of the other varied options; the training sets' own Gaussian fits as the ceiling (grey);
+    configuration of the other varied options; the training sets' own Gaussian fits as the reference (grey);
     hollow markers where the latent space has fewer dimensions than the data."""
     plt = pyplot()
     judged = summary[summary["n_star_rank"].notna()] if "n_star_rank" in summary else summary.iloc[0:0]
@@ -191,7 +191,7 @@ def n_star_versus_dimension(summary, varied: list[str], path: str | os.PathLike,
         axes.set_ylabel("n* (median over seeds; bars: range)")
         axes.legend(fontsize=7, loc="best")
     figure.suptitle(
-        "n* against the data dimension, below the limit the training set sets (grey); hollow: latent dimension "
+        "n* against the data dimension, beside the training set's own Gaussian fit (grey); hollow: latent dimension "
         "< data dimension",
         fontsize=10,
     )

@@ -212,7 +212,7 @@ def data_limit_line(limit: dict, n_star: int | None) -> str:
     return (
         f"data limit: n* {n_star_text(n_star, largest)}; the training set's own Gaussian fit "
         f"{n_star_text(fit, largest)} (a fresh parent sample of the same {limit['n_train']:,} rows, fitted: "
-        f"{n_star_text(fresh, largest)}): what knowing that the parent is Gaussian gets from these rows"
+        f"{n_star_text(fresh, largest)}): what the rows' plain sample mean and covariance give"
     )
 
 

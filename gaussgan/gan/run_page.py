@@ -224,7 +224,7 @@ def _data_limit_text(limit: dict, largest: int) -> str:
     return (
         f"What the training set allows: the Gaussian fitted to the training set {of}(its mean and covariance) has "
         f"n* {_limit_text(limit, 'n_star_fit', largest)}; one fitted to a fresh parent sample of the same size, "
-        f"n* {_limit_text(limit, 'n_star_fresh', largest)}. A generator near the first did as well as the data allow."
+        f"n* {_limit_text(limit, 'n_star_fresh', largest)}. A generator far below the first did not learn what its rows hold (a reference, not a bound: a generator can beat the plain fit)."
     )
 
 

@@ -2,9 +2,11 @@
 
 A GAN sees N training rows, not the parent. The best any learner can do from them is judged by a
 learner that knows the parent's family: the training set's own Gaussian fit (its sample mean and
-covariance). Its n*, measured with the same verdict as a generator's, is the ceiling drawn next to a
-generator's n*: a generator below it failed; one near it did as well as the data allow. A second fit, to a
-fresh parent sample of the same size, shows how much of that ceiling is the luck of this training set.
+covariance). Its n*, measured with the same verdict as a generator's, is the reference drawn next to a
+generator's n*: a generator far below it did not learn what its rows hold. It is a reference, not a bound: the
+sample covariance is not the best estimate of a covariance, and a learner that shrinks it (as averaging
+generators may) can do better (in the atlas, generators at d = 20 reach n* 5,000 where the fit reaches 2,000).
+A second fit, to a fresh parent sample of the same size, shows how much of it is the luck of this training set.
 
 Theory that applies without training anything:
 

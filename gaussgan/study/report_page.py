@@ -14,7 +14,7 @@ from gaussgan.system.pages import PAGE_STYLE
 # right under the answer; the others follow under "Figures".
 FIGURES = {
     "n_star_heatmaps.png": "n* over the varied options, per rule",
-    "n_star_versus_dimension.png": "n* against the data dimension, with the limit the training set sets",
+    "n_star_versus_dimension.png": "n* against the data dimension, beside the training set's own Gaussian fit",
     "spectra.png": "The generators' covariance eigenvalues against Marchenko–Pastur",
     "scatter.png": "Width × latent dimension (the original gaussGAN cross-run figure)",
     "heatmaps.png": "Data dimension × latent dimension, per rule",
@@ -92,8 +92,9 @@ CAPTIONS = {
     "parent, with a 5% error rate for the whole verdict: larger is better; 'none' means no size up to the "
     "largest tested told it apart.",
     "n_star_versus_dimension.png": "Markers: median n* over seeds, bars their range; the grey dashed line is the "
-    "n* of each training set's own Gaussian fit (its sample mean and covariance), what knowing the parent's "
-    "family gets from those rows: a generator near it did as well as the data allow. Hollow markers: a latent "
+    "n* of each training set's own Gaussian fit (its plain sample mean and covariance): a generator far below it "
+    "did not learn what its rows hold. It is a reference, not a bound: a generator can beat the plain fit (a "
+    "shrunken covariance is closer to the parent's than the sample covariance). Hollow markers: a latent "
     "dimension below the data dimension, which puts the samples on a lower-dimensional set (told apart for n "
     "large enough, whatever the width).",
     "spectra.png": "Each bar spans one run's covariance eigenvalues (normal scores of 100,000 generated samples "

@@ -67,7 +67,7 @@ def test_a_run_writes_every_documented_file(trained):
     assert not (run / "samples/corr_epoch00002.png").exists()
     table = pd.read_csv(run / "training_details.csv")
     assert list(table["epoch"]) == [0, 1]
-    # The verdict stands next to what the data allow and to theory: the training set's own Gaussian fit
+    # The verdict stands next to what the training rows give and to theory: the training set's own Gaussian fit
     # (cached beside the dataset), the generator's covariance eigenvalues and the Marchenko–Pastur range.
     verdict = json.loads((run / "verdict.json").read_text())
     assert verdict["data_limit"]["n_train"] == 150 and "n_star_fit" in verdict["data_limit"]
