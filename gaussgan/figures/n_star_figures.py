@@ -180,8 +180,8 @@ def n_star_versus_dimension(summary, varied: list[str], path: str | os.PathLike,
                     + (f" (N = {int(n_samples):,})" if n_samples is not None and len(limit) > len(values) else ""),
                 )  # fmt: skip
         axes.axhline(largest, color=PARENT_COLOUR, linewidth=0.8, linestyle=":")
-        axes.text(0.01, above, f"not told apart up to {largest:,.0f}", va="center", fontsize=7,
-                  transform=axes.get_yaxis_transform())  # fmt: skip
+        axes.text(0.5, above, f"not told apart up to {largest:,.0f}", va="center", ha="center", fontsize=7,
+                  color="grey", transform=axes.get_yaxis_transform())  # fmt: skip
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.set_ylim(50, above * 1.6)

@@ -84,11 +84,53 @@ def answer_sentence(summary, best: dict | None, describe) -> str:
         found = f"is indistinguishable from the parent below n* = {size_text(median, largest)} samples"
     limit = best.get("data_limit_fit_median", math.nan)
     beside = (
-        f"; its training set's own Gaussian fit: n* = {size_text(limit, largest)}"
+        f"; its training set's own Gaussian fit: n* {_equals(size_text(limit, largest))}"
         if isinstance(limit, float) and not math.isnan(limit)
         else ""
     )
     return f"Best configuration ({describe(best)}) {found} ({spread}){beside}."
+
+
+def _equals(text: str) -> str:
+    """'= 5,000', or '> 100,000' as it is."""
+    return text if text.startswith(">") else f"= {text}"
+
+
+def dimension_sentence(summary, varied: list[str]) -> str:
+    """When the data dimension varies: per rule, the median n* at each dimension (of the configuration of the
+    other varied options with the most runs), equal neighbours merged; '' otherwise."""
+    if "dim" not in varied or "n_star_rank" not in summary:
+        return ""
+    judged = summary[summary["n_star_rank"].notna()]
+    others = [key for key in varied if key not in ("dim", "seed", "rule")]
+    largest = judged["max_n"].max() if "max_n" in judged else math.nan
+    parts = []
+    for rule, rows in judged.groupby("rule", sort=True):
+        if others:
+            common = rows.groupby(others, dropna=False).size().idxmax()
+            common = common if isinstance(common, tuple) else (common,)
+            for key, value in zip(others, common, strict=True):
+                rows = rows[rows[key] == value]
+        by_dim = rows.groupby("dim")["n_star_rank"].agg(lower_median)
+        if len(by_dim) < 2:
+            continue
+        spans: list[list] = []  # [value, first dim, last dim]
+        for dim, value in by_dim.items():
+            if spans and spans[-1][0] == value:
+                spans[-1][2] = dim
+            else:
+                spans.append([value, dim, dim])
+        parts.append(
+            f"{rule} "
+            + ", ".join(
+                f"{size_text(value, largest)} at d = {first:g}" + (f" to {last:g}" if last != first else "")
+                for value, first, last in spans
+            )
+        )
+    if not parts:
+        return ""
+    where = ", in the configuration with the most runs" if others else ""
+    return f"Along the data dimension (median n* over seeds{where}): {'; '.join(parts)}."
 
 
 def _limit_range(judged) -> str:

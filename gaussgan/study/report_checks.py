@@ -33,6 +33,9 @@ FLOORS = {"ks_floor_95": "norm_ks_parent_D", "offdiag_std_parent": "offdiag_std_
 # A floor of 0 is real for one metric: honest samples never fall outside a bounded parent's bounds
 # (stats.metrics.support.Outside), so any sample outside them is infinitely far above the floor.
 ZERO_FLOOR_METRICS = ("m_outside",)
+# And a spread of one number is 0 on both sides: at d = 2 the single off-diagonal correlation has no spread,
+# generated or parent (the ratio is then not defined, and shown as n/a).
+NO_SPREAD = "offdiag_std_generated"
 
 
 def _is_integer(value) -> bool:
@@ -122,6 +125,8 @@ def check_table(table, where: Path) -> None:
         measured = np.isfinite(table[value].to_numpy(dtype=float))
         zero_allowed = value in ZERO_FLOOR_METRICS
         wrong = measured & ~(np.isfinite(floors) & ((floors >= 0) if zero_allowed else (floors > 0)))
+        if value == NO_SPREAD:
+            wrong &= ~((floors == 0) & (table[value].to_numpy(dtype=float) == 0))
         if wrong.any():
             row = int(np.argmax(wrong))
             found = "missing" if np.isnan(floors[row]) else f"{floors[row]:g}"

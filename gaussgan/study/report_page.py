@@ -7,7 +7,7 @@ import html
 import math
 from pathlib import Path
 
-from gaussgan.study.answer import answer_sentence, facts_line, range_text, size_text
+from gaussgan.study.answer import answer_sentence, dimension_sentence, facts_line, range_text, size_text
 from gaussgan.system.pages import PAGE_STYLE
 
 # The report's figures with their captions, in the page's order, and its tables. The n* heatmap comes first,
@@ -119,6 +119,8 @@ def index_html(sources, summary, grouped, varied: list[str], best, skipped: list
     if best is not None:
         best = {**best, "max_n_max": summary["max_n"].max() if "max_n" in summary else math.nan}
     first, *others = FIGURES
+    answer = answer_sentence(summary, best, lambda row: configuration_name(row, varied))
+    answer = f"{answer} {dimension_sentence(summary, varied)}".strip()
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -126,7 +128,7 @@ def index_html(sources, summary, grouped, varied: list[str], best, skipped: list
         f"<style>{STYLE}</style></head><body>",
         f"<h1>gaussgan report: {html.escape(title)}</h1>",
         f'<p class="facts">{html.escape(facts_line(summary))}</p>',
-        f'<p class="answer" id="answer">{html.escape(answer_sentence(summary, best, lambda row: configuration_name(row, varied)))}</p>',
+        f'<p class="answer" id="answer">{html.escape(answer)}</p>',
         _figure(folder, first),
     ]
     for note in sources.notes + [f"skipped {entry}" for entry in skipped]:

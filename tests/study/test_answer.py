@@ -78,3 +78,31 @@ def test_without_a_verdict_there_is_no_answer_and_the_facts_come_from_the_runs()
         facts_line(runs([100, 200]))
         == "2 runs · gauss in 10 dimensions · 10,000 training samples · 80 epochs each · vanilla"
     )
+
+
+def test_a_two_dimensional_run_with_no_correlation_spread_is_reported_not_skipped():
+    """At d = 2 the one off-diagonal correlation has no spread, generated or parent: both 0, a real run (the
+    atlas's d = 2 runs were skipped as damaged); a parent spread of 0 beside a generated one is still refused."""
+    import pytest
+
+    from gaussgan.errors import UserError
+    from gaussgan.study.report_checks import check_table
+
+    row = {"epoch": 0, "norm_ks_parent_D": 0.02, "ks_floor_95": 0.04}
+    check_table(pd.DataFrame([row | {"offdiag_std_generated": 0.0, "offdiag_std_parent": 0.0}]), "run")
+    with pytest.raises(UserError, match="offdiag_std_parent is 0 at epoch 0"):
+        check_table(pd.DataFrame([row | {"offdiag_std_generated": 0.1, "offdiag_std_parent": 0.0}]), "run")
+
+
+def test_along_the_dimension_each_rule_s_median_n_star_equal_neighbours_merged():
+    from gaussgan.study.answer import dimension_sentence
+
+    table = pd.concat(
+        [runs([n_star] * 3).assign(dim=dim) for dim, n_star in ((1, None), (2, 5000), (10, 100), (100, 100))]
+    )
+    text = dimension_sentence(table, ["dim", "seed"])
+    assert (
+        text
+        == "Along the data dimension (median n* over seeds): vanilla > 100,000 at d = 1, 5,000 at d = 2, 100 at d = 10 to 100."
+    )
+    assert dimension_sentence(table, ["seed"]) == ""  # one dimension: nothing to say along it
