@@ -16,12 +16,8 @@ import numpy as np
 
 from gaussgan.figures.report_figures import RULE_MARKERS, _nothing, _plain_ticks, _rules, plain_text
 from gaussgan.figures.style import PARENT_COLOUR, pyplot, save
+from gaussgan.stats.ranks import lower_median
 from gaussgan.stats.verdict import GRID
-
-
-def _lower_median(values) -> float:
-    ranked = sorted(value for value in values if not math.isnan(value))
-    return ranked[(len(ranked) - 1) // 2] if ranked else math.nan
 
 
 def _short(value: float) -> str:
@@ -101,7 +97,7 @@ def n_star_heatmaps(summary, varied: list[str], path: str | os.PathLike) -> None
                     chosen = chosen[chosen[name] == value]
                 if chosen.empty:
                     continue
-                median = _lower_median(chosen["n_star_rank"].astype(float))
+                median = lower_median(chosen["n_star_rank"].astype(float))
                 low, high = chosen["n_star_rank_min"].astype(float).min(), chosen["n_star_rank_max"].astype(float).max()
                 grid[i, j] = min(median, top)  # not told apart: the top colour, and said in the cell
                 text = _short(median) + ("" if low == high else f"\n{_short(low)}–{_short(high)}")
@@ -149,7 +145,7 @@ def n_star_versus_dimension(summary, varied: list[str], path: str | os.PathLike,
         groups.sort(key=lambda item: -len(item[1]))  # the configuration with most runs first (the main grid)
         for number, (key, rows) in enumerate(groups[:most]):
             stats = rows.groupby("dim").agg(
-                median=("n_star_rank", _lower_median), low=("n_star_rank_min", "min"), high=("n_star_rank_max", "max")
+                median=("n_star_rank", lower_median), low=("n_star_rank_min", "min"), high=("n_star_rank_max", "max")
             )
             shown = stats.clip(upper=above)
             colour = colours(number % 10)
@@ -167,7 +163,7 @@ def n_star_versus_dimension(summary, varied: list[str], path: str | os.PathLike,
                 )  # fmt: skip
         if "data_limit_fit" in table:
             limit = table.groupby(["dim", "n_samples"] if "n_samples" in table else ["dim"])["data_limit_fit"].agg(
-                _lower_median
+                lower_median
             )
             for n_samples, values in limit.groupby(level=1) if limit.index.nlevels > 1 else [(None, limit)]:
                 values = values.droplevel(1) if values.index.nlevels > 1 else values

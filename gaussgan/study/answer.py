@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from gaussgan.stats.ranks import lower_median
+
 SMALLEST = 100  # the smallest size any verdict tests (gaussgan.stats.verdict.GRID[0]; a test checks)
 
 
@@ -20,12 +22,6 @@ def n_star_rank(n_star, has_verdict: bool) -> float:
     if not has_verdict:
         return math.nan
     return math.inf if n_star is None or (isinstance(n_star, float) and math.isnan(n_star)) else float(n_star)
-
-
-def lower_median(values) -> float:
-    """The lower median of the values that are not NaN (inf counts as the largest); NaN when none is left."""
-    ranked = sorted(value for value in values if not math.isnan(value))
-    return ranked[(len(ranked) - 1) // 2] if ranked else math.nan
 
 
 def size_text(rank: float, largest) -> str:

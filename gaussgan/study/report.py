@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 from gaussgan import cli
 from gaussgan.errors import UserError
 from gaussgan.gan.rundir import RunDirectory
-from gaussgan.study.answer import best_by_n_star, lower_median
+from gaussgan.stats.ranks import lower_median
+from gaussgan.study.answer import best_by_n_star
 from gaussgan.study.report_checks import metric_names
 from gaussgan.study.report_output import check_output, staging_folder
 from gaussgan.study.report_page import describe_configuration, index_html
