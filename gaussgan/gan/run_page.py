@@ -241,6 +241,7 @@ def _spectrum_text(spectrum: dict, dim) -> str:
             f"an honest sample of {samples:,}" if isinstance(samples, int) else "an honest sample as large",
         ),
         ("marchenko_pastur_training", "the training set's"),
+        ("marchenko_pastur", "expected"),
     ):
         bounds = spectrum.get(key)
         if isinstance(bounds, (list, tuple)) and len(bounds) == 2:
