@@ -8,6 +8,7 @@ import shlex
 import sys
 
 from gaussgan import cli
+from gaussgan.errors import UserError
 
 EPILOG = """\
 run directory: RUNS_DIR/<dist>_dim<d>_<latent_dim>_<latent_sigma>_<van|wass>[_<postfix>]/
@@ -29,6 +30,7 @@ examples:
   python train.py -f datasets/data_gauss_dim10.h5 -w
   python train.py -f datasets/data_gauss_dim10.h5 -w --resume     # continue after Ctrl-C
   python train.py -f datasets/data_gauss_dim10.h5 -w --verdict-only --max-n 20000
+  python train.py -f datasets/data_gauss_dim10.h5 --seed 1 2 3 4   # four runs trained together
 """
 
 
@@ -53,13 +55,23 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from gaussgan.gan.options import TrainConfig
-    from gaussgan.gan.training import train
+    from gaussgan.gan.options import TrainConfig, seed_runs
+    from gaussgan.gan.training import train, train_together
 
     command = shlex.join(
         ["python", sys.argv[0] if argv is None else "train.py", *(sys.argv[1:] if argv is None else argv)]
     )
-    train(TrainConfig(**vars(args), command=command))
+    seeds = args.seed or [None]
+    config = TrainConfig(**{**vars(args), "seed": seeds[0]}, command=command)
+    if len(seeds) == 1:
+        train(config)
+        return 0
+    failed = [(directory, why) for directory, why in train_together(seed_runs(config, seeds)) if why]
+    if failed:
+        raise UserError(
+            f"{len(failed)} of {len(seeds)} runs failed; the others finished. "
+            + "; ".join(f"{directory.path.name}: {why}" for directory, why in failed)
+        )
     return 0
 
 

@@ -178,8 +178,10 @@ class TrainConfig:
         help="BatchNorm in the generator's hidden layers (default: on, as in the original gaussGAN)",
     )  # fmt: skip
     seed: int | None = option(
-        None, "--seed", kind=cli.seed_value,
-        help="random seed; same seed, same results on CPU (default: drawn, printed, recorded)",
+        None, "--seed", kind=cli.seed_value, nargs="+", metavar="SEED",
+        help="random seed; same seed, same results on CPU (default: drawn, printed, recorded). Several seeds "
+        "train several runs together in one process, stacked (faster than one after another), each into its "
+        "own run directory named _seedS",
     )  # fmt: skip
     device: str = _grid(
         "auto", "--device", kind=cli.choice(DEVICES), tag="", column=0, resumable=True,
@@ -355,6 +357,16 @@ def train_command(config: TrainConfig) -> str:
         words += ["-p", config.postfix]
     words += ["--threads", "1", "-q"] + ([] if config.background_figures else ["--inline-figures"])
     return shlex.join(words)
+
+
+def seed_run_postfix(postfix: str, seed: int) -> str:
+    """The postfix of one of several runs that differ by their seed only: ``seedS`` after the shared one."""
+    return "_".join(part for part in (postfix, f"seed{seed}") if part)
+
+
+def seed_runs(config: TrainConfig, seeds: list) -> list[TrainConfig]:
+    """One run per seed, each named by its seed (``--seed 1 2 3``)."""
+    return [replace(config, seed=seed, postfix=seed_run_postfix(config.postfix, seed)) for seed in seeds]
 
 
 def hyperparameter_changes(saved: dict, current: TrainConfig) -> list[str]:

@@ -1,8 +1,10 @@
 """Update rules: the losses of a vanilla GAN and of WGAN-GP, and one optimiser step of each network.
 
-Both rules share one training loop: every batch trains the discriminator (critic) once, and
-the generator trains once every ``critic_steps`` batches (1 for vanilla, 5 for WGAN-GP as in
-Gulrajani et al. 2017). Every function works for any batch size, the last smaller batch included.
+Both rules share one training loop: every batch trains the discriminator (critic) once, and the generator
+trains once every ``critic_steps`` batches (1 for vanilla, 5 for WGAN-GP as in Gulrajani et al. 2017).
+Every function works on replicas (several runs trained together, :mod:`gaussgan.gan.packed`): scores of
+shape (replicas, batch) give one loss per replica, and a run trained alone is one replica. Every function
+works for any batch size, the last smaller batch included.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gaussgan.gan.options import RULES  # the rules a step function accepts; anything else is a bug in the caller
+from gaussgan.gan.options import RULES
+from gaussgan.gan.packed import (
+    StackedAdam,
+    StackedNetwork,
+)  # the rules a step function accepts; anything else is a bug in the caller
 
 
 def check_rule(rule: str) -> str:
@@ -32,91 +38,94 @@ def adam(
 
 
 def vanilla_discriminator_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy, real -> 1 and fake -> 0, on logits (softplus form: no overflow)."""
-    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    """Binary cross-entropy, real -> 1 and fake -> 0, on logits (softplus form: no overflow); one per replica."""
+    return F.softplus(-d_real).mean(-1) + F.softplus(d_fake).mean(-1)
 
 
 def vanilla_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator loss -log D(G(z)): strong gradients while D still wins easily."""
-    return F.softplus(-d_fake).mean()
+    return F.softplus(-d_fake).mean(-1)
 
 
-def gradient_penalty(
-    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """E[(||grad_x critic(x_hat)||_2 - 1)^2] at x_hat = e*real + (1-e)*fake, one e ~ U(0,1) per sample."""
-    weight = torch.rand(len(real), 1, device=real.device, dtype=real.dtype, generator=generator)
-    mixed = (weight * real + (1 - weight) * fake).requires_grad_(True)
+def gradient_penalty(critic: Callable, real: torch.Tensor, fake: torch.Tensor, mixing: torch.Tensor) -> torch.Tensor:
+    """E[(||grad_x critic(x_hat)||_2 - 1)^2] at x_hat = e*real + (1-e)*fake, ``mixing`` holding one e ~ U(0,1)
+    per sample (shape: the samples' less their last axis, then 1)."""
+    mixed = (mixing * real + (1 - mixing) * fake).requires_grad_(True)
     (gradient,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    return ((gradient.norm(2, dim=1) - 1) ** 2).mean()
+    return ((gradient.norm(2, dim=-1) - 1) ** 2).mean(-1)
 
 
-def r1_penalty(discriminator: nn.Module, real: torch.Tensor, d_real: torch.Tensor) -> torch.Tensor:
+def r1_penalty(real: torch.Tensor, d_real: torch.Tensor) -> torch.Tensor:
     """E[||grad_x D(x)||^2] at the real samples (Mescheder et al. 2018); ``real`` must require grad."""
     (gradient,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
-    return gradient.pow(2).sum(dim=1).mean()
+    return gradient.pow(2).sum(dim=-1).mean(-1)
 
 
 def wgan_critic_loss(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
     """E[D(fake)] - E[D(real)]: the negative of the critic's Wasserstein estimate (penalty added apart)."""
-    return d_fake.mean() - d_real.mean()
+    return d_fake.mean(-1) - d_real.mean(-1)
 
 
 def wgan_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
-    return -d_fake.mean()
+    return -d_fake.mean(-1)
 
 
 def discriminator_step(
     rule: str,
-    generator: nn.Module,
-    discriminator: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    generator: StackedNetwork,
+    discriminator: StackedNetwork,
+    optimizer: StackedAdam,
     real: torch.Tensor,
     latent: Callable[[int], torch.Tensor],
     *,
-    gp_weight: float = 10.0,
-    rng: torch.Generator | None = None,
-    r1_weight: float = 0.0,
+    gp_weight: torch.Tensor | float = 10.0,
+    mixing: Callable[[int], torch.Tensor] | None = None,
+    r1_weight: torch.Tensor | float = 0.0,
 ) -> torch.Tensor:
-    """One optimiser step of the discriminator (critic) on ``real`` and as many generated samples.
+    """One optimiser step of every replica's discriminator (critic) on ``real`` (replicas x batch x dim)
+    and as many generated samples; each replica's loss.
 
-    ``gp_weight`` and ``rng`` (the gradient penalty's weight and random generator) are used by
-    WGAN-GP only; ``r1_weight`` (gamma of the R1 penalty gamma/2 * E||grad D(real)||^2, 0: none) by
-    either rule. All are keyword-only so that they cannot be swapped by position.
+    ``gp_weight`` and ``mixing`` (the gradient penalty's weight, one per replica or one for all, and the
+    draw of its mixing weights for a batch size) are used by WGAN-GP only; ``r1_weight`` (gamma of the
+    R1 penalty gamma/2 * E||grad D(real)||^2, 0: none) by either rule. All are keyword-only so that
+    they cannot be swapped by position.
     """
     check_rule(rule)
+    size = real.shape[-2]
     with torch.no_grad():
-        fake = generator(latent(len(real)))
-    if r1_weight:
+        fake = generator(latent(size))
+    with_r1 = bool(torch.as_tensor(r1_weight).any())
+    if with_r1:
         real = real.detach().requires_grad_(True)
-    d_real, d_fake = discriminator(real), discriminator(fake)
+    d_real, d_fake = discriminator(real).squeeze(-1), discriminator(fake).squeeze(-1)
     if rule == "vanilla":
         loss = vanilla_discriminator_loss(d_real, d_fake)
     else:
-        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(discriminator, real.detach(), fake, rng)
-    if r1_weight:
-        loss = loss + r1_weight / 2 * r1_penalty(discriminator, real, d_real)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+        assert mixing is not None, "WGAN-GP needs the gradient penalty's mixing weights"
+        critic = lambda x: discriminator(x).squeeze(-1)
+        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(
+            critic, real.detach(), fake, mixing(size)
+        )
+    if with_r1:
+        loss = loss + r1_weight / 2 * r1_penalty(real, d_real)
+    (gradient,) = torch.autograd.grad(loss.sum(), discriminator.weights)  # each replica's own: the sum separates
+    optimizer.update(gradient)
     return loss.detach()  # a tensor: reading it as a float would wait for the GPU every step
 
 
 def generator_step(
     rule: str,
-    generator: nn.Module,
-    discriminator: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    generator: StackedNetwork,
+    discriminator: StackedNetwork,
+    optimizer: StackedAdam,
     batch_size: int,
     latent: Callable[[int], torch.Tensor],
 ) -> torch.Tensor:
-    """One optimiser step of the generator against the current discriminator (whose weights stay put)."""
+    """One optimiser step of every replica's generator against its current discriminator, whose weights
+    stay put (the gradient is taken for the generator's weights only); each replica's loss."""
     check_rule(rule)
-    discriminator.requires_grad_(False)  # no gradients for D's weights: saves their backward pass
-    d_fake = discriminator(generator(latent(batch_size)))
-    discriminator.requires_grad_(True)
+    d_fake = discriminator(generator(latent(batch_size))).squeeze(-1)
     loss = vanilla_generator_loss(d_fake) if rule == "vanilla" else wgan_generator_loss(d_fake)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    (gradient,) = torch.autograd.grad(loss.sum(), generator.weights)
+    optimizer.update(gradient)
     return loss.detach()

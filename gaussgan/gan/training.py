@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -29,12 +29,14 @@ from gaussgan.gan import judging, outputs, rules
 from gaussgan.gan.checkpoint import State, save_models
 from gaussgan.gan.models import recalibrate_batch_norm, resolve_device
 from gaussgan.gan.options import TrainConfig
+from gaussgan.gan.packed import PER_REPLICA, Pack, pack_key, together
 from gaussgan.gan.run_page import announce_run_page
 from gaussgan.gan.rundir import (
     NULL_CACHE,
     TEST_CORR,
     VERDICT,
     RunDirectory,
+    WithinRuns,
     data_fingerprint,
     run_name,
 )
@@ -57,45 +59,84 @@ from gaussgan.system.interrupt import GracefulStop
 
 def train(config: TrainConfig) -> RunDirectory:
     """Train a GAN on ``config.dataset`` and write the run directory; return it."""
-    if config.tensorboard:
+    directory, failure = train_together([config])[0]
+    if failure:
+        raise UserError(failure)
+    return directory
+
+
+def train_together(configs: list[TrainConfig]) -> list[tuple[RunDirectory, str]]:
+    """Train runs on one dataset as one pack (:mod:`gaussgan.gan.packed`), each into its own ordinary run
+    directory; return each run's directory with why it failed ('' when it did not). A run that diverges
+    stops alone; a problem with the options or the dataset stops them all before anything is written."""
+    first = configs[0]
+    if first.tensorboard:
         check_available()
-    data_np, parent, metadata = load_dataset(config.dataset, dtype=np.float32)
-    check_options(config, len(data_np), parent.dim)
-    config = replace(config, dataset=str(Path(config.dataset).resolve()))
-    device = resolve_device(config.device)
+    data_np, parent, metadata = load_dataset(first.dataset, dtype=np.float32)
+    for config in configs:
+        check_options(config, len(data_np), parent.dim)
+    check_packable(configs)
+    configs = [replace(config, dataset=str(Path(config.dataset).resolve())) for config in configs]
+    device = resolve_device(first.device)
     # Small matrices: a second thread costs more in synchronisation than it gains, and the
     # figure worker needs a core of its own.
-    torch.set_num_threads(config.threads)
-    directory = RunDirectory.named(
-        config.runs_dir,
-        run_name(parent.name, parent.dim, config.latent_dim, config.latent_sigma, config.rule, config.postfix),
-    )
+    torch.set_num_threads(first.threads)
+    directories = [RunDirectory.named(c.runs_dir, run_name(parent.name, parent.dim, c.latent_dim,
+                   c.latent_sigma, c.rule, c.postfix)) for c in configs]  # fmt: skip
     fingerprint = data_fingerprint(data_np, parent, metadata)
     record = {
         "parent": parent.to_dict(),
         "torch": torch.__version__,
         "gaussgan": __version__,
         "device_used": str(device),
+        # How it was trained: with which runs, stacked (the command recorded makes them all again).
+        "packed_with": [directory.path.name for directory in directories] if len(configs) > 1 else [],
     }
-    with directory.claimed():
-        if config.verdict_only:
-            seed = check_verdict_only(config, directory, fingerprint)
-            finish_with_verdict(config.with_seed(seed), directory, data_np)
-            return directory
-        config, record = open_run(config, directory, record, fingerprint)
-        print(f"run directory {directory}", flush=True)
-        state, rows = start_state(
-            config, directory, parent=parent, device=device, n_samples=len(data_np), fingerprint=fingerprint
-        )
-        if config.resume:
-            if done_already(config, directory, state, data_np):
-                return directory
-            directory.write_config(record)
-        run_epochs(Run.open(config, directory, parent, data_np, fingerprint, device), state, rows)
-        print("\n".join(outputs.summary_lines(directory.read_csv(), parent.dim, directory)), flush=True)
-        finish_with_verdict(config, directory, data_np)
-    print(f"done: {directory}")
-    return directory
+    with ExitStack() as claims:
+        for directory in directories:
+            claims.enter_context(directory.claimed())
+        if first.verdict_only:
+            for config, directory in zip(configs, directories, strict=True):
+                seed = check_verdict_only(config, directory, fingerprint)
+                finish_with_verdict(config.with_seed(seed), directory, data_np)
+            return [(directory, "") for directory in directories]
+        runs = []
+        for config, directory in zip(configs, directories, strict=True):
+            config, run_record = open_run(config, directory, dict(record), fingerprint)
+            print(f"run directory {directory}", flush=True)
+            state, rows = start_state(
+                config, directory, parent=parent, device=device, n_samples=len(data_np), fingerprint=fingerprint
+            )
+            if config.resume:
+                if done_already(config, directory, state, data_np):
+                    continue
+                directory.write_config(run_record)
+            runs.append(Run.open(config, directory, parent, data_np, fingerprint, device, state, rows))
+        # Runs resumed from different points (one stopped by divergence, say) train as separate packs.
+        for position in sorted({(run.state.epoch, run.state.step) for run in runs}):
+            run_epochs([run for run in runs if (run.state.epoch, run.state.step) == position])
+        for run in runs:
+            if not run.failure:
+                print("\n".join(outputs.summary_lines(run.directory.read_csv(), parent.dim, run.directory)), flush=True)
+                finish_with_verdict(run.config, run.directory, data_np)
+                print(f"done: {run.directory}")
+    failures = {run.directory.path: run.failure for run in runs}
+    return [(directory, failures.get(directory.path, "")) for directory in directories]
+
+
+def check_packable(configs: list[TrainConfig]) -> None:
+    """Runs trained together share everything but what :data:`PER_REPLICA` lists, and have distinct names."""
+    key = pack_key(configs[0])
+    for config in configs[1:]:
+        differ = [name for name, value in pack_key(config).items() if value != key[name]]
+        if differ:
+            raise UserError(
+                f"runs trained together must share their options but {', '.join(PER_REPLICA)}; these differ: "
+                f"{', '.join(differ)}; expected separate commands for them"
+            )
+    names = [(config.postfix, config.seed) for config in configs]
+    if len(set(names)) != len(names):
+        raise UserError("runs trained together need distinct seeds or postfixes; expected each seed once")
 
 
 def done_already(config: TrainConfig, directory: RunDirectory, state: State, data_np: np.ndarray) -> bool:
@@ -126,7 +167,7 @@ def done_already(config: TrainConfig, directory: RunDirectory, state: State, dat
 
 @dataclass
 class Run:
-    """What every epoch of one run needs besides the training state, set up once."""
+    """One run being trained: its state and everything its epochs need, set up once."""
 
     config: TrainConfig
     directory: RunDirectory
@@ -136,13 +177,16 @@ class Run:
     fingerprint: dict  # of the training set, kept in every checkpoint
     context: Context  # the metrics' fixed reference samples, seeded by the run
     nulls: NullCache  # their simulated null distributions, cached in the run directory
+    state: State  # networks, optimisers, random generators, history
+    rows: list[dict]  # the CSV's rows so far
     board: TensorBoard | None = None
-    figures: Any = None  # the FigureWorker, while the epochs run
+    figures: Any = None  # the FigureWorker, while the epochs run (shared by the runs trained together)
     stop: Any = None  # the GracefulStop, likewise
-    bar: Any = None  # the whole run's progress bar, likewise
+    bar: Any = None  # the progress bar over epochs, likewise
+    failure: str = ""  # why it stopped early (it diverged); '' while it trains
 
     @classmethod
-    def open(cls, config, directory, parent, data_np, fingerprint, device) -> Run:
+    def open(cls, config, directory, parent, data_np, fingerprint, device, state, rows) -> Run:
         assert config.seed is not None
         return cls(
             config=config,
@@ -154,64 +198,92 @@ class Run:
             # Seeded by the run: the same fixed reference samples and simulated nulls every epoch and on resume.
             context=Context(parent, seed=config.seed),
             nulls=NullCache(directory.file(NULL_CACHE)),
+            state=state,
+            rows=rows,
             board=TensorBoard(directory) if config.tensorboard else None,
         )
 
 
-def run_epochs(run: Run, state: State, rows: list[dict]) -> None:
-    """The epochs still to train, under a whole-run progress bar, with the figure worker and Ctrl-C handling."""
+def run_epochs(runs: list[Run]) -> None:
+    """The epochs still to train of runs at one point of training, together, under one progress bar, with one
+    figure worker and Ctrl-C handling."""
     from tqdm import tqdm
 
-    config = run.config
+    config = runs[0].config
+    guard = WithinRuns([run.directory for run in runs])  # each figure is saved in its run, checked as it is saved
     with (
-        # Every figure is saved inside the run: each path is checked again as the worker saves it.
-        FigureWorker(background=config.background_figures, guard=run.directory.contained) as run.figures,
-        GracefulStop() as run.stop,
-        run.board if run.board is not None else nullcontext(),
+        FigureWorker(background=config.background_figures, guard=guard) as figures,
+        GracefulStop() as stop,
+        ExitStack() as boards,
     ):
-        if not run.directory.file(TEST_CORR).exists():
-            reference = run.parent.sample(config.n_eval, np.random.default_rng(config.seed))
-            title = f"Correlation matrix of a parent sample (n = {config.n_eval})"
-            run.figures.submit(
-                [(plots.correlation_matrix, (diagnostics.correlation(reference), title, run.directory.file(TEST_CORR)))]
-            )
-        bar = tqdm(total=config.epochs, initial=state.epoch, desc="run", unit="epoch", position=0,
+        for run in runs:
+            run.figures, run.stop = figures, stop
+            if run.board is not None:
+                boards.enter_context(run.board)
+            if not run.directory.file(TEST_CORR).exists():
+                reference = run.parent.sample(run.config.n_eval, np.random.default_rng(run.config.seed))
+                title = f"Correlation matrix of a parent sample (n = {run.config.n_eval})"
+                path = run.directory.file(TEST_CORR)
+                figures.submit([(plots.correlation_matrix, (diagnostics.correlation(reference), title, path))])
+        desc = "run" if len(runs) == 1 else f"{len(runs)} runs"
+        bar = tqdm(total=config.epochs, initial=runs[0].state.epoch, desc=desc, unit="epoch", position=0,
                    disable=config.quiet or None, file=sys.stderr)  # fmt: skip
-        with bar as run.bar:
-            while state.epoch < config.epochs:
-                train_epoch(run, state, rows)
-                run.bar.update(1)
-        run.figures.wait()
-        if run.board is not None:
-            run.board.add_figures(run.directory, state.epoch - 1)
+        with bar:
+            while training := [run for run in runs if not run.failure and run.state.epoch < run.config.epochs]:
+                for run in training:
+                    run.bar = bar
+                train_epoch(training)
+                bar.update(1)
+        figures.wait()
+        for run in runs:
+            if run.board is not None and not run.failure:
+                run.board.add_figures(run.directory, run.state.epoch - 1)
 
 
-def train_epoch(run: Run, state: State, rows: list[dict]) -> None:
-    """Epoch ``state.epoch`` (0-based, as every file name, CSV row and message shows it): its steps, a
-    check that the numbers are finite, the diagnostics, then CSV row, figures, models and checkpoint."""
+def train_epoch(runs: list[Run]) -> None:
+    """One epoch of runs trained together: one pass over the data for all of them (:func:`train_steps`), then
+    each run's own end of epoch (:func:`finish_epoch`). A run that diverged stops there, alone, unless alone."""
     from tqdm import tqdm
 
-    config, directory = run.config, run.directory
-    epoch, started = state.epoch, time.perf_counter()
-    last_saved = state.epoch - 1  # the last completed (and saved) epoch; -1: none
-    d_from, g_from = len(state.d_losses), len(state.g_losses)
-    steps = tqdm(total=len(batch_bounds(len(run.data), config.batch_size)), initial=state.step,
-                 desc=f"epoch {epoch}/{config.epochs - 1}", unit="batch", position=1, leave=False,
+    config, state, stop = runs[0].config, runs[0].state, runs[0].stop
+    started = time.perf_counter()
+    steps = tqdm(total=len(batch_bounds(len(runs[0].data), config.batch_size)), initial=state.step,
+                 desc=f"epoch {state.epoch}/{config.epochs - 1}", unit="batch", position=1, leave=False,
                  disable=config.quiet or None, file=sys.stderr)  # fmt: skip
+    before = [(run.state.epoch, len(run.state.d_losses), len(run.state.g_losses)) for run in runs]
     with steps:
-        train_steps(state, config, run.data, run.stop, steps)
+        train_steps(Pack([run.state for run in runs], [run.config for run in runs]), runs[0].data, stop, steps)
+    share = (time.perf_counter() - started) / len(runs)  # each run's share of the pass's time
+    for run, (epoch, d_from, g_from) in zip(runs, before, strict=True):
+        try:
+            finish_epoch(run, epoch, d_from, g_from, share, named=len(runs) > 1)
+        except Diverged as error:
+            if len(runs) == 1:
+                raise
+            run.failure = str(error)
+            run.bar.write(f"error: {run.directory.path.name}: {error}; the other runs go on", file=sys.stderr)
+    if stop.requested:
+        where = f"during epoch {state.epoch}" if state.step else f"after epoch {state.epoch - 1}"
+        stop_here(stop, config, where)
+
+
+def finish_epoch(run: Run, epoch: int, d_from: int, g_from: int, train_seconds: float, named: bool) -> None:
+    """The end of epoch ``epoch`` (0-based, as every file name, CSV row and message shows it) for one run: a
+    check that the numbers are finite, the diagnostics, then CSV row, figures, models and checkpoint. Part-way
+    (stopped by Ctrl-C), only the checkpoint. ``named``: its epoch line starts with its name."""
+    config, directory, state, rows = run.config, run.directory, run.state, run.rows
+    started = time.perf_counter()
     # Checked before anything is saved: NaN weights must never replace the last good ones.
     what = divergence(state, d_from, g_from)
     if what:
-        raise diverged(config, epoch, what, last_saved)
-    if run.stop.requested and state.epoch == epoch:  # stopped part-way: the batches done so far are kept
+        raise diverged(config, epoch, what, last_saved=epoch - 1)
+    if state.epoch == epoch:  # stopped part-way: the batches done so far are kept
         directory.save_checkpoint(state.checkpoint(config, run.fingerprint))
-        stop_here(run.stop, config, f"during epoch {epoch}")
-    train_seconds = time.perf_counter() - started
+        return
 
     comparison, generated, fresh = diagnose(state, config, run.parent, run.data_np)
     if not np.all(np.isfinite(generated)):
-        raise diverged(config, epoch, "the generated samples", last_saved)
+        raise diverged(config, epoch, "the generated samples", last_saved=epoch - 1)
     metric_started = time.perf_counter()
     # On a fixed schedule (epochs 0, N, 2N, ...), not at the last epoch: a run extended later has the same table.
     metric_columns = judging.epoch_columns(generated, run.context, run.nulls, costly=epoch % config.eval_every == 0)
@@ -237,71 +309,72 @@ def train_epoch(run: Run, state: State, rows: list[dict]) -> None:
     )
     state.take_snapshot(config)  # after diagnose(): the BatchNorm statistics measured for these weights
     save_models(directory, state, config, run.parent, best=outputs.is_best_by_norm_ks(rows))
-    # The whole epoch as it costs: steps, diagnostics, waiting for the figure worker, saving.
-    rows[-1]["seconds_total"] = time.perf_counter() - started
+    # The whole epoch as it costs this run: its share of the steps, its diagnostics, waiting for figures, saving.
+    rows[-1]["seconds_total"] = train_seconds + time.perf_counter() - started
     # CSV first: rows ahead of the checkpoint are dropped on resume, rows behind it would be lost.
     directory.write_csv(rows)
     directory.save_checkpoint(state.checkpoint(config, run.fingerprint))
     if run.board is not None:
         run.board.add_row(rows[-1])
     if not config.quiet:
-        run.bar.write(outputs.epoch_line(rows[-1], run.parent.dim), file=sys.stderr)
-    if run.stop.requested:
-        stop_here(run.stop, config, f"after epoch {epoch}")
+        prefix = f"{directory.path.name}: " if named else ""
+        run.bar.write(prefix + outputs.epoch_line(rows[-1], run.parent.dim), file=sys.stderr)
 
 
-def train_steps(state: State, config: TrainConfig, data: torch.Tensor, stop: GracefulStop, progress) -> None:
-    """The steps of one pass over the data: a D-step per batch, a G-step every ``critic_steps`` D-steps."""
+def train_steps(pack: Pack, data: torch.Tensor, stop: GracefulStop, progress) -> None:
+    """The steps of one pass over the data, for every run of ``pack`` at once: a D-step per batch, a G-step
+    every ``critic_steps`` D-steps. ``real`` and every latent batch are (runs, batch, dim)."""
+    config, states = pack.configs[0], pack.states  # the shared options: batch size, rule, schedule, epochs
     n, batch_size = len(data), config.batch_size
-    if state.permutation is None:
-        state.permutation, state.step = torch.randperm(n, generator=state.rng, device=data.device), 0
-
-    def latent(size: int) -> torch.Tensor:
-        z = torch.randn(size, config.latent_dim, generator=state.rng, device=data.device)
-        return z * config.latent_sigma
-
-    d_losses, g_losses = [], []
+    for state in states:
+        if state.permutation is None:
+            state.permutation, state.step = torch.randperm(n, generator=state.rng, device=data.device), 0
+    order, done = together([cast(torch.Tensor, state.permutation) for state in states]), states[0].step
     bounds = batch_bounds(n, batch_size)
-    total_steps = config.epochs * len(bounds)
-    for begin, end in bounds[state.step :]:
-        set_learning_rate(state, config, (state.epoch * len(bounds) + state.step) / max(total_steps - 1, 1))
-        real = data[state.permutation[begin:end]]
+    total_steps, critic_count = config.epochs * len(bounds), len(states[0].d_epoch)
+    d_losses, g_losses, d_positions, g_positions = [], [], [], []
+    for begin, end in bounds[done:]:
+        progress_share = (states[0].epoch * len(bounds) + done) / max(total_steps - 1, 1)
+        pack.set_learning_rate(lr_factor(config.lr_schedule, progress_share, config.lr_floor, config.warmup))
+        real = data[order[:, begin:end]]
         # D-step: the discriminator maximises log D(x) + log(1 - D(G(z))) (vanilla), or the critic
         # E[D(x)] - E[D(G(z))] less the gradient penalty (WGAN-GP); an R1 penalty on real samples if asked.
-        d_loss = rules.discriminator_step(
-            config.rule, state.generator, state.discriminator, state.optimizer_d, real, latent,
-            gp_weight=config.gp_weight, rng=state.rng, r1_weight=config.r1_weight,
+        d_losses.append(
+            rules.discriminator_step(
+                config.rule, pack.generator, pack.discriminator, pack.optimizer_d, real, pack.latent,
+                gp_weight=pack.gp_weight, mixing=pack.mixing, r1_weight=pack.r1_weight,
+            )
         )  # fmt: skip
-        d_losses.append(d_loss)
-        state.step += 1
-        state.d_epoch.append(state.epoch + state.step / len(bounds))
+        done += 1
+        critic_count += 1
+        d_positions.append(states[0].epoch + done / len(bounds))
         # Counted over the whole run, not per epoch: an epoch shorter than critic_steps still trains G.
-        if len(state.d_epoch) % config.critic_steps == 0:
+        if critic_count % config.critic_steps == 0:
             # G-step: the generator maximises log D(G(z)) (vanilla, non-saturating) or E[D(G(z))] (WGAN-GP);
             # then its moving average follows it.
-            g_loss = rules.generator_step(
-                config.rule, state.generator, state.discriminator, state.optimizer_g, len(real), latent
+            g_losses.append(
+                rules.generator_step(
+                    config.rule, pack.generator, pack.discriminator, pack.optimizer_g, len(real[0]), pack.latent
+                )
             )
-            g_losses.append(g_loss)
-            state.ema.update(state.generator)
-            state.g_epoch.append(state.epoch + state.step / len(bounds))
+            pack.update_average()
+            g_positions.append(states[0].epoch + done / len(bounds))
         progress.update(1)
         if stop.requested:
             break
-    # One transfer per epoch, not one per step (each .item() would wait for the GPU).
-    state.d_losses += torch.stack(d_losses).tolist() if d_losses else []
-    state.g_losses += torch.stack(g_losses).tolist() if g_losses else []
-    if state.step == len(bounds):  # complete, even when a stop came during its last batch
-        state.permutation, state.step = None, 0
-        state.epoch += 1
-
-
-def set_learning_rate(state: State, config: TrainConfig, progress: float) -> None:
-    """Both networks' learning rate at ``progress`` (0 at the run's first step, 1 at its last)."""
-    lr = config.lr * lr_factor(config.lr_schedule, progress, config.lr_floor, config.warmup)
-    for optimizer, rate in ((state.optimizer_d, lr * config.d_lr_ratio), (state.optimizer_g, lr)):
-        for group in optimizer.param_groups:
-            group["lr"] = rate
+    pack.unpack()
+    # One transfer per pass, not one per step (each .item() would wait for the GPU): (steps, runs) -> per run.
+    d_table = torch.stack(d_losses).T.tolist() if d_losses else [[] for _ in states]
+    g_table = torch.stack(g_losses).T.tolist() if g_losses else [[] for _ in states]
+    for state, d_run, g_run in zip(states, d_table, g_table, strict=True):
+        state.d_losses += d_run
+        state.g_losses += g_run
+        state.d_epoch += d_positions
+        state.g_epoch += g_positions
+        state.step = done
+        if done == len(bounds):  # complete, even when a stop came during its last batch
+            state.permutation, state.step = None, 0
+            state.epoch += 1
 
 
 @torch.no_grad()
@@ -367,9 +440,13 @@ def divergence(state: State, d_from: int, g_from: int) -> str:
     return ""
 
 
-def diverged(config: TrainConfig, epoch: int, what: str, last_saved: int) -> UserError:
+class Diverged(UserError):
+    """A run's numbers became NaN or infinite: it stops; runs trained with it go on."""
+
+
+def diverged(config: TrainConfig, epoch: int, what: str, last_saved: int) -> Diverged:
     kept = f"the run keeps its last good checkpoint (epoch {last_saved})" if last_saved >= 0 else "no epoch was saved"
-    return UserError(
+    return Diverged(
         f"training diverged in epoch {epoch}: {what} became NaN or infinite; {kept}. Expected finite "
         f"numbers: a smaller --lr (now {config.lr:g}) or -s/--latent-sigma (now {config.latent_sigma:g}) "
         "usually helps, in a new run (-p NAME or --force)"

@@ -1,10 +1,13 @@
 """Update rules: losses and the gradient penalty against hand computations."""
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from gaussgan.gan import rules
+from gaussgan.gan import models, rules
+from gaussgan.gan.packed import StackedNetwork
 
 
 def test_vanilla_losses_are_binary_cross_entropy():
@@ -27,15 +30,15 @@ class SquareCritic(torch.nn.Module):
         self.a = a
 
     def forward(self, x):
-        return 0.5 * self.a * (x**2).sum(dim=1)
+        return 0.5 * self.a * (x**2).sum(dim=-1)
 
 
 def test_gradient_penalty_matches_hand_computation_per_sample():
     real = torch.tensor([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]])
     fake = torch.tensor([[-1.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
     seed = 123
-    penalty = rules.gradient_penalty(SquareCritic(0.7), real, fake, torch.Generator().manual_seed(seed))
     weight = torch.rand(3, 1, generator=torch.Generator().manual_seed(seed))  # one weight per sample
+    penalty = rules.gradient_penalty(SquareCritic(0.7), real, fake, weight)
     mixed = weight * real + (1 - weight) * fake
     per_sample_norm = (0.7 * mixed).norm(dim=1)
     assert torch.allclose(penalty, ((per_sample_norm - 1) ** 2).mean())
@@ -47,13 +50,15 @@ def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm():
     with torch.no_grad():
         critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0, 0.0]]))
     real, fake = torch.randn(7, 4), torch.randn(7, 4)
-    penalty = rules.gradient_penalty(lambda x: critic(x).squeeze(-1), real, fake)
+    penalty = rules.gradient_penalty(lambda x: critic(x).squeeze(-1), real, fake, torch.rand(7, 1))
     assert torch.allclose(penalty, torch.tensor((5.0 - 1.0) ** 2))
 
 
 def test_penalty_is_differentiable_for_the_critic_step():
     critic = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
-    penalty = rules.gradient_penalty(lambda x: critic(x).squeeze(-1), torch.randn(5, 3), torch.randn(5, 3))
+    penalty = rules.gradient_penalty(
+        lambda x: critic(x).squeeze(-1), torch.randn(5, 3), torch.randn(5, 3), torch.rand(5, 1)
+    )
     penalty.backward()
     assert critic[0].weight.grad is not None and critic[0].weight.grad.abs().sum() > 0
 
@@ -75,64 +80,112 @@ def test_adam_is_fused_on_cuda_only():
         assert rules.adam(weights, 1e-3, (0.5, 0.999), "cuda").defaults["fused"]
 
 
-def tiny_gan():
-    generator, discriminator = torch.nn.Linear(2, 3), torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))
-    optimizer = torch.optim.SGD([*generator.parameters(), *discriminator.parameters()], lr=0.1)
-    return generator, discriminator, optimizer, (lambda size: torch.randn(size, 2))
+class SGD:
+    """Plain gradient descent on a stacked network's weights: the step functions' optimiser, made simple."""
+
+    def __init__(self, network: StackedNetwork, lr: float):
+        self.network, self.lr = network, lr
+
+    @torch.no_grad()
+    def update(self, gradient):
+        self.network.weights.sub_(self.lr * gradient)
+
+
+def tiny_gan(replicas: int = 1):
+    torch.manual_seed(0)
+    generator = StackedNetwork([torch.nn.Sequential(torch.nn.Linear(2, 3)) for _ in range(replicas)])
+    discriminator = StackedNetwork([torch.nn.Sequential(torch.nn.Linear(3, 1)) for _ in range(replicas)])
+    return generator, discriminator, (lambda size: torch.randn(replicas, size, 2))
 
 
 def test_an_unknown_rule_is_refused_not_sent_to_wgan_gp():
-    generator, discriminator, optimizer, latent = tiny_gan()
-    before = [tensor.clone() for tensor in discriminator.parameters()]
+    generator, discriminator, latent = tiny_gan()
+    before = discriminator.weights.detach().clone()
     for rule in ("wasserstein", "van", "WGAN-GP"):
         with pytest.raises(ValueError, match="unknown rule"):
-            rules.discriminator_step(rule, generator, discriminator, optimizer, torch.randn(4, 3), latent)
+            rules.discriminator_step(
+                rule, generator, discriminator, SGD(discriminator, 0.1), torch.randn(1, 4, 3), latent
+            )
         with pytest.raises(ValueError, match="unknown rule"):
-            rules.generator_step(rule, generator, discriminator, optimizer, 4, latent)
-    assert all(
-        torch.equal(old, new) for old, new in zip(before, discriminator.parameters(), strict=True)
-    )  # nothing stepped
+            rules.generator_step(rule, generator, discriminator, SGD(generator, 0.1), 4, latent)
+    assert torch.equal(before, discriminator.weights)  # nothing stepped
 
 
 def test_every_listed_rule_steps_and_penalty_options_are_keyword_only():
-    generator, discriminator, optimizer, latent = tiny_gan()
-    real = torch.randn(4, 3)
+    generator, discriminator, latent = tiny_gan(replicas=2)
+    real, mixing = torch.randn(2, 4, 3), (lambda size: torch.rand(2, size, 1))
     for rule in rules.RULES:
         loss = rules.discriminator_step(
-            rule, generator, discriminator, optimizer, real, latent, gp_weight=1.0, rng=torch.Generator().manual_seed(0)
+            rule, generator, discriminator, SGD(discriminator, 0.1), real, latent, gp_weight=1.0, mixing=mixing
         )
-        assert loss.shape == () and torch.isfinite(loss)
-        assert torch.isfinite(rules.generator_step(rule, generator, discriminator, optimizer, 4, latent))
-    with pytest.raises(TypeError):  # a weight and a generator must not be swapped by position
-        rules.discriminator_step("wgan-gp", generator, discriminator, optimizer, real, latent, 10.0, None)
+        assert loss.shape == (2,) and torch.isfinite(loss).all()
+        assert torch.isfinite(
+            rules.generator_step(rule, generator, discriminator, SGD(generator, 0.1), 4, latent)
+        ).all()
+    with pytest.raises(TypeError):  # a weight and a draw must not be swapped by position
+        rules.discriminator_step(
+            "wgan-gp", generator, discriminator, SGD(discriminator, 0.1), real, latent, 10.0, mixing
+        )
 
 
 def test_r1_penalty_of_a_linear_discriminator_is_its_squared_weight_norm():
     """For D(x) = w.x + b the gradient at every x is w, so E||grad D(real)||^2 = ||w||^2 exactly."""
     discriminator = torch.nn.Linear(3, 1)
     real = torch.randn(16, 3).requires_grad_(True)
-    penalty = rules.r1_penalty(discriminator, real, discriminator(real).squeeze(-1))
+    penalty = rules.r1_penalty(real, discriminator(real).squeeze(-1))
     assert torch.allclose(penalty, discriminator.weight.pow(2).sum())
 
 
 def test_r1_weight_changes_the_discriminator_step_by_its_penalty_gradient():
     """A step with r1_weight moves D's weights as the loss plus gamma/2 * ||w||^2 says (plain SGD, linear D)."""
     torch.manual_seed(0)
-    real, fake = torch.randn(8, 3), torch.randn(8, 3)
+    real, fake = torch.randn(1, 8, 3), torch.randn(1, 8, 3)
     steps = {}
     for gamma in (0.0, 4.0):
-        discriminator = torch.nn.Sequential(torch.nn.Linear(3, 1), torch.nn.Flatten(0))  # one score per sample
-        discriminator.load_state_dict({"0.weight": torch.ones(1, 3), "0.bias": torch.zeros(1)})
-        optimizer = torch.optim.SGD(discriminator.parameters(), lr=1.0)
+        linear = torch.nn.Linear(3, 1)
+        linear.load_state_dict({"weight": torch.ones(1, 3), "bias": torch.zeros(1)})
+        discriminator = StackedNetwork([torch.nn.Sequential(linear)])
         rules.discriminator_step(
-            "vanilla",
-            lambda z: fake,
-            discriminator,
-            optimizer,
-            real,
-            lambda n: None,
-            r1_weight=gamma,
+            "vanilla", lambda z: fake, discriminator, SGD(discriminator, 1.0), real, lambda n: None, r1_weight=gamma
         )
-        steps[gamma] = discriminator[0].weight.detach().clone()
+        steps[gamma] = discriminator.weights.detach()[0, :3].clone()  # the weight row, then the bias
     # The penalty's gradient is gamma * w = 4 * (1, 1, 1) at the starting weights: SGD with lr 1 subtracts it.
-    assert torch.allclose(steps[0.0] - steps[4.0], torch.full((1, 3), 4.0), atol=1e-6)
+    assert torch.allclose(steps[0.0] - steps[4.0], torch.full((3,), 4.0), atol=1e-6)
+
+
+@pytest.mark.parametrize("rule", rules.RULES)
+def test_replicas_never_mix_a_step_of_three_is_three_steps_of_one(rule):
+    """Each replica of a stacked step moves as it would alone, and a replica gone NaN leaves the others finite."""
+    torch.manual_seed(1)
+    sizes = [4, 16, 16, 3]
+    generators = [models.mlp(sizes, batch_norm=True) for _ in range(3)]
+    critics = [models.mlp([3, 16, 16, 1]) for _ in range(3)]
+    real, z, mixing = torch.randn(3, 32, 3), torch.randn(3, 32, 4), torch.rand(3, 32, 1)
+    weights = {"gp_weight": torch.tensor([10.0, 1.0, 5.0]), "r1_weight": torch.tensor([0.0, 2.0, 1.0])}
+
+    def step(which: list[int], poison: int | None = None):
+        generator = StackedNetwork([copy.deepcopy(generators[i]) for i in which])
+        critic = StackedNetwork([copy.deepcopy(critics[i]) for i in which])
+        if poison is not None:
+            with torch.no_grad():
+                critic.weights[poison, 0] = float("nan")
+        picked = {name: value[which] for name, value in weights.items()}
+        losses = rules.discriminator_step(
+            rule, generator, critic, SGD(critic, 0.01), real[which], lambda size: z[which],
+            mixing=lambda size: mixing[which], **picked,
+        )  # fmt: skip
+        losses = torch.cat(
+            [losses, rules.generator_step(rule, generator, critic, SGD(generator, 0.01), 32, lambda size: z[which])]
+        )
+        return critic.weights.detach(), generator.weights.detach(), losses
+
+    together = step([0, 1, 2])
+    for i in range(3):
+        alone = step([i])
+        assert torch.allclose(together[0][i], alone[0][0], atol=1e-5)
+        assert torch.allclose(together[1][i], alone[1][0], atol=1e-5)
+        assert torch.allclose(together[2][[i, 3 + i]], alone[2], atol=1e-5)
+    critic, generator, losses = step([0, 1, 2], poison=1)
+    assert torch.isnan(critic[1]).any() and torch.isnan(losses[1])
+    for i in (0, 2):
+        assert torch.allclose(critic[i], together[0][i]) and torch.allclose(generator[i], together[1][i])

@@ -9,6 +9,7 @@ import torch
 from gaussgan.gan.checkpoint import build_state
 from gaussgan.gan.models import EMA, Generator, recalibrate_batch_norm
 from gaussgan.gan.options import RULE_DEFAULTS, TrainConfig, hyperparameter_changes
+from gaussgan.gan.packed import Pack
 from gaussgan.gan.training import train_steps
 from gaussgan.system import interrupt
 from gaussgan.system.interrupt import GracefulStop, Terminated
@@ -33,7 +34,7 @@ def test_every_batch_trains_including_a_last_smaller_one():
     before_g, before_d = parameters(state.generator), parameters(state.discriminator)
     progress = Count()
     with GracefulStop() as stop:
-        train_steps(state, config, data, stop, progress)
+        train_steps(Pack([state], [config]), data, stop, progress)
     assert progress.n == 2 and len(state.d_losses) == 2 and len(state.g_losses) == 2
     assert state.epoch == 1 and state.permutation is None
     assert all(not torch.equal(a, b) for a, b in zip(before_g, parameters(state.generator), strict=True))
@@ -46,7 +47,7 @@ def test_critic_steps_per_generator_step():
     assert config.critic_steps == 5
     state = build_state(config, dim=3, device=torch.device("cpu"))
     with GracefulStop() as stop:
-        train_steps(state, config, torch.randn(100, 3), stop, Count())
+        train_steps(Pack([state], [config]), torch.randn(100, 3), stop, Count())
     assert len(state.d_losses) == 10 and len(state.g_losses) == 2  # counted over the run: steps 5 and 10
 
 
@@ -84,7 +85,7 @@ def test_a_left_over_single_sample_joins_the_batch_before_it():
     config = TrainConfig(dataset="x", latent_dim=4, batch_size=64, scale=0.1, seed=3).with_seed(3)
     state = build_state(config, dim=2, device=torch.device("cpu"))  # BatchNorm generator
     with GracefulStop() as stop:
-        train_steps(state, config, torch.randn(65, 2), stop, Count())  # 64 + 1 would fail BatchNorm
+        train_steps(Pack([state], [config]), torch.randn(65, 2), stop, Count())  # 64 + 1 would fail BatchNorm
     assert len(state.d_losses) == 1
 
 
@@ -93,7 +94,7 @@ def test_generator_trains_when_an_epoch_is_shorter_than_critic_steps():
     state = build_state(config, dim=3, device=torch.device("cpu"))
     with GracefulStop() as stop:
         for _ in range(5):  # 4 batches per epoch, 5 critic steps per generator step
-            train_steps(state, config, torch.randn(200, 3), stop, Count())
+            train_steps(Pack([state], [config]), torch.randn(200, 3), stop, Count())
     assert len(state.d_losses) == 20 and len(state.g_losses) == 4
 
 
@@ -145,7 +146,7 @@ def test_d_lr_ratio_sets_the_discriminators_learning_rate_at_every_step():
     assert config.r1_weight == RULE_DEFAULTS["vanilla"]["r1_weight"]  # the rule's default fills in what was not given
     state = build_state(config, dim=3, device=torch.device("cpu"))
     with GracefulStop() as stop:
-        train_steps(state, config, torch.randn(100, 3), stop, Count())
+        train_steps(Pack([state], [config]), torch.randn(100, 3), stop, Count())
     lr_d, lr_g = state.optimizer_d.param_groups[0]["lr"], state.optimizer_g.param_groups[0]["lr"]
     assert 0 < lr_g < 1e-3 and lr_d == 4.0 * lr_g  # decayed, and the ratio kept
 
@@ -168,14 +169,14 @@ def test_snapshots_keep_the_averaged_generator_of_the_mixtures_epochs_only():
     data = torch.randn(16, 2)
     kept = []
     for _ in range(6):
-        train_steps(state, config, data, GracefulStop(), Count())
+        train_steps(Pack([state], [config]), data, GracefulStop(), Count())
         state.take_snapshot(config)
         kept.append([snapshot["epoch"] for snapshot in state.snapshots])
     assert kept == [[], [], [], [3], [3, 4], [3, 4, 5]]
     last = state.snapshots[-1]["state_dict"]
     assert all(torch.equal(last[name], value) for name, value in state.ema.model.state_dict().items())
     longer = TrainConfig(dataset="x.h5", epochs=8, seed=1, latent_dim=4, batch_size=8)  # resumed with -n 8
-    train_steps(state, longer, data, GracefulStop(), Count())
+    train_steps(Pack([state], [longer]), data, GracefulStop(), Count())
     state.take_snapshot(longer)
     assert [snapshot["epoch"] for snapshot in state.snapshots] == [4, 5, 6]
 
@@ -222,7 +223,7 @@ def test_a_stop_during_an_epochs_last_batch_completes_the_epoch():
     state = build_state(config, 2, torch.device("cpu"))
     stop = GracefulStop()
     stop.requested = signal.SIGTERM
-    train_steps(state, config, torch.randn(8, 2), stop, Count())
+    train_steps(Pack([state], [config]), torch.randn(8, 2), stop, Count())
     assert (state.epoch, state.step, state.permutation) == (1, 0, None)
 
 
