@@ -269,9 +269,10 @@ class Pack:
         self.optimizer_d.copy_to_optimizers()
 
 
-# What runs trained together may differ in; every other option is the pack's. The seed and the name are the
-# run's own; the rest are one number per replica in the step (its learning rates, its penalties' weights).
-PER_REPLICA = ("seed", "postfix", "command", "lr", "d_lr_ratio", "gp_weight", "r1_weight")
+# What runs trained together may differ in; every other option is the pack's. The seed, the name and whether
+# it resumes are the run's own; the rest are one number per replica in the step (its learning rates, its
+# penalties' weights).
+PER_REPLICA = ("seed", "postfix", "command", "resume", "lr", "d_lr_ratio", "gp_weight", "r1_weight")
 
 
 def pack_key(config: TrainConfig) -> dict:

@@ -37,7 +37,7 @@ from gaussgan.errors import UserError
 CONNECT_TIMEOUT = 10.0  # seconds for the scheduler to accept and answer (one that refuses is reported at once)
 SCHEMES = ("tcp", "tls")
 TLS_FLAGS = ("--tls-ca-file", "--tls-cert", "--tls-key")
-# The module whose function the workers run (execute_run) and that the local workers preload (dask_setup).
+# The module whose function the workers run (execute_pack) and that the local workers preload (dask_setup).
 SWEEP_MODULE = "gaussgan.study.sweep"
 LOOPBACK_HOST = "127.0.0.1"
 # A DNS host name (urlsplit gives it in lower case): labels of letters, digits and inner hyphens.

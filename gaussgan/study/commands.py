@@ -75,6 +75,15 @@ def add_sweep_arguments(parser) -> None:
         help="allow a plain tcp:// --scheduler on another machine (no encryption, no authentication: only on a "
         "network nobody else can reach)",
     )
+    parser.add_argument(
+        "--pack",
+        type=cli.positive_int,
+        default=8,
+        metavar="K",
+        help="train up to K runs that differ by their seed only together, in one process (stacked networks: "
+        "several times the runs per hour of one at a time; each still writes its own run directory); 1: each "
+        "run alone (default: %(default)s)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list the runs and which are done; run nothing")
     parser.add_argument("--seeds", type=cli.seed_value, nargs="+", metavar="S", help="replace the study's seeds")
     parser.add_argument("--epochs", type=cli.positive_int, help="replace the study's epochs (every run)")

@@ -37,6 +37,7 @@ from gaussgan.gan.options import hyperparameter_changes
 from gaussgan.gan.rundir import CHECKPOINT, RunDirectory, checkpoint_epoch, holds_files, is_finished
 from gaussgan.stats.verdict import PROCEDURE
 from gaussgan.study.cluster import Cluster, SchedulerAddress
+from gaussgan.study.packs import make_packs, pack_command
 from gaussgan.study.plan import DatasetSpec, PlannedRun, Study
 
 EXIT_RUNS_FAILED = 1
@@ -182,40 +183,42 @@ def generate_datasets(missing: list[DatasetSpec]) -> None:
 _ONE_RUN_AT_A_TIME = threading.Lock()
 
 
-def execute_run(name: str, options: dict, rejudge: bool = False) -> dict:
-    """Train one run in this worker (a new one, or resumed), or with ``rejudge`` give a finished one its verdict
-    again (``--verdict-only``); return what happened, never raise."""
+def execute_pack(names: list[str], options: list[dict], rejudge: bool = False) -> list[dict]:
+    """Train runs together in this worker (new ones, or resumed), or with ``rejudge`` give a finished run its
+    verdict again (``--verdict-only``); return what happened to each, never raise."""
     started = time.perf_counter()
     from gaussgan.gan.options import TrainConfig
-    from gaussgan.gan.training import train
+    from gaussgan.gan.training import train, train_together
 
-    result: dict[str, Any] = {
-        "name": name,
-        "ok": False,
-        "error": "",
-        "traceback": "",
-        "resumed": False,
-        "pid": os.getpid(),
-    }
+    results: list[dict[str, Any]] = [
+        {"name": name, "ok": False, "error": "", "traceback": "", "resumed": False, "pid": os.getpid()}
+        for name in names
+    ]
     with _ONE_RUN_AT_A_TIME:
-        config = TrainConfig(**options)
-        result["resumed"] = RunDirectory(Path(config.runs_dir) / name).exists()
+        configs = [TrainConfig(**words) for words in options]
+        for result, config in zip(results, configs, strict=True):
+            result["resumed"] = RunDirectory(Path(config.runs_dir) / result["name"]).exists()
         output = io.StringIO()  # train's lines (run directory, seed, done) would interleave on the terminal
         try:
             with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
                 if rejudge:
-                    train(replace(config, verdict_only=True))
-                    record_verdict_options(Path(config.runs_dir) / name, config)
+                    train(replace(configs[0], verdict_only=True))
+                    record_verdict_options(Path(configs[0].runs_dir) / names[0], configs[0])
+                    results[0]["ok"] = True
                 else:
-                    train(replace(config, resume=result["resumed"]))
-            result["ok"] = True
+                    resumed = [replace(c, resume=r["resumed"]) for c, r in zip(configs, results, strict=True)]
+                    for result, (_, failure) in zip(results, train_together(resumed), strict=True):
+                        result["ok"], result["error"] = not failure, failure
         except UserError as error:
-            result["error"] = str(error)
+            for result in results:
+                result["error"] = str(error)
         except Exception as error:  # a bug: its traceback goes with it
-            result["error"] = f"{type(error).__name__}: {error}"
-            result["traceback"] = traceback.format_exc()
-    result["seconds"] = time.perf_counter() - started
-    return result
+            for result in results:
+                result["error"] = f"{type(error).__name__}: {error}"
+                result["traceback"] = traceback.format_exc()
+    for result in results:  # each run's share of the pack's time
+        result["seconds"] = (time.perf_counter() - started) / len(results)
+    return results
 
 
 def dask_setup(worker) -> None:
@@ -266,10 +269,12 @@ def run_sweep(study: Study, runs, todo, states, missing, args, scheduler: Schedu
     from gaussgan.system.files import folder_for_the_block
     from gaussgan.system.locks import exclusive
 
-    workers = args.workers or min(available_cores(), len(todo))
     runs_dir = study.runs_dir.resolve()
     resumed = sum(1 for run in todo if states[run.name].kind == "partial")
     rejudged = {run.name for run in todo if states[run.name].kind == "rejudge"}
+    workers = args.workers or min(available_cores(), len(todo))
+    packs = make_packs(todo, rejudged, args.pack, workers)
+    workers = min(workers, len(packs)) if not args.workers else workers
     with contextlib.ExitStack() as stack:
         # One sweep per runs directory (before any worker starts); the folder and the lock go again if the
         # cluster cannot be reached.
@@ -287,7 +292,7 @@ def run_sweep(study: Study, runs, todo, states, missing, args, scheduler: Schedu
             print(f"generating {len(missing)} datasets in {study.datasets_dir}", flush=True)
             generate_datasets(missing)
         started = time.perf_counter()
-        results = execute(cluster, todo, rejudged, quiet=args.quiet)
+        results = execute(cluster, packs, rejudged, quiet=args.quiet)
     failed = [result for result in results if not result["ok"]]
     elapsed = time.perf_counter() - started
     print(
@@ -303,45 +308,48 @@ def run_sweep(study: Study, runs, todo, states, missing, args, scheduler: Schedu
     return 0
 
 
-def execute(cluster: Cluster, todo: list[PlannedRun], rejudged: set[str], quiet: bool) -> list[dict]:
-    """Submit every run (longest first; those in ``rejudged`` to be judged again only), collect results as they
-    come, stop at once on Ctrl-C / SIGTERM."""
+def execute(cluster: Cluster, packs: list[list[PlannedRun]], rejudged: set[str], quiet: bool) -> list[dict]:
+    """Submit every pack of runs trained together (the longest first; those in ``rejudged`` to be judged again
+    only), collect each run's result as it comes, stop at once on Ctrl-C / SIGTERM."""
     from tqdm import tqdm
 
     from gaussgan.system.interrupt import GracefulStop
 
-    order = sorted(todo, key=lambda run: -run.cost())
+    packs = sorted(packs, key=lambda runs: -sum(run.cost() for run in runs))
+    total = sum(len(runs) for runs in packs)
     finished: queue.Queue = queue.Queue()
     token = uuid.uuid4().hex[:8]
-    futures: dict[str, tuple[Any, PlannedRun]] = {}
+    futures: dict[str, tuple[Any, list[PlannedRun]]] = {}
     results: list[dict] = []
-    bar = tqdm(total=len(todo), unit="run", disable=quiet or None, file=sys.stderr, smoothing=0, dynamic_ncols=True)
+    bar = tqdm(total=total, unit="run", disable=quiet or None, file=sys.stderr, smoothing=0, dynamic_ncols=True)
     lines = not quiet and bar.disable  # no terminal: a line per run instead of the bar (logs, batch jobs)
     with GracefulStop() as stop:
         try:
-            for rank, run in enumerate(order):
+            for rank, runs in enumerate(packs):
+                # The command each run records makes the whole pack again, with the same names.
+                command = pack_command([run.config for run in runs])
                 future = cluster.client.submit(
-                    execute_run,
-                    run.name,
-                    asdict(run.config),
-                    run.name in rejudged,
-                    key=f"gaussgan-run-{run.name}-{token}",
-                    priority=len(order) - rank,
+                    execute_pack,
+                    [run.name for run in runs],
+                    [asdict(replace(run.config, command=command)) for run in runs],
+                    runs[0].name in rejudged,
+                    key=f"gaussgan-run-{runs[0].name}-{token}",
+                    priority=len(packs) - rank,
                     pure=False,
                 )
                 future.add_done_callback(finished.put)
-                futures[str(future.key)] = (future, run)
-            while len(results) < len(order):
+                futures[str(future.key)] = (future, runs)
+            while len(results) < total:
                 if stop.requested:
                     break
                 try:
                     future = finished.get(timeout=0.2)
                 except queue.Empty:
                     continue
-                result = collect(future, futures[str(future.key)][1])
-                results.append(result)
-                bar.update(1)
-                report_result(result, bar, lines, len(results), len(order))
+                for result in collect(future, futures[str(future.key)][1]):
+                    results.append(result)
+                    bar.update(1)
+                    report_result(result, bar, lines, len(results), total)
         except BaseException:
             cluster.stop_now([future for future, _ in futures.values()])
             bar.close()
@@ -359,14 +367,17 @@ def execute(cluster: Cluster, todo: list[PlannedRun], rejudged: set[str], quiet:
     return results
 
 
-def collect(future, run: PlannedRun) -> dict:
-    """The result of one run's task, or why its task failed (its worker died, ...)."""
+def collect(future, runs: list[PlannedRun]) -> list[dict]:
+    """The results of one pack's task, or why its task failed (its worker died, ...), for each of its runs."""
     try:
         return future.result()
     except Exception as error:  # the task itself never raises: this is Dask's own report
         name = type(error).__name__
         why = "the worker running it died (out of memory, or killed)" if name == "KilledWorker" else str(error)
-        return {"name": run.name, "ok": False, "error": f"{name}: {why}", "traceback": "", "seconds": float("nan")}
+        return [
+            {"name": run.name, "ok": False, "error": f"{name}: {why}", "traceback": "", "seconds": float("nan")}
+            for run in runs
+        ]
 
 
 def report_result(result: dict, bar, lines: bool, count: int, total: int) -> None:
