@@ -34,11 +34,13 @@ import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))  # today.py: the step as it was, the baseline of row 9
 
 from gaussgan.data import datasets  # noqa: E402
 from gaussgan.distributions import PARENTS, make_parent  # noqa: E402
 from gaussgan.gan.checkpoint import build_state  # noqa: E402
 from gaussgan.gan.options import TrainConfig  # noqa: E402
+from gaussgan.gan.packed import Pack  # noqa: E402
 from gaussgan.gan.training import train_steps  # noqa: E402
 from gaussgan.system.interrupt import GracefulStop  # noqa: E402
 
@@ -153,7 +155,8 @@ class NoProgress:
 
 
 def bare_epoch(state, config, data: torch.Tensor) -> None:
-    """The floor: same networks and optimisers, permutation slices, the update rule written out, nothing else."""
+    """The floor: same networks and optimisers, permutation slices, the update rule written out (its penalty
+    included), nothing else."""
     generator, discriminator = state.generator, state.discriminator
     opt_g, opt_d = state.optimizer_g, state.optimizer_d
     permutation = torch.randperm(len(data))
@@ -170,6 +173,12 @@ def bare_epoch(state, config, data: torch.Tensor) -> None:
                 - discriminator(real).mean()
                 + config.gp_weight * ((gradient.norm(2, dim=1) - 1) ** 2).mean()
             )
+        elif config.r1_weight:  # the R1 penalty on the real samples, as every default vanilla run has it
+            real = real.detach().requires_grad_(True)
+            d_real = discriminator(real)
+            (gradient,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            loss = F.softplus(-d_real).mean() + F.softplus(discriminator(fake)).mean()
+            loss = loss + config.r1_weight / 2 * gradient.pow(2).sum(dim=1).mean()
         else:
             loss = F.softplus(-discriminator(real)).mean() + F.softplus(discriminator(fake)).mean()
         opt_d.zero_grad(set_to_none=True)
@@ -197,13 +206,68 @@ def bench_training_steps(repeats: int) -> None:
 
             def ours():
                 with GracefulStop() as stop:
-                    train_steps(ours_state, config, data, stop, NoProgress())
+                    train_steps(Pack([ours_state], [config]), data, stop, NoProgress())
 
             report(
                 f"2. training steps, {rule}, d={dim}, 10,000 samples, batch 64 vs bare loop",
                 ratios(ours, lambda: bare_epoch(floor_state, config, data), 2 * repeats + 1),
                 1.10,
             )
+
+
+# --- 9. Runs trained together ------------------------------------------------------------------
+def step_flops(config, dim: int) -> int:
+    """Floating-point operations of one training step (matrix products, forward and backward), counted by
+    torch's FlopCounterMode on one D-step and 1/critic_steps G-step of a run alone."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    state = build_state(config, dim, torch.device("cpu"))
+    data = torch.randn(config.batch_size * config.critic_steps, dim)
+    with FlopCounterMode(display=False) as counter, GracefulStop() as stop:
+        train_steps(Pack([state], [config]), data, stop, NoProgress())
+    return counter.get_total_flops() // config.critic_steps
+
+
+def matmul_rate() -> float:
+    """This core's matrix-product rate (FLOP/s) at the networks' size: (64 x 128) @ (128 x 128), batched by 64."""
+    a, b = torch.randn(64, 64, 128), torch.randn(64, 128, 128)
+    torch.bmm(a, b)
+    seconds = min(timed(lambda: [torch.bmm(a, b) for _ in range(20)]) for _ in range(5))
+    return 20 * 2 * 64 * 64 * 128 * 128 / seconds
+
+
+def bench_packing(repeats: int, quick: bool) -> None:
+    """Steps per second per core of the step as it was (benchmarks/today.py) and of K runs trained together,
+    and how far each is from the bare arithmetic (its matrix products at this core's rate)."""
+    import today
+
+    rate = matmul_rate()
+    print(f"  matrix products: {rate / 1e9:.1f} GFLOP/s on one core", file=sys.stderr)
+    sizes = (1, 4, 8) if quick else (1, 2, 4, 8, 16)
+    for rule in ("vanilla", "wgan-gp"):
+        for dim in (10, 100):
+            data = torch.randn(2048, dim)  # 32 steps per pass
+            steps = len(range(0, len(data), 64))
+            base = TrainConfig(dataset="-", rule=rule, seed=1)
+            arithmetic = step_flops(base, dim) / rate
+            old = build_state(base, dim, torch.device("cpu"))
+            for replicas in sizes:
+                configs = [base.with_seed(seed) for seed in range(1, replicas + 1)]
+                states = [build_state(config, dim, torch.device("cpu")) for config in configs]
+
+                def ours():
+                    with GracefulStop() as stop:
+                        train_steps(Pack(states, configs), data, stop, NoProgress())
+
+                # today's seconds per step / ours per run-step: the speed-up, each pass timed beside the other
+                values = [replicas * value for value in ratios(lambda: today.epoch(old, base, data), ours, repeats)]
+                speedup = statistics.median(values)
+                ours_per_step = timed(ours) / (steps * replicas)
+                name = f"9. run-steps/s vs today's step, {rule}, d={dim}, K={replicas}"
+                target = 1.3 if replicas == 1 else (2.0 if replicas == 8 and rule == "wgan-gp" else 0)
+                measured = f"{speedup:.2f}x ({min(values):.2f}-{max(values):.2f}); {1 / ours_per_step:.0f}/s, {ours_per_step / arithmetic:.1f}x arithmetic"
+                ROWS.append((name, measured, f">= {target:g}x" if target else "report", speedup >= target))
+                print(f"  {name}: {measured}", file=sys.stderr, flush=True)
 
 
 # --- 3. A whole epoch as train.py runs it ------------------------------------------------------
@@ -330,7 +394,7 @@ def bench_gpu(repeats: int) -> None:
 
             def epoch():
                 with GracefulStop() as stop:
-                    train_steps(state, config, data, stop, NoProgress())
+                    train_steps(Pack([state], [config]), data, stop, NoProgress())
                 if device == "cuda":
                     torch.cuda.synchronize()
 
@@ -483,10 +547,10 @@ def bench_verdict(folder: Path, repeats: int, quick: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no d=1000 epoch and no memory rows")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-8)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-9)")
     args = parser.parse_args()
     repeats = 3
-    wanted = set(args.only or range(1, 9))
+    wanted = set(args.only or range(1, 10))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
         folder = Path(temporary)
@@ -499,6 +563,7 @@ def main() -> int:
             (6, lambda: bench_gpu(repeats)),
             (7, lambda: bench_metrics(folder, repeats)),
             (8, lambda: bench_verdict(folder, repeats, args.quick)),
+            (9, lambda: bench_packing(repeats, args.quick)),
         ]
         for number, step in steps:
             if number in wanted:

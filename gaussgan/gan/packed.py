@@ -233,7 +233,10 @@ class Pack:
         self.decay = column([state.ema.decay for state in states], weights)
         self.sigma = column([config.latent_sigma for config in configs], weights).unsqueeze(2)
         self.gp_weight = column([config.gp_weight for config in configs], weights).squeeze(1)
-        self.r1_weight = column([config.r1_weight for config in configs], weights).squeeze(1)
+        # None when no run has the penalty: the step then skips it (deciding that from the tensor would wait
+        # for the GPU at every step).
+        with_r1 = any(config.r1_weight for config in configs)
+        self.r1_weight = column([config.r1_weight for config in configs], weights).squeeze(1) if with_r1 else None
         self.latent_dim = configs[0].latent_dim
 
     def latent(self, size: int) -> torch.Tensor:

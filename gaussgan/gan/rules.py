@@ -47,17 +47,21 @@ def vanilla_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-d_fake).mean(-1)
 
 
-def gradient_penalty(critic: Callable, real: torch.Tensor, fake: torch.Tensor, mixing: torch.Tensor) -> torch.Tensor:
-    """E[(||grad_x critic(x_hat)||_2 - 1)^2] at x_hat = e*real + (1-e)*fake, ``mixing`` holding one e ~ U(0,1)
-    per sample (shape: the samples' less their last axis, then 1)."""
-    mixed = (mixing * real + (1 - mixing) * fake).requires_grad_(True)
-    (gradient,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+def input_gradients(scores: torch.Tensor, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """The gradient of each sample's score with respect to that sample, for each of ``inputs``, kept
+    differentiable (the penalties below are trained through it). One backward pass for them all: a score
+    depends on its own sample only (the discriminator has no layer that mixes samples)."""
+    return torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+
+
+def gradient_penalty(gradient: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's E[(||grad_x critic(x_hat)||_2 - 1)^2], from the critic's gradient at the mixed samples x_hat
+    = e*real + (1-e)*fake (one e ~ U(0,1) per sample)."""
     return ((gradient.norm(2, dim=-1) - 1) ** 2).mean(-1)
 
 
-def r1_penalty(real: torch.Tensor, d_real: torch.Tensor) -> torch.Tensor:
-    """E[||grad_x D(x)||^2] at the real samples (Mescheder et al. 2018); ``real`` must require grad."""
-    (gradient,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+def r1_penalty(gradient: torch.Tensor) -> torch.Tensor:
+    """E[||grad_x D(x)||^2] (Mescheder et al. 2018), from the discriminator's gradient at the real samples."""
     return gradient.pow(2).sum(dim=-1).mean(-1)
 
 
@@ -80,34 +84,38 @@ def discriminator_step(
     *,
     gp_weight: torch.Tensor | float = 10.0,
     mixing: Callable[[int], torch.Tensor] | None = None,
-    r1_weight: torch.Tensor | float = 0.0,
+    r1_weight: torch.Tensor | float | None = None,
 ) -> torch.Tensor:
     """One optimiser step of every replica's discriminator (critic) on ``real`` (replicas x batch x dim)
     and as many generated samples; each replica's loss.
 
     ``gp_weight`` and ``mixing`` (the gradient penalty's weight, one per replica or one for all, and the
     draw of its mixing weights for a batch size) are used by WGAN-GP only; ``r1_weight`` (gamma of the
-    R1 penalty gamma/2 * E||grad D(real)||^2, 0: none) by either rule. All are keyword-only so that
-    they cannot be swapped by position.
+    R1 penalty gamma/2 * E||grad D(real)||^2; None: no penalty) by either rule. All are keyword-only so
+    that they cannot be swapped by position.
     """
     check_rule(rule)
+    assert not discriminator.running, "one pass over all samples needs a discriminator without BatchNorm"
     size = real.shape[-2]
     with torch.no_grad():
         fake = generator(latent(size))
-    with_r1 = bool(torch.as_tensor(r1_weight).any())
-    if with_r1:
-        real = real.detach().requires_grad_(True)
-    d_real, d_fake = discriminator(real).squeeze(-1), discriminator(fake).squeeze(-1)
+    samples = [real.detach().requires_grad_(r1_weight is not None), fake]
+    if rule == "wgan-gp":
+        assert mixing is not None, "WGAN-GP needs the gradient penalty's mixing weights"
+        weight = mixing(size)
+        samples.append((weight * samples[0].detach() + (1 - weight) * fake).requires_grad_(True))
+    # One pass of the discriminator over every sample it scores in this step (real, fake and the penalty's
+    # mixed samples): the same scores as a pass each, in a third of the operations.
+    scores = discriminator(torch.cat(samples, dim=-2)).squeeze(-1)
+    d_real, d_fake = scores[..., :size], scores[..., size : 2 * size]
+    penalised = [sample for sample in samples if sample.requires_grad]
+    gradients = dict(zip(map(id, penalised), input_gradients(scores, penalised), strict=True)) if penalised else {}
     if rule == "vanilla":
         loss = vanilla_discriminator_loss(d_real, d_fake)
     else:
-        assert mixing is not None, "WGAN-GP needs the gradient penalty's mixing weights"
-        critic = lambda x: discriminator(x).squeeze(-1)
-        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(
-            critic, real.detach(), fake, mixing(size)
-        )
-    if with_r1:
-        loss = loss + r1_weight / 2 * r1_penalty(real, d_real)
+        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(gradients[id(samples[2])])
+    if r1_weight is not None:
+        loss = loss + r1_weight / 2 * r1_penalty(gradients[id(samples[0])])
     (gradient,) = torch.autograd.grad(loss.sum(), discriminator.weights)  # each replica's own: the sum separates
     optimizer.update(gradient)
     return loss.detach()  # a tensor: reading it as a float would wait for the GPU every step

@@ -122,7 +122,7 @@ def adversarial_trainer(
         fake = generator(inputs)
         # Discriminator: target samples are real, generated ones fake; both halves in one pass,
         # cheaper than two for networks this small. detach(): this step must not move G.
-        scores = discriminator(torch.cat([real, fake.detach()]))
+        scores = discriminator(torch.cat([real, fake.detach()])).squeeze(-1)
         discriminator_loss = rules.vanilla_discriminator_loss(scores[: len(real)], scores[len(real) :])
         discriminator_optimizer.zero_grad(set_to_none=True)
         discriminator_loss.backward()
@@ -130,7 +130,7 @@ def adversarial_trainer(
 
         # Generator, non-saturating form; D's weights need no gradient here.
         discriminator.requires_grad_(False)
-        generator_loss = rules.vanilla_generator_loss(discriminator(fake))
+        generator_loss = rules.vanilla_generator_loss(discriminator(fake).squeeze(-1))
         discriminator.requires_grad_(True)
         generator_optimizer.zero_grad(set_to_none=True)
         generator_loss.backward()

@@ -38,8 +38,8 @@ def test_gradient_penalty_matches_hand_computation_per_sample():
     fake = torch.tensor([[-1.0, 0.0], [2.0, 2.0], [0.0, 0.0]])
     seed = 123
     weight = torch.rand(3, 1, generator=torch.Generator().manual_seed(seed))  # one weight per sample
-    penalty = rules.gradient_penalty(SquareCritic(0.7), real, fake, weight)
-    mixed = weight * real + (1 - weight) * fake
+    mixed = (weight * real + (1 - weight) * fake).requires_grad_(True)
+    penalty = rules.gradient_penalty(*rules.input_gradients(SquareCritic(0.7)(mixed), [mixed]))
     per_sample_norm = (0.7 * mixed).norm(dim=1)
     assert torch.allclose(penalty, ((per_sample_norm - 1) ** 2).mean())
     assert len(set(weight.flatten().tolist())) == 3
@@ -49,16 +49,15 @@ def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm():
     critic = torch.nn.Linear(4, 1)
     with torch.no_grad():
         critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0, 0.0]]))
-    real, fake = torch.randn(7, 4), torch.randn(7, 4)
-    penalty = rules.gradient_penalty(lambda x: critic(x).squeeze(-1), real, fake, torch.rand(7, 1))
+    mixed = torch.randn(7, 4).requires_grad_(True)
+    penalty = rules.gradient_penalty(*rules.input_gradients(critic(mixed).squeeze(-1), [mixed]))
     assert torch.allclose(penalty, torch.tensor((5.0 - 1.0) ** 2))
 
 
 def test_penalty_is_differentiable_for_the_critic_step():
     critic = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
-    penalty = rules.gradient_penalty(
-        lambda x: critic(x).squeeze(-1), torch.randn(5, 3), torch.randn(5, 3), torch.rand(5, 1)
-    )
+    mixed = torch.randn(5, 3).requires_grad_(True)
+    penalty = rules.gradient_penalty(*rules.input_gradients(critic(mixed).squeeze(-1), [mixed]))
     penalty.backward()
     assert critic[0].weight.grad is not None and critic[0].weight.grad.abs().sum() > 0
 
@@ -132,7 +131,7 @@ def test_r1_penalty_of_a_linear_discriminator_is_its_squared_weight_norm():
     """For D(x) = w.x + b the gradient at every x is w, so E||grad D(real)||^2 = ||w||^2 exactly."""
     discriminator = torch.nn.Linear(3, 1)
     real = torch.randn(16, 3).requires_grad_(True)
-    penalty = rules.r1_penalty(real, discriminator(real).squeeze(-1))
+    penalty = rules.r1_penalty(*rules.input_gradients(discriminator(real).squeeze(-1), [real]))
     assert torch.allclose(penalty, discriminator.weight.pow(2).sum())
 
 
@@ -189,3 +188,30 @@ def test_replicas_never_mix_a_step_of_three_is_three_steps_of_one(rule):
     assert torch.isnan(critic[1]).any() and torch.isnan(losses[1])
     for i in (0, 2):
         assert torch.allclose(critic[i], together[0][i]) and torch.allclose(generator[i], together[1][i])
+
+
+def test_one_pass_over_real_fake_and_mixed_samples_is_the_loss_of_separate_passes():
+    """The D-step scores every sample in one pass; its loss (WGAN-GP, gradient penalty and R1) is the one
+    written with a pass per kind of sample."""
+    torch.manual_seed(2)
+    critic_net = models.mlp([3, 16, 16, 1])
+    real, z, weight = torch.randn(1, 32, 3), torch.randn(1, 32, 4), torch.rand(1, 32, 1)
+    generator = StackedNetwork([models.mlp([4, 16, 3])])
+    critic = StackedNetwork([copy.deepcopy(critic_net)])
+    loss = rules.discriminator_step(
+        "wgan-gp", generator, critic, SGD(critic, 0.0), real, lambda size: z, gp_weight=10.0,
+        mixing=lambda size: weight, r1_weight=4.0,
+    )  # fmt: skip
+    with torch.no_grad():
+        fake = generator(z)[0]
+    x = real[0].clone().requires_grad_(True)
+    mixed = (weight[0] * real[0] + (1 - weight[0]) * fake).requires_grad_(True)
+    d_real = critic_net(x).squeeze(-1)
+    (at_mixed,) = torch.autograd.grad(critic_net(mixed).sum(), mixed)
+    (at_real,) = torch.autograd.grad(d_real.sum(), x)
+    expected = (
+        critic_net(fake).mean() - d_real.mean()
+        + 10.0 * ((at_mixed.norm(dim=1) - 1) ** 2).mean()
+        + 4.0 / 2 * at_real.pow(2).sum(dim=1).mean()
+    )  # fmt: skip
+    assert torch.allclose(loss, expected.detach(), atol=1e-5)
