@@ -9,6 +9,7 @@ states are in the checkpoint, so a resumed run continues exactly where an uninte
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from contextlib import ExitStack
@@ -55,6 +56,8 @@ from gaussgan.stats import diagnostics
 from gaussgan.stats.metrics import Context
 from gaussgan.stats.nulls import NullCache
 from gaussgan.system.interrupt import GracefulStop
+
+HISTORY_EVERY = 10.0  # seconds between two drawings of a run's history figures (its last epoch's always)
 
 
 def train(config: TrainConfig) -> RunDirectory:
@@ -184,6 +187,7 @@ class Run:
     stop: Any = None  # the GracefulStop, likewise
     bar: Any = None  # the progress bar over epochs, likewise
     failure: str = ""  # why it stopped early (it diverged); '' while it trains
+    history_drawn: tuple[float, int] = (-math.inf, 0)  # when its history figures were last drawn, and for how many rows
 
     @classmethod
     def open(cls, config, directory, parent, data_np, fingerprint, device, state, rows) -> Run:
@@ -279,6 +283,8 @@ def finish_epoch(run: Run, epoch: int, d_from: int, g_from: int, train_seconds: 
         raise diverged(config, epoch, what, last_saved=epoch - 1)
     if state.epoch == epoch:  # stopped part-way: the batches done so far are kept
         directory.save_checkpoint(state.checkpoint(config, run.fingerprint))
+        if run.history_drawn[1] != len(rows):
+            run.figures.submit(history_figures(run))
         return
 
     comparison, generated, fresh = diagnose(state, config, run.parent, run.data_np)
@@ -301,12 +307,15 @@ def finish_epoch(run: Run, epoch: int, d_from: int, g_from: int, train_seconds: 
         }
     )
     last = epoch == config.epochs - 1
-    run.figures.submit(
-        outputs.epoch_figures(
-            directory, comparison, generated=generated, fresh=fresh, epoch=epoch, last=last, config=config
-        )
-        + outputs.history_figures(directory, state, rows, run.parent.dim, rule=config.rule)
+    jobs = outputs.epoch_figures(
+        directory, comparison, generated=generated, fresh=fresh, epoch=epoch, last=last, config=config
     )
+    # The history figures (losses, p-values, metrics over the run so far) are drawn whole each time, which
+    # every epoch would cost as much as the epoch's steps: at most every HISTORY_EVERY seconds, and at the
+    # last epoch and when the run stops, so that it always ends with them complete.
+    if last or run.stop.requested or time.monotonic() - run.history_drawn[0] >= HISTORY_EVERY:
+        jobs += history_figures(run)
+    run.figures.submit(jobs)
     state.take_snapshot(config)  # after diagnose(): the BatchNorm statistics measured for these weights
     save_models(directory, state, config, run.parent, best=outputs.is_best_by_norm_ks(rows))
     # The whole epoch as it costs this run: its share of the steps, its diagnostics, waiting for figures, saving.
@@ -319,6 +328,12 @@ def finish_epoch(run: Run, epoch: int, d_from: int, g_from: int, train_seconds: 
     if not config.quiet:
         prefix = f"{directory.path.name}: " if named else ""
         run.bar.write(prefix + outputs.epoch_line(rows[-1], run.parent.dim), file=sys.stderr)
+
+
+def history_figures(run: Run) -> list:
+    """The figure jobs of the run's history so far; noted as drawn now."""
+    run.history_drawn = (time.monotonic(), len(run.rows))
+    return outputs.history_figures(run.directory, run.state, run.rows, run.parent.dim, rule=run.config.rule)
 
 
 def train_steps(pack: Pack, data: torch.Tensor, stop: GracefulStop, progress) -> None:
