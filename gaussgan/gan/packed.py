@@ -136,8 +136,9 @@ class StackedNetwork:
 
 
 class StackedAdam:
-    """Adam on a (K, P) weight tensor: :class:`torch.optim.Adam`, fused, with each replica's row a parameter
-    group of its own (its own learning rate and betas).
+    """Adam on a (K, P) weight tensor: :class:`torch.optim.Adam`, fused, each replica's row a parameter, the
+    rows of replicas with the same learning rate and betas in one parameter group (one fused call for a
+    pack that differs by its seeds only).
 
     A row is a detached view of the stacked weights, so the optimiser updates them in place. The state comes
     from, and goes back to, each replica's own ``torch.optim.Adam`` (one entry per weight matrix and bias),
@@ -149,14 +150,20 @@ class StackedAdam:
         self.optimizers, self.sizes = optimizers, sizes
         self.lr = rates  # each replica's rate at the schedule's factor 1
         self.rows = list(weights.detach())
-        groups = [optimizer.param_groups[0] for optimizer in optimizers]
+        settings = [
+            (rate, *(optimizer.param_groups[0][key] for key in ("betas", "eps")))
+            for rate, optimizer in zip(rates, optimizers, strict=True)
+        ]
+        distinct = list(dict.fromkeys(settings))
+        self.group = [distinct.index(setting) for setting in settings]  # each replica's parameter group
         self.optimizer = torch.optim.Adam(
             [
-                {"params": [row], "lr": group["lr"], "betas": group["betas"], "eps": group["eps"]}
-                for row, group in zip(self.rows, groups, strict=True)
+                {"params": [row for row, setting in zip(self.rows, settings, strict=True) if setting == chosen],
+                 "lr": chosen[0], "betas": chosen[1], "eps": chosen[2]}
+                for chosen in distinct
             ],
             fused=True,
-        )
+        )  # fmt: skip
         for row, optimizer in zip(self.rows, optimizers, strict=True):
             states = [optimizer.state.get(parameter, {}) for parameter in optimizer.param_groups[0]["params"]]
             if states and all(states):
@@ -168,8 +175,8 @@ class StackedAdam:
 
     def set_factor(self, factor: float) -> None:
         """Every replica's learning rate at ``factor`` times its own (the schedule is shared)."""
-        for group, rate in zip(self.optimizer.param_groups, self.lr, strict=True):
-            group["lr"] = rate * factor
+        for replica, rate in enumerate(self.lr):
+            self.optimizer.param_groups[self.group[replica]]["lr"] = rate * factor
 
     def update(self, gradient: torch.Tensor) -> None:
         for row, row_gradient in zip(self.rows, gradient, strict=True):
@@ -179,8 +186,8 @@ class StackedAdam:
     @torch.no_grad()
     def copy_to_optimizers(self) -> None:
         """Each replica's moments, step count and rate into its own ``torch.optim.Adam``, as if it had taken the steps."""
-        for row, optimizer, group in zip(self.rows, self.optimizers, self.optimizer.param_groups, strict=True):
-            optimizer.param_groups[0]["lr"] = group["lr"]
+        for row, optimizer, group in zip(self.rows, self.optimizers, self.group, strict=True):
+            optimizer.param_groups[0]["lr"] = self.optimizer.param_groups[group]["lr"]
             state = self.optimizer.state.get(row)
             if not state:
                 continue
