@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """gaussgan benchmarks: every figure a ratio of two things measured side by side in one run.
 
-    make bench            (or: python benchmarks/run.py [--quick])
+    make bench            (python benchmarks/run.py --quick; make bench-full: every row, at full size)
 
 Each row times the project's code and a floor written here (the least work that gives the same
 result), alternating them, and reports the median ratio over the repeats with its min-max.
@@ -424,10 +424,13 @@ def bench_metrics(folder: Path, repeats: int) -> None:
     # epochs that simulate nulls (the first, and the first costly one), which (b) measures.
     shares = []
     for _ in range(repeats):
-        # The end-of-run verdict on 1,000 samples only: it is not what this row measures.
+        # The end-of-run verdict on 1,000 samples only: it is not what this row measures. Epochs 0 to
+        # 2 x eval_every, so that a costly epoch (the second) is past the one that simulates its nulls.
+        every = TrainConfig(dataset="-").eval_every
         config = TrainConfig(
-            dataset=str(path), runs_dir=str(folder / "runs"), quiet=True, seed=1, force=True, epochs=10, max_n=1000
-        )
+            dataset=str(path), runs_dir=str(folder / "runs"), quiet=True, seed=1, force=True,
+            epochs=2 * every + 1, max_n=1000,
+        )  # fmt: skip
         with contextlib.redirect_stdout(io.StringIO()):  # train() prints the run directory and the verdict
             run = train(config)
         table = pd.read_csv(run.file("training_details.csv")).set_index("epoch")

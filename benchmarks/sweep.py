@@ -14,7 +14,11 @@ sweep times its runs only):
 4. each run's figures drawn inline (the sweep's default) vs in a process of its own (--background-figures),
    2 workers: runs per hour, inline / background (shown: which is faster);
 5. the same runs' epochs, timed in their CSVs, on 2 workers vs 1: 1.00 when the two cores are free; more
-   when other processes take them (a shared machine), which lowers row 1 by as much.
+   when other processes take them (a shared machine), which lowers row 1 by as much;
+6. runs trained together: runs per hour of the sweep's default packs (--pack 8: runs that differ by their
+   seed only, trained together) vs each run alone (--pack 1), 2 workers, the same study. With --full, also
+   the defaults study (studies/defaults.toml) and a 32-run seed study at d = 10 (the defaults, 10,000
+   samples), each at its own length (about an hour in all on 2 cores; target >= 2.5x).
 Exit status 1 when a target is missed.
 """
 
@@ -38,6 +42,23 @@ sys.path.insert(0, str(REPO))
 
 from gaussgan.study.plan import load_study, study_datasets  # noqa: E402
 from gaussgan.study.sweep import generate_datasets  # noqa: E402
+
+# The 32-run seed study of row 6 (--full): the default run on the defaults study's 10-d dataset, 32 seeds.
+SEED_STUDY = f"""
+description = "train.py's defaults (vanilla), d = 10, 10,000 samples, 32 seeds"
+seeds = [{", ".join(str(seed) for seed in range(1, 33))}]
+runs_dir = "runs/seeds32"
+[datasets]
+dir = "datasets"
+[[datasets.generate]]
+dist = "gauss"
+dims = [10]
+n_samples = 1000
+n_batches = 10
+seed = 1
+[grid]
+rule = ["vanilla"]
+"""
 
 DONE = re.compile(r"^\[\d+/\d+\] done (\S+) \(([\d.]+) s\)$", re.MULTILINE)
 
@@ -74,6 +95,7 @@ def per_hour(measured: dict) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", type=Path, default=REPO / "studies" / "quick.toml", help="study to sweep")
+    parser.add_argument("--full", action="store_true", help="row 6 on the defaults study and a 32-run seed study too")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     rows: list[tuple[str, str, str, bool]] = []
@@ -85,6 +107,15 @@ def main() -> int:
         one = sweep(args.study, folder, "one-worker", 1)
         two = sweep(args.study, folder, "two-workers", 2)
         background = sweep(args.study, folder, "two-workers-background", 2, "--background-figures")
+        alone = sweep(args.study, folder, "two-workers-alone", 2, "--pack", "1")
+        packing = [(args.study.name, two, alone, 0.0)]
+        if args.full:
+            seeds = folder / "seeds32.toml"
+            seeds.write_text(SEED_STUDY)
+            for study in (REPO / "studies" / "defaults.toml", seeds):
+                generate_datasets(study_datasets(load_study(study, {"datasets_dir": str(folder / "datasets")})))
+                packed = sweep(study, folder, f"{study.stem}-packed", 2)
+                packing.append((study.name, packed, sweep(study, folder, f"{study.stem}-alone", 2, "--pack", "1"), 2.5))
 
     ratio = per_hour(two) / per_hour(one)
     rows.append(
@@ -137,6 +168,17 @@ def main() -> int:
             True,
         )
     )
+
+    for name, packed, one_at_a_time, target in packing:
+        ratio = per_hour(packed) / per_hour(one_at_a_time)
+        rows.append(
+            (
+                f"6. runs per hour, {name}, packed (--pack 8) vs alone (--pack 1), 2 workers",
+                f"{ratio:.2f}x ({per_hour(packed):.0f} vs {per_hour(one_at_a_time):.0f} runs/h)",
+                f">= {target:g}x" if target else "-",
+                ratio >= target,
+            )
+        )
 
     width = max(len(row[0]) for row in rows)
     print(f"{'benchmark':<{width}}  {'measured':<40}  {'target':<14}  ok")

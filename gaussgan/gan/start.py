@@ -31,8 +31,9 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return list(zip(starts, starts[1:] + [n], strict=True))
 
 
-def memory_estimate(config: TrainConfig, n_samples: int, dim: int) -> int:
-    """Bytes that training allocates beyond the dataset already loaded, from the options alone."""
+def memory_estimate(config: TrainConfig, n_samples: int, dim: int, runs: int = 1) -> int:
+    """Bytes that training allocates beyond the dataset already loaded, from the options alone; ``runs``
+    trained together hold their networks, sample orders and mixtures at once, and evaluate one at a time."""
     generator = [config.latent_dim, *hidden_sizes(GENERATOR_WIDTHS, config.scale), dim]
     discriminator = [dim, *hidden_sizes(DISCRIMINATOR_WIDTHS, config.scale), 1]
     batch = min(config.batch_size, n_samples)
@@ -50,11 +51,13 @@ def memory_estimate(config: TrainConfig, n_samples: int, dim: int) -> int:
     mixture = mlp_bytes(generator, 0, copies=2 * (config.epochs - config.mixture_start()))
     # The end-of-run verdict runs after training has released its batches; the larger of the two counts.
     verdict = config.max_n * dim * judging.VERDICT_BYTES_PER_VALUE
-    return max(networks + evaluation_bytes + samples + correlations + order + mixture, verdict + order + mixture)
+    held = runs * (networks + order + mixture)
+    return max(held + evaluation_bytes + samples + correlations, verdict + runs * (order + mixture))
 
 
-def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
-    """Refuse, before anything is written, an option set that cannot train on these data."""
+def check_options(config: TrainConfig, n_samples: int, dim: int, runs: int = 1) -> None:
+    """Refuse, before anything is written, an option set that cannot train on these data (``runs`` of them
+    trained together)."""
     if n_samples < 2:
         raise UserError(f"{config.dataset} holds {n_samples} sample; training needs at least 2")
     if config.batch_norm and config.batch_size == 1:
@@ -63,11 +66,13 @@ def check_options(config: TrainConfig, n_samples: int, dim: int) -> None:
             "expected -b 2 or more, or --no-batch-norm"
         )
     widths = hidden_sizes(GENERATOR_WIDTHS, config.scale)
+    together = f"{runs} runs trained together, each " if runs > 1 else ""
     require_memory(
-        memory_estimate(config, n_samples, dim),
-        f"training with latent dimension {config.latent_dim}, hidden widths {widths}, --n-eval {config.n_eval} "
-        f"and {n_samples:,} samples of dimension {dim}",
-        "ask for less: smaller -d/--latent-dim, -c/--scale, --n-eval or --max-n",
+        memory_estimate(config, n_samples, dim, runs),
+        f"{together}training with latent dimension {config.latent_dim}, hidden widths {widths}, --n-eval "
+        f"{config.n_eval} and {n_samples:,} samples of dimension {dim}",
+        "ask for less: smaller -d/--latent-dim, -c/--scale, --n-eval or --max-n"
+        + (", or fewer seeds at once" if runs > 1 else ""),
     )
 
 

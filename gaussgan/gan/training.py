@@ -76,9 +76,8 @@ def train_together(configs: list[TrainConfig]) -> list[tuple[RunDirectory, str]]
     if first.tensorboard:
         check_available()
     data_np, parent, metadata = load_dataset(first.dataset, dtype=np.float32)
-    for config in configs:
-        check_options(config, len(data_np), parent.dim)
     check_packable(configs)
+    check_options(first, len(data_np), parent.dim, runs=len(configs))  # the others share what it checks
     configs = [replace(config, dataset=str(Path(config.dataset).resolve())) for config in configs]
     device = resolve_device(first.device)
     # Small matrices: a second thread costs more in synchronisation than it gains, and the
@@ -86,6 +85,8 @@ def train_together(configs: list[TrainConfig]) -> list[tuple[RunDirectory, str]]
     torch.set_num_threads(first.threads)
     directories = [RunDirectory.named(c.runs_dir, run_name(parent.name, parent.dim, c.latent_dim,
                    c.latent_sigma, c.rule, c.postfix)) for c in configs]  # fmt: skip
+    if len({directory.path for directory in directories}) < len(directories):
+        raise UserError("runs trained together need run names of their own; expected distinct seeds or postfixes")
     fingerprint = data_fingerprint(data_np, parent, metadata)
     record = {
         "parent": parent.to_dict(),
@@ -128,7 +129,7 @@ def train_together(configs: list[TrainConfig]) -> list[tuple[RunDirectory, str]]
 
 
 def check_packable(configs: list[TrainConfig]) -> None:
-    """Runs trained together share everything but what :data:`PER_REPLICA` lists, and have distinct names."""
+    """Runs trained together share everything but what :data:`PER_REPLICA` lists, and each has its own seed."""
     key = pack_key(configs[0])
     for config in configs[1:]:
         differ = [name for name, value in pack_key(config).items() if value != key[name]]
@@ -137,9 +138,9 @@ def check_packable(configs: list[TrainConfig]) -> None:
                 f"runs trained together must share their options but {', '.join(PER_REPLICA)}; these differ: "
                 f"{', '.join(differ)}; expected separate commands for them"
             )
-    names = [(config.postfix, config.seed) for config in configs]
-    if len(set(names)) != len(names):
-        raise UserError("runs trained together need distinct seeds or postfixes; expected each seed once")
+    seeds = [config.seed for config in configs if config.seed is not None]
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"runs trained together need a seed each: {seeds} repeats one; expected each seed once")
 
 
 def done_already(config: TrainConfig, directory: RunDirectory, state: State, data_np: np.ndarray) -> bool:

@@ -52,6 +52,7 @@ SLOW = {
     "make demo",
     "python train.py -f datasets/data_gauss_dim10.h5 -d 100 -s 0.1 -n 100",
     "python train.py -f datasets/data_gauss_dim10.h5 -w",
+    "python train.py -f datasets/data_gauss_dim10.h5 --seed 1 2 3",
     "python -m gaussgan sample runs/gauss_dim10_100_1_wass -n 10000 -o generated.h5 --seed 1",
     "python -m gaussgan sample runs/gauss_dim10_100_1_wass -n 10000 -o samples.npy --seed 2",
     "python -m gaussgan evaluate samples.npy --parent datasets/data_gauss_dim10.h5 --train -o verdict.json",

@@ -42,6 +42,7 @@ def test_every_shipped_study_plans_distinct_runs(name):
         "defaults.toml": 18,
         "original.toml": 6,
         "atlas.toml": 96,
+        "packing.toml": 10,
     }
     assert len(runs) == expected[name]
 
