@@ -47,11 +47,12 @@ def vanilla_generator_loss(d_fake: torch.Tensor) -> torch.Tensor:
     return F.softplus(-d_fake).mean(-1)
 
 
-def input_gradients(scores: torch.Tensor, inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
-    """The gradient of each sample's score with respect to that sample, for each of ``inputs``, kept
-    differentiable (the penalties below are trained through it). One backward pass for them all: a score
-    depends on its own sample only (the discriminator has no layer that mixes samples)."""
-    return torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+def input_gradients(scores: list[torch.Tensor], inputs: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """The gradient of each sample's score with respect to that sample, for each of ``inputs`` (the samples
+    ``scores`` come from, in order), kept differentiable: the penalties below are trained through it. One
+    backward pass for them all: a score depends on its own sample only (no layer of the discriminator
+    mixes samples)."""
+    return torch.autograd.grad([score.sum() for score in scores], inputs, create_graph=True)
 
 
 def gradient_penalty(gradient: torch.Tensor) -> torch.Tensor:
@@ -104,18 +105,23 @@ def discriminator_step(
         assert mixing is not None, "WGAN-GP needs the gradient penalty's mixing weights"
         weight = mixing(size)
         samples.append((weight * samples[0].detach() + (1 - weight) * fake).requires_grad_(True))
-    # One pass of the discriminator over every sample it scores in this step (real, fake and the penalty's
-    # mixed samples): the same scores as a pass each, in a third of the operations.
-    scores = discriminator(torch.cat(samples, dim=-2)).squeeze(-1)
-    d_real, d_fake = scores[..., :size], scores[..., size : 2 * size]
-    penalised = [sample for sample in samples if sample.requires_grad]
-    gradients = dict(zip(map(id, penalised), input_gradients(scores, penalised), strict=True)) if penalised else {}
+    # Real, generated and (WGAN-GP) mixed samples. A run alone is bound by the number of operations: one
+    # pass over them all. Runs together are bound by arithmetic: a pass each, so that the penalties'
+    # second-order pass covers only the samples each penalty is taken at.
+    if len(discriminator.weights) == 1:
+        scores = list(discriminator(torch.cat(samples, dim=-2)).squeeze(-1).split(size, dim=-1))
+    else:
+        scores = [discriminator(sample).squeeze(-1) for sample in samples]
+    d_real, d_fake = scores[0], scores[1]
+    penalised = [index for index, sample in enumerate(samples) if sample.requires_grad]
+    taken = input_gradients([scores[i] for i in penalised], [samples[i] for i in penalised]) if penalised else ()
+    gradients = dict(zip(penalised, taken, strict=True))
     if rule == "vanilla":
         loss = vanilla_discriminator_loss(d_real, d_fake)
     else:
-        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(gradients[id(samples[2])])
+        loss = wgan_critic_loss(d_real, d_fake) + gp_weight * gradient_penalty(gradients[2])
     if r1_weight is not None:
-        loss = loss + r1_weight / 2 * r1_penalty(gradients[id(samples[0])])
+        loss = loss + r1_weight / 2 * r1_penalty(gradients[0])
     (gradient,) = torch.autograd.grad(loss.sum(), discriminator.weights)  # each replica's own: the sum separates
     optimizer.update(gradient)
     return loss.detach()  # a tensor: reading it as a float would wait for the GPU every step

@@ -39,7 +39,7 @@ def test_gradient_penalty_matches_hand_computation_per_sample():
     seed = 123
     weight = torch.rand(3, 1, generator=torch.Generator().manual_seed(seed))  # one weight per sample
     mixed = (weight * real + (1 - weight) * fake).requires_grad_(True)
-    penalty = rules.gradient_penalty(*rules.input_gradients(SquareCritic(0.7)(mixed), [mixed]))
+    penalty = rules.gradient_penalty(*rules.input_gradients([SquareCritic(0.7)(mixed)], [mixed]))
     per_sample_norm = (0.7 * mixed).norm(dim=1)
     assert torch.allclose(penalty, ((per_sample_norm - 1) ** 2).mean())
     assert len(set(weight.flatten().tolist())) == 3
@@ -50,14 +50,14 @@ def test_gradient_penalty_of_a_linear_critic_is_its_weight_norm():
     with torch.no_grad():
         critic.weight.copy_(torch.tensor([[3.0, 0.0, 4.0, 0.0]]))
     mixed = torch.randn(7, 4).requires_grad_(True)
-    penalty = rules.gradient_penalty(*rules.input_gradients(critic(mixed).squeeze(-1), [mixed]))
+    penalty = rules.gradient_penalty(*rules.input_gradients([critic(mixed).squeeze(-1)], [mixed]))
     assert torch.allclose(penalty, torch.tensor((5.0 - 1.0) ** 2))
 
 
 def test_penalty_is_differentiable_for_the_critic_step():
     critic = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.LeakyReLU(0.2), torch.nn.Linear(8, 1))
     mixed = torch.randn(5, 3).requires_grad_(True)
-    penalty = rules.gradient_penalty(*rules.input_gradients(critic(mixed).squeeze(-1), [mixed]))
+    penalty = rules.gradient_penalty(*rules.input_gradients([critic(mixed).squeeze(-1)], [mixed]))
     penalty.backward()
     assert critic[0].weight.grad is not None and critic[0].weight.grad.abs().sum() > 0
 
@@ -131,7 +131,7 @@ def test_r1_penalty_of_a_linear_discriminator_is_its_squared_weight_norm():
     """For D(x) = w.x + b the gradient at every x is w, so E||grad D(real)||^2 = ||w||^2 exactly."""
     discriminator = torch.nn.Linear(3, 1)
     real = torch.randn(16, 3).requires_grad_(True)
-    penalty = rules.r1_penalty(*rules.input_gradients(discriminator(real).squeeze(-1), [real]))
+    penalty = rules.r1_penalty(*rules.input_gradients([discriminator(real).squeeze(-1)], [real]))
     assert torch.allclose(penalty, discriminator.weight.pow(2).sum())
 
 

@@ -269,8 +269,9 @@ def test_a_signal_that_lands_while_the_handlers_go_in_is_kept(monkeypatch):
 @pytest.mark.parametrize("rule", ["vanilla", "wgan-gp"])
 def test_runs_trained_together_end_where_each_alone_would(rule):
     """A pack of runs with their own seeds, learning rates and penalty weights: each run's networks, moving
-    average, optimiser state and losses after two passes are those of the run trained alone (up to the
-    rounding of batched against plain matrix products)."""
+    average, optimiser state and losses after two passes are those of the run trained alone, up to the
+    rounding of batched against plain matrix products, which Adam's normalised step can turn into a
+    difference of up to a step's size (the learning rate) where a gradient component is near zero."""
     data = torch.randn(200, 3)
     configs = [
         TrainConfig(dataset="x", rule=rule, latent_dim=4, scale=0.25, epochs=2, batch_size=32, seed=1),
@@ -284,16 +285,18 @@ def test_runs_trained_together_end_where_each_alone_would(rule):
         train_steps(Pack(together, configs), data, GracefulStop(), Count())
         for state, config in zip(alone, configs, strict=True):
             train_steps(Pack([state], [config]), data, GracefulStop(), Count())
+    step = 2 * max(config.lr * config.d_lr_ratio for config in configs)
     for packed, solo in zip(together, alone, strict=True):
         assert packed.epoch == solo.epoch == 2
         for a, b in zip(packed.generator.state_dict().values(), solo.generator.state_dict().values(), strict=True):
-            assert torch.allclose(a.float(), b.float(), atol=1e-4)
+            assert torch.allclose(a.float(), b.float(), atol=step)
         for a, b in zip(packed.ema.model.parameters(), solo.ema.model.parameters(), strict=True):
-            assert torch.allclose(a, b, atol=1e-4)
+            assert torch.allclose(a, b, atol=step)
         for a, b in zip(packed.discriminator.parameters(), solo.discriminator.parameters(), strict=True):
-            assert torch.allclose(a, b, atol=1e-4)
+            assert torch.allclose(a, b, atol=step)
         moments = lambda state: [s["exp_avg_sq"] for s in state.optimizer_d.state.values()]
-        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(moments(packed), moments(solo), strict=True))
-        assert np.allclose(packed.d_losses, solo.d_losses, atol=1e-4) and packed.d_epoch == solo.d_epoch
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(moments(packed), moments(solo), strict=True))
+        assert np.allclose(packed.d_losses, solo.d_losses, atol=1e-3) and packed.d_epoch == solo.d_epoch
         assert packed.optimizer_g.param_groups[0]["lr"] == solo.optimizer_g.param_groups[0]["lr"]
-    assert not torch.equal(together[0].generator.net[0].weight, together[1].generator.net[0].weight)
+    # Far apart from one another: each run its own.
+    assert (together[0].generator.net[0].weight - together[1].generator.net[0].weight).abs().max() > 10 * step
