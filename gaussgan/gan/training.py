@@ -57,7 +57,7 @@ from gaussgan.stats.metrics import Context
 from gaussgan.stats.nulls import NullCache
 from gaussgan.system.interrupt import GracefulStop
 
-HISTORY_EVERY = 10.0  # seconds between two drawings of a run's history figures (its last epoch's always)
+HISTORY_EVERY = 20.0  # seconds of a run's epochs between two drawings of its history figures (about 4% of them)
 
 
 def train(config: TrainConfig) -> RunDirectory:
@@ -188,7 +188,8 @@ class Run:
     stop: Any = None  # the GracefulStop, likewise
     bar: Any = None  # the progress bar over epochs, likewise
     failure: str = ""  # why it stopped early (it diverged); '' while it trains
-    history_drawn: tuple[float, int] = (-math.inf, 0)  # when its history figures were last drawn, and for how many rows
+    history_age: float = math.inf  # seconds of its own epochs since its history figures were last drawn
+    history_rows: int = 0  # and how many rows they showed
 
     @classmethod
     def open(cls, config, directory, parent, data_np, fingerprint, device, state, rows) -> Run:
@@ -284,7 +285,7 @@ def finish_epoch(run: Run, epoch: int, d_from: int, g_from: int, train_seconds: 
         raise diverged(config, epoch, what, last_saved=epoch - 1)
     if state.epoch == epoch:  # stopped part-way: the batches done so far are kept
         directory.save_checkpoint(state.checkpoint(config, run.fingerprint))
-        if run.history_drawn[1] != len(rows):
+        if run.history_rows != len(rows):
             run.figures.submit(history_figures(run))
         return
 
@@ -312,15 +313,17 @@ def finish_epoch(run: Run, epoch: int, d_from: int, g_from: int, train_seconds: 
         directory, comparison, generated=generated, fresh=fresh, epoch=epoch, last=last, config=config
     )
     # The history figures (losses, p-values, metrics over the run so far) are drawn whole each time, which
-    # every epoch would cost as much as the epoch's steps: at most every HISTORY_EVERY seconds, and at the
-    # last epoch and when the run stops, so that it always ends with them complete.
-    if last or run.stop.requested or time.monotonic() - run.history_drawn[0] >= HISTORY_EVERY:
+    # every epoch would cost as much as the epoch's steps: once per HISTORY_EVERY seconds of the run's own
+    # epochs (its share of a pack's), and at the last epoch and when the run stops, so that it always ends
+    # with them complete.
+    if last or run.stop.requested or run.history_age >= HISTORY_EVERY:
         jobs += history_figures(run)
     run.figures.submit(jobs)
     state.take_snapshot(config)  # after diagnose(): the BatchNorm statistics measured for these weights
     save_models(directory, state, config, run.parent, best=outputs.is_best_by_norm_ks(rows))
     # The whole epoch as it costs this run: its share of the steps, its diagnostics, waiting for figures, saving.
     rows[-1]["seconds_total"] = train_seconds + time.perf_counter() - started
+    run.history_age += rows[-1]["seconds_total"]
     # CSV first: rows ahead of the checkpoint are dropped on resume, rows behind it would be lost.
     directory.write_csv(rows)
     directory.save_checkpoint(state.checkpoint(config, run.fingerprint))
@@ -333,7 +336,7 @@ def finish_epoch(run: Run, epoch: int, d_from: int, g_from: int, train_seconds: 
 
 def history_figures(run: Run) -> list:
     """The figure jobs of the run's history so far; noted as drawn now."""
-    run.history_drawn = (time.monotonic(), len(run.rows))
+    run.history_age, run.history_rows = 0.0, len(run.rows)
     return outputs.history_figures(run.directory, run.state, run.rows, run.parent.dim, rule=run.config.rule)
 
 
