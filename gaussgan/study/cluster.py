@@ -301,7 +301,19 @@ class Cluster:
             filter(None, [os.environ.get("PYTHONWARNINGS"), "ignore:resource_tracker:UserWarning"])
         )
         # A daemonic process may not start processes: the figure worker of a run needs a worker that is not.
-        settings = {"distributed.worker.daemon": not background_figures, "distributed.scheduler.allowed-failures": 1}
+        settings = {
+            "distributed.worker.daemon": not background_figures,
+            "distributed.scheduler.allowed-failures": 1,
+            # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's adaptive
+            # thresholds: every tensor over 128 KiB is then mapped from and returned to the system, a step of
+            # 5 runs trained together spends as long in the kernel as in arithmetic, and a run alone trains
+            # 1.5x slower (benchmarks/sweep.py). The workers keep Dask's thread settings, not that one.
+            "distributed.nanny.pre-spawn-environ": {
+                name: value
+                for name, value in dask.config.get("distributed.nanny.pre-spawn-environ", {}).items()
+                if name != "MALLOC_TRIM_THRESHOLD_"
+            },
+        }
         with dask.config.set(settings):
             # Loopback only, plain TCP: the scheduler, its HTTP endpoint (it binds the scheduler's host when no
             # dashboard address is given), every nanny and worker; no dashboards.

@@ -3,6 +3,7 @@ as workers where the runs allow; the command a packed run records makes its whol
 
 from __future__ import annotations
 
+import os
 import shlex
 
 from builders import tiny_study_text
@@ -54,3 +55,23 @@ def test_the_command_of_a_packed_run_makes_its_whole_pack(tmp_path):
     assert words[at + 1 : at + 3] == ["3", "7"] and words[at + 3].startswith("-")
     assert "-p" not in words  # train.py names them ..._seed3 and ..._seed7 itself, as the study does
     assert pack_command([pack[0].config]) == shlex.join(shlex.split(pack[0].config.command))
+
+
+def worker_environment(names: tuple[str, ...]) -> dict:
+    import os
+
+    return {name: os.environ.get(name) for name in names}
+
+
+def test_the_sweeps_workers_keep_glibcs_adaptive_memory_thresholds():
+    """Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which made packed training spend as long
+    in the kernel as in arithmetic; the sweep's local workers do without it, and keep Dask's thread counts."""
+    from gaussgan.study.cluster import Cluster
+
+    cluster = Cluster(None, 1)
+    try:
+        names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")
+        (seen,) = cluster.client.run(worker_environment, names).values()
+    finally:
+        cluster.close()
+    assert seen["MALLOC_TRIM_THRESHOLD_"] == os.environ.get("MALLOC_TRIM_THRESHOLD_") and seen["OMP_NUM_THREADS"] == "1"
