@@ -491,15 +491,9 @@ def csv_rows(path: Path) -> int:
         return 0
 
 
-class WithinRuns:
-    """A path checker for a figure worker shared by runs trained together: the path must lie in one of them,
-    as :meth:`RunDirectory.contained` checks it (picklable: it travels to the worker process)."""
-
-    def __init__(self, directories: list[RunDirectory]):
-        self.directories = directories
-
-    def __call__(self, path: str | os.PathLike) -> Path:
-        for directory in self.directories:
-            if Path(path).is_relative_to(directory.path):
-                return directory.contained(path)
-        return self.directories[0].contained(path)  # not in any: its error names the path
+def within_runs(directories: list[RunDirectory], path: str | os.PathLike) -> Path:
+    """``path`` checked by the run it lies in: the figure worker's guard for runs trained together."""
+    for directory in directories:
+        if Path(path).is_relative_to(directory.path):
+            return directory.contained(path)
+    return directories[0].contained(path)  # in none: its error names the path

@@ -14,6 +14,7 @@ import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,9 +38,9 @@ from gaussgan.gan.rundir import (
     TEST_CORR,
     VERDICT,
     RunDirectory,
-    WithinRuns,
     data_fingerprint,
     run_name,
+    within_runs,
 )
 from gaussgan.gan.schedules import lr_factor
 from gaussgan.gan.start import (
@@ -216,7 +217,7 @@ def run_epochs(runs: list[Run]) -> None:
     from tqdm import tqdm
 
     config = runs[0].config
-    guard = WithinRuns([run.directory for run in runs])  # each figure is saved in its run, checked as it is saved
+    guard = partial(within_runs, [run.directory for run in runs])  # each figure in its run, checked as it is saved
     with (
         FigureWorker(background=config.background_figures, guard=guard) as figures,
         GracefulStop() as stop,
