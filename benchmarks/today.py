@@ -60,4 +60,5 @@ def epoch(state, config, data: torch.Tensor) -> None:
             with torch.no_grad():
                 for target, source in zip(state.ema.model.parameters(), generator.parameters(), strict=True):
                     target.lerp_(source, 1.0 - state.ema.decay)
+    # The losses read back once per pass, as train_steps did.
     torch.stack(d_losses).tolist(), torch.stack(g_losses).tolist()
