@@ -4,7 +4,8 @@
     make bench            (python benchmarks/run.py --quick; make bench-full: every row, at full size)
 
 Each row times the project's code and a floor written here (the least work that gives the same
-result), alternating them, and reports the median ratio over the repeats with its min-max.
+result), or, in rows 9 and 10, gaussgan as it was before runs were trained together (benchmarks/today.py),
+alternating them, and reports the median ratio over the repeats with its min-max.
 torch and BLAS run on one thread unless a row says otherwise. Exit status 1 when a target is missed.
 """
 
@@ -268,6 +269,40 @@ def bench_packing(repeats: int, quick: bool) -> None:
                 measured = f"{speedup:.2f}x ({min(values):.2f}-{max(values):.2f}); {1 / ours_per_step:.0f}/s, {ours_per_step / arithmetic:.1f}x arithmetic"
                 ROWS.append((name, measured, f">= {target:g}x" if target else "report", speedup >= target))
                 print(f"  {name}: {measured}", file=sys.stderr, flush=True)
+
+
+# --- 10. A default run, as train.py trains it ------------------------------------------------------
+def bench_default_run(folder: Path, repeats: int) -> None:
+    """Training steps per second of a default run (vanilla, d = 10, 10,000 samples, train.py's own background
+    figures), by its CSV's seconds_train: ours against today's train.py (benchmarks/today.py), run one after
+    the other, ``repeats`` times."""
+    import today
+
+    name = "10. a default run's training steps/s (train.py, d=10, 6 epochs) vs today's train.py"
+    try:
+        tree = today.source_tree(folder)
+    except today.Unavailable as why:
+        ROWS.append((name, f"not measured: {why}", ">= 1.3x", False))
+        return
+    subprocess.run(
+        [sys.executable, str(REPO / "gen-samples.py"), "-n", "1000", "-s", "gauss", "-b", "10", "-d", "10", "--seed", "1"],
+        cwd=folder, check=True, capture_output=True,
+    )  # fmt: skip
+    steps = len(range(0, 10000, 64))
+
+    def steps_per_second(source: Path) -> float:
+        runs = folder / "default-runs"
+        shutil.rmtree(runs, ignore_errors=True)
+        command = [sys.executable, str(source / "train.py"), "-f", "datasets/data_gauss_dim10.h5", "-n", "6"]
+        command += ["--seed", "1", "-o", str(runs), "--quiet", "--max-n", "1000"]  # a short verdict: not timed
+        subprocess.run(command, cwd=folder, check=True, capture_output=True)
+        seconds = pd.read_csv(next(runs.glob("*/training_details.csv")))["seconds_train"].to_numpy()[1:]
+        return len(seconds) * steps / seconds.sum()  # epoch 0 left out: it includes the first allocations
+
+    values = [steps_per_second(REPO) / steps_per_second(tree) for _ in range(repeats)]
+    measured = f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
+    ROWS.append((name, measured, ">= 1.3x", statistics.median(values) >= 1.3))
+    print(f"  {name}: {measured}", file=sys.stderr, flush=True)
 
 
 # --- 3. A whole epoch as train.py runs it ------------------------------------------------------
@@ -550,10 +585,10 @@ def bench_verdict(folder: Path, repeats: int, quick: bool) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats, no d=1000 epoch and no memory rows")
-    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-9)")
+    parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-10)")
     args = parser.parse_args()
     repeats = 3
-    wanted = set(args.only or range(1, 10))
+    wanted = set(args.only or range(1, 11))
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
         folder = Path(temporary)
@@ -567,6 +602,7 @@ def main() -> int:
             (7, lambda: bench_metrics(folder, repeats)),
             (8, lambda: bench_verdict(folder, repeats, args.quick)),
             (9, lambda: bench_packing(repeats, args.quick)),
+            (10, lambda: bench_default_run(folder, repeats)),
         ]
         for number, step in steps:
             if number in wanted:

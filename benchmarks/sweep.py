@@ -16,10 +16,14 @@ sweep times its runs only):
 5. the same runs' epochs, timed in their CSVs, on 2 workers vs 1: 1.00 when the two cores are free; more
    when other processes take them (a shared machine), which lowers row 1 by as much;
 6. runs trained together: runs per hour of the sweep's default packs (--pack 8: runs that differ by their
-   seed only, trained together) vs each run alone (--pack 1), 2 workers, the same study. With --full, also
-   the defaults study (studies/defaults.toml) and a 32-run seed study at d = 10 (the defaults, 10,000
-   samples), each at its own length (about an hour in all on 2 cores; target >= 2.5x).
-Exit status 1 when a target is missed.
+   seed only, trained together) vs today's sweep (gaussgan before packing, benchmarks/today.py: its own
+   code, its own Dask workers), 2 workers, the same study. With --full, also the defaults study
+   (studies/defaults.toml) and a 32-run seed study at d = 10 (the defaults, 10,000 samples), each at its
+   own length (about three hours in all on 2 cores, most of it today's sweeps; target >= 2.5x), or at
+   --epochs N for a shorter look (per-run costs, the verdict's among them, then weigh more);
+7. the same packs vs each run alone with today's code of the step (--pack 1), 2 workers: what packing
+   itself gives (shown).
+Exit status 1 when a target is missed (or today's code is not in this checkout's history).
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+sys.path.insert(0, str(REPO / "benchmarks"))  # today.py: gaussgan before packing, the baseline of row 6
+
+import today  # noqa: E402
 
 from gaussgan.study.plan import load_study, study_datasets  # noqa: E402
 from gaussgan.study.sweep import generate_datasets  # noqa: E402
@@ -63,13 +71,14 @@ rule = ["vanilla"]
 DONE = re.compile(r"^\[\d+/\d+\] done (\S+) \(([\d.]+) s\)$", re.MULTILINE)
 
 
-def sweep(study: Path, folder: Path, name: str, workers: int, *options: str) -> dict:
-    """One sweep into its own runs directory; its wall time, and per run its task time and epochs' time."""
+def sweep(study: Path, folder: Path, name: str, workers: int, *options: str, env: dict | None = None) -> dict:
+    """One sweep into its own runs directory; its wall time, and per run its task time and epochs' time.
+    ``env``: the environment of the sweep's process (today.environment: today's sweep)."""
     runs_dir = folder / name
     command = [sys.executable, "-m", "gaussgan", "sweep", str(study), "--workers", str(workers)]
     command += ["-o", str(runs_dir), "--datasets-dir", str(folder / "datasets"), *options]
     started = time.perf_counter()
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env={**os.environ})
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env or {**os.environ})
     wall = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"sweep failed ({result.returncode}):\n{result.stderr[-3000:]}")
@@ -88,6 +97,12 @@ def run_seconds(run: Path) -> float:
     return seconds
 
 
+def today_sweep(study: Path, folder: Path, env: dict | None, workers: int, *options: str) -> dict | None:
+    """Today's sweep of ``study`` (None when today's code is unavailable): the package before packing, in the
+    environment ``env`` (today.environment), with the options it had then."""
+    return None if env is None else sweep(study, folder, f"{study.stem}-today", workers, *options, env=env)
+
+
 def per_hour(measured: dict) -> float:
     return len(measured["tasks"]) / measured["wall"] * 3600
 
@@ -96,6 +111,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", type=Path, default=REPO / "studies" / "quick.toml", help="study to sweep")
     parser.add_argument("--full", action="store_true", help="row 6 on the defaults study and a 32-run seed study too")
+    parser.add_argument(
+        "--epochs", type=int, help="with --full: those two studies at this many epochs (a shorter look)"
+    )
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     rows: list[tuple[str, str, str, bool]] = []
@@ -108,14 +126,20 @@ def main() -> int:
         two = sweep(args.study, folder, "two-workers", 2)
         background = sweep(args.study, folder, "two-workers-background", 2, "--background-figures")
         alone = sweep(args.study, folder, "two-workers-alone", 2, "--pack", "1")
-        packing = [(args.study.name, two, alone, 0.0)]
+        try:
+            old = today.environment(today.source_tree(folder))
+        except today.Unavailable as why:
+            old, unavailable = None, str(why)
+        packing = [(args.study.name, two, today_sweep(args.study, folder, old, 2), 0.0)]
         if args.full:
             seeds = folder / "seeds32.toml"
             seeds.write_text(SEED_STUDY)
+            shorter = ("--epochs", str(args.epochs)) if args.epochs else ()
             for study in (REPO / "studies" / "defaults.toml", seeds):
                 generate_datasets(study_datasets(load_study(study, {"datasets_dir": str(folder / "datasets")})))
-                packed = sweep(study, folder, f"{study.stem}-packed", 2)
-                packing.append((study.name, packed, sweep(study, folder, f"{study.stem}-alone", 2, "--pack", "1"), 2.5))
+                packed = sweep(study, folder, f"{study.stem}-packed", 2, *shorter)
+                packing.append((study.name + (f", {args.epochs} epochs" if args.epochs else ""), packed,
+                                today_sweep(study, folder, old, 2, *shorter), 2.5))  # fmt: skip
 
     ratio = per_hour(two) / per_hour(one)
     rows.append(
@@ -169,16 +193,29 @@ def main() -> int:
         )
     )
 
-    for name, packed, one_at_a_time, target in packing:
-        ratio = per_hour(packed) / per_hour(one_at_a_time)
+    for name, packed, before, target in packing:
+        row = f"6. runs per hour, {name}, packed (--pack 8) vs today's sweep, 2 workers"
+        if before is None:
+            rows.append((row, f"not measured: {unavailable}", f">= {target:g}x" if target else "-", False))
+            continue
+        ratio = per_hour(packed) / per_hour(before)
         rows.append(
             (
-                f"6. runs per hour, {name}, packed (--pack 8) vs alone (--pack 1), 2 workers",
-                f"{ratio:.2f}x ({per_hour(packed):.0f} vs {per_hour(one_at_a_time):.0f} runs/h)",
+                row,
+                f"{ratio:.2f}x ({per_hour(packed):.0f} vs {per_hour(before):.0f} runs/h)",
                 f">= {target:g}x" if target else "-",
                 ratio >= target,
             )
         )
+    ratio = per_hour(two) / per_hour(alone)
+    rows.append(
+        (
+            f"7. runs per hour, {args.study.name}, packed (--pack 8) vs each run alone (--pack 1), 2 workers",
+            f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(alone):.0f} runs/h)",
+            "-",
+            True,
+        )
+    )
 
     width = max(len(row[0]) for row in rows)
     print(f"{'benchmark':<{width}}  {'measured':<40}  {'target':<14}  ok")

@@ -1,14 +1,58 @@
-"""The training step as it was before runs were stacked (gaussgan at commit cf0189a, December 2026): the
-baseline of the benchmarks' "today's steps per second" and of the step's overhead. nn.Linear networks and one
-torch.optim.Adam each (its default, unfused, on the CPU), the discriminator's passes over real and generated
-samples apart, the penalties' gradients apart, the moving average one lerp per weight tensor. Kept only to be
-measured against; nothing in the package uses it.
+"""gaussgan as it was before runs were trained together (commit cf0189a, December 2026): "today", the baseline
+of the benchmarks that measure what packing and the per-step cuts gained.
+
+Two forms of it:
+- :func:`epoch`, the training step as it was, written out here: nn.Linear networks and one torch.optim.Adam each
+  (its default, unfused, on the CPU), the discriminator's passes over real and generated samples apart, the
+  penalties' gradients apart, the moving average one lerp per weight tensor. Timed beside ours in one process.
+- :func:`source_tree`, that commit's scripts and package themselves (``git archive``), for the rows that run
+  today's ``train.py`` and today's sweep as a user ran them.
+Kept only to be measured against; nothing in the package uses it.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+
+COMMIT = "cf0189a10d380cc5578cd17403bea515e36e85f6"  # main when issue 26 was filed
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Unavailable(Exception):
+    """This checkout cannot give today's code (no git, or a shallow clone without :data:`COMMIT`)."""
+
+
+def source_tree(folder: Path) -> Path:
+    """Today's scripts and package, extracted into ``folder``/today (once). ``python TREE/train.py`` runs today's
+    train.py (a script imports the package beside it); ``python -m gaussgan`` runs today's with
+    :func:`environment`."""
+    tree = folder / "today"
+    if tree.is_dir():
+        return tree
+    try:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", COMMIT], capture_output=True)
+    except OSError as error:
+        raise Unavailable(f"git could not run ({error.strerror})") from error
+    if archive.returncode != 0:
+        why = archive.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+        raise Unavailable(f"this checkout lacks commit {COMMIT[:7]} ({why[0]}); git fetch --unshallow") from None
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
+
+
+def environment(tree: Path) -> dict[str, str]:
+    """The environment in which ``python -m gaussgan`` (and the Dask workers it starts) imports today's package:
+    ``tree`` first on PYTHONPATH, before the editable install of ours."""
+    paths = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def epoch(state, config, data: torch.Tensor) -> None:
