@@ -91,7 +91,8 @@ clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
 # Both tables, even when the first misses a target; the status says whether every target was met.
-# bench: the quick variant, within 10 minutes on 2 cores; bench-full: every row at full size (about 1.5 hours).
+# bench: the quick variant, within 10 minutes on 2 cores; bench-full: every row at full size (about four hours,
+# most of it today's sweeps of the defaults study and of a 32-run seed study: benchmarks/sweep.py --full).
 bench: install
 	status=0; $(PY) benchmarks/run.py --quick || status=1; $(PY) benchmarks/sweep.py || status=1; exit $$status
 

@@ -1,28 +1,33 @@
 #!/usr/bin/env python3
-"""Sweep benchmarks: the quick study through `python -m gaussgan sweep`, as a user runs it.
+"""Sweep benchmarks: studies through `python -m gaussgan sweep`, as a user runs them.
 
-    make bench            (after benchmarks/run.py)    or: python benchmarks/sweep.py [--study FILE]
+    make bench        python benchmarks/sweep.py          (a few minutes: the quick rows 2, 3, 6 and 7)
+    make bench-full   python benchmarks/sweep.py --full   (hours: every row, the studies at full size)
 
 Rows, each from sweeps timed in this one process run (the datasets made once beforehand, so that every
-sweep times its runs only):
-1. throughput: runs per hour on 2 local workers vs on 1 (target >= 1.7x);
+sweep times its runs only). The quick variant sweeps a small seed study (the default 10-d run, 8 seeds,
+5 epochs, a shorter verdict); --full sweeps --study (studies/quick.toml) for rows 1-5 and 7, and the
+defaults study and a 32-run seed study for row 6:
+1. throughput: runs per hour on 2 local workers vs on 1 (target >= 1.7x; --full);
 2. per-run overhead inside a sweep: a run's wall time in its worker minus the sum of its epochs'
-   seconds_total and its verdict's seconds (verdict.json; the verdict is the run's own work) (loading the data, building the networks, config.json and the first figure; target:
-   median <= 2 s, the maximum shown);
+   seconds_total and its verdict's seconds (verdict.json; the verdict is the run's own work) (loading the
+   data, building the networks, config.json and the first figure; target: median <= 2 s, the maximum
+   shown). A run trained in a pack has the pack's wall time shared among its runs, so the row shows each
+   run's share of its pack's start;
 3. the whole sweep's overhead per run: (workers x wall time - every epoch's seconds_total) / runs, which
    adds the cluster's start and stop, scheduling and the idle tail (shown);
 4. each run's figures drawn inline (the sweep's default) vs in a process of its own (--background-figures),
-   2 workers: runs per hour, inline / background (shown: which is faster);
+   2 workers: runs per hour, inline / background (shown: which is faster; --full);
 5. the same runs' epochs, timed in their CSVs, on 2 workers vs 1: 1.00 when the two cores are free; more
-   when other processes take them (a shared machine), which lowers row 1 by as much;
+   when other processes take them (a shared machine), which lowers row 1 by as much (--full);
 6. runs trained together: runs per hour of the sweep's default packs (--pack 8: runs that differ by their
    seed only, trained together) vs today's sweep (gaussgan before packing, benchmarks/today.py: its own
-   code, its own Dask workers), 2 workers, the same study. With --full, also the defaults study
+   code, its own Dask workers), 2 workers, the same study. With --full, on the defaults study
    (studies/defaults.toml) and a 32-run seed study at d = 10 (the defaults, 10,000 samples), each at its
    own length (about three hours in all on 2 cores, most of it today's sweeps; target >= 2.5x), or at
    --epochs N for a shorter look (per-run costs, the verdict's among them, then weigh more);
-7. the same packs vs each run alone with today's code of the step (--pack 1), 2 workers: what packing
-   itself gives (shown).
+7. the same packs vs each run alone with this code's step (--pack 1), 2 workers: what packing itself
+   gives (shown).
 Exit status 1 when a target is missed (or today's code is not in this checkout's history).
 """
 
@@ -51,11 +56,15 @@ import today  # noqa: E402
 from gaussgan.study.plan import load_study, study_datasets  # noqa: E402
 from gaussgan.study.sweep import generate_datasets  # noqa: E402
 
-# The 32-run seed study of row 6 (--full): the default run on the defaults study's 10-d dataset, 32 seeds.
-SEED_STUDY = f"""
-description = "train.py's defaults (vanilla), d = 10, 10,000 samples, 32 seeds"
-seeds = [{", ".join(str(seed) for seed in range(1, 33))}]
-runs_dir = "runs/seeds32"
+
+def seed_study(name: str, seeds: int, **grid) -> str:
+    """A study of the default run (vanilla, d = 10, 10,000 samples) over ``seeds`` seeds; ``grid``: options
+    set for every run (their TOML values)."""
+    options = "".join(f"{option} = {value}\n" for option, value in grid.items())
+    return f"""
+description = "train.py's defaults (vanilla), d = 10, 10,000 samples, {seeds} seeds"
+seeds = [{", ".join(str(seed) for seed in range(1, seeds + 1))}]
+runs_dir = "runs/{name}"
 [datasets]
 dir = "datasets"
 [[datasets.generate]]
@@ -66,7 +75,8 @@ n_batches = 10
 seed = 1
 [grid]
 rule = ["vanilla"]
-"""
+{options}"""
+
 
 DONE = re.compile(r"^\[\d+/\d+\] done (\S+) \(([\d.]+) s\)$", re.MULTILINE)
 
@@ -109,8 +119,17 @@ def per_hour(measured: dict) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--study", type=Path, default=REPO / "studies" / "quick.toml", help="study to sweep")
-    parser.add_argument("--full", action="store_true", help="row 6 on the defaults study and a 32-run seed study too")
+    parser.add_argument(
+        "--study",
+        type=Path,
+        default=REPO / "studies" / "quick.toml",
+        help="with --full: the study of rows 1-5 and 7 (default: studies/quick.toml)",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="every row: --study for rows 1-5 and 7, the defaults study and a 32-run seed study for row 6",
+    )
     parser.add_argument(
         "--epochs", type=int, help="with --full: those two studies at this many epochs (a shorter look)"
     )
@@ -120,36 +139,42 @@ def main() -> int:
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="gaussgan-bench-") as temporary:
         folder = Path(temporary)
-        study = load_study(args.study, {"datasets_dir": str(folder / "datasets")})
-        generate_datasets(study_datasets(study))
-        one = sweep(args.study, folder, "one-worker", 1)
-        two = sweep(args.study, folder, "two-workers", 2)
-        background = sweep(args.study, folder, "two-workers-background", 2, "--background-figures")
-        alone = sweep(args.study, folder, "two-workers-alone", 2, "--pack", "1")
         try:
             old = today.environment(today.source_tree(folder))
         except today.Unavailable as why:
             old, unavailable = None, str(why)
-        packing = [(args.study.name, two, today_sweep(args.study, folder, old, 2), 0.0)]
         if args.full:
+            study = args.study
+        else:  # a few minutes: 8 runs in 2 packs of 4, 5 epochs, a verdict up to n = 2,000
+            study = folder / "seeds8.toml"
+            study.write_text(seed_study("seeds8", 8, epochs=5, n_eval=500, max_n=2000))
+        generate_datasets(study_datasets(load_study(study, {"datasets_dir": str(folder / "datasets")})))
+        two = sweep(study, folder, "two-workers", 2)
+        alone = sweep(study, folder, "two-workers-alone", 2, "--pack", "1")
+        packing = [(study.name, two, today_sweep(study, folder, old, 2), 0.0)]
+        one = background = None
+        if args.full:
+            one = sweep(study, folder, "one-worker", 1)
+            background = sweep(study, folder, "two-workers-background", 2, "--background-figures")
             seeds = folder / "seeds32.toml"
-            seeds.write_text(SEED_STUDY)
+            seeds.write_text(seed_study("seeds32", 32))
             shorter = ("--epochs", str(args.epochs)) if args.epochs else ()
-            for study in (REPO / "studies" / "defaults.toml", seeds):
-                generate_datasets(study_datasets(load_study(study, {"datasets_dir": str(folder / "datasets")})))
-                packed = sweep(study, folder, f"{study.stem}-packed", 2, *shorter)
-                packing.append((study.name + (f", {args.epochs} epochs" if args.epochs else ""), packed,
-                                today_sweep(study, folder, old, 2, *shorter), 2.5))  # fmt: skip
+            for full in (REPO / "studies" / "defaults.toml", seeds):
+                generate_datasets(study_datasets(load_study(full, {"datasets_dir": str(folder / "datasets")})))
+                packed = sweep(full, folder, f"{full.stem}-packed", 2, *shorter)
+                packing.append((full.name + (f", {args.epochs} epochs" if args.epochs else ""), packed,
+                                today_sweep(full, folder, old, 2, *shorter), 2.5))  # fmt: skip
 
-    ratio = per_hour(two) / per_hour(one)
-    rows.append(
-        (
-            f"1. runs per hour, {args.study.name}, 2 workers vs 1",
-            f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(one):.0f} runs/h)",
-            ">= 1.7x",
-            ratio >= 1.7,
+    if one is not None:
+        ratio = per_hour(two) / per_hour(one)
+        rows.append(
+            (
+                f"1. runs per hour, {study.name}, 2 workers vs 1",
+                f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(one):.0f} runs/h)",
+                ">= 1.7x",
+                ratio >= 1.7,
+            )
         )
-    )
     overheads = [two["tasks"][run] - two["epochs"][run] for run in two["tasks"]]
     median = statistics.median(overheads)
     rows.append(
@@ -160,7 +185,7 @@ def main() -> int:
             median <= 2,
         )
     )
-    for measured in (one, two):
+    for measured in [m for m in (one, two) if m is not None]:
         whole = (measured["workers"] * measured["wall"] - sum(measured["epochs"].values())) / len(measured["tasks"])
         rows.append(
             (
@@ -170,28 +195,28 @@ def main() -> int:
                 True,
             )
         )
-    inline = per_hour(two) / per_hour(background)
-    faster = "inline faster" if inline > 1 else "background faster"
-    rows.append(
-        (
-            "4. figures inline vs --background-figures, 2 workers (runs per hour)",
-            f"{inline:.2f}x ({faster})",
-            "-",
-            True,
+    if one is not None and background is not None:
+        inline = per_hour(two) / per_hour(background)
+        faster = "inline faster" if inline > 1 else "background faster"
+        rows.append(
+            (
+                "4. figures inline vs --background-figures, 2 workers (runs per hour)",
+                f"{inline:.2f}x ({faster})",
+                "-",
+                True,
+            )
         )
-    )
-
-    # Two workers on two cores run each run as fast as one worker does, unless something else takes the cores
-    # (another user's processes on a shared machine): this row shows it, so that row 1 can be read.
-    slowdown = sum(two["epochs"].values()) / sum(one["epochs"].values())
-    rows.append(
-        (
-            "5. epochs' time of the same runs, 2 workers vs 1 (1.00 = two free cores)",
-            f"{slowdown:.2f}x (load average {os.getloadavg()[0]:.1f} at the end)",
-            "-",
-            True,
+        # Two workers on two cores run each run as fast as one worker does, unless something else takes the cores
+        # (another user's processes on a shared machine): this row shows it, so that row 1 can be read.
+        slowdown = sum(two["epochs"].values()) / sum(one["epochs"].values())
+        rows.append(
+            (
+                "5. epochs' time of the same runs, 2 workers vs 1 (1.00 = two free cores)",
+                f"{slowdown:.2f}x (load average {os.getloadavg()[0]:.1f} at the end)",
+                "-",
+                True,
+            )
         )
-    )
 
     for name, packed, before, target in packing:
         row = f"6. runs per hour, {name}, packed (--pack 8) vs today's sweep, 2 workers"
@@ -210,7 +235,7 @@ def main() -> int:
     ratio = per_hour(two) / per_hour(alone)
     rows.append(
         (
-            f"7. runs per hour, {args.study.name}, packed (--pack 8) vs each run alone (--pack 1), 2 workers",
+            f"7. runs per hour, {study.name}, packed (--pack 8) vs each run alone (--pack 1), 2 workers",
             f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(alone):.0f} runs/h)",
             "-",
             True,
