@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sweep benchmarks: studies through `python -m gaussgan sweep`, as a user runs them.
 
-    make bench        python benchmarks/sweep.py          (a few minutes: the quick rows 2, 3, 6 and 7)
+    make bench        python benchmarks/sweep.py          (a few minutes: rows 2, 3 and 6 on a small study)
     make bench-full   python benchmarks/sweep.py --full   (hours: every row, the studies at full size)
 
 Rows, each from sweeps timed in this one process run (the datasets made once beforehand, so that every
@@ -27,7 +27,7 @@ defaults study and a 32-run seed study for row 6:
    own length (about three hours in all on 2 cores, most of it today's sweeps; target >= 2.5x), or at
    --epochs N for a shorter look (per-run costs, the verdict's among them, then weigh more);
 7. the same packs vs each run alone with this code's step (--pack 1), 2 workers: what packing itself
-   gives (shown).
+   gives (shown; --full).
 Exit status 1 when a target is missed (or today's code is not in this checkout's history).
 """
 
@@ -150,10 +150,10 @@ def main() -> int:
             study.write_text(seed_study("seeds8", 8, epochs=5, n_eval=500, max_n=2000))
         generate_datasets(study_datasets(load_study(study, {"datasets_dir": str(folder / "datasets")})))
         two = sweep(study, folder, "two-workers", 2)
-        alone = sweep(study, folder, "two-workers-alone", 2, "--pack", "1")
         packing = [(study.name, two, today_sweep(study, folder, old, 2), 0.0)]
-        one = background = None
+        one = background = alone = None
         if args.full:
+            alone = sweep(study, folder, "two-workers-alone", 2, "--pack", "1")
             one = sweep(study, folder, "one-worker", 1)
             background = sweep(study, folder, "two-workers-background", 2, "--background-figures")
             seeds = folder / "seeds32.toml"
@@ -232,15 +232,16 @@ def main() -> int:
                 ratio >= target,
             )
         )
-    ratio = per_hour(two) / per_hour(alone)
-    rows.append(
-        (
-            f"7. runs per hour, {study.name}, packed (--pack 8) vs each run alone (--pack 1), 2 workers",
-            f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(alone):.0f} runs/h)",
-            "-",
-            True,
+    if alone is not None:
+        ratio = per_hour(two) / per_hour(alone)
+        rows.append(
+            (
+                f"7. runs per hour, {study.name}, packed (--pack 8) vs each run alone (--pack 1), 2 workers",
+                f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(alone):.0f} runs/h)",
+                "-",
+                True,
+            )
         )
-    )
 
     width = max(len(row[0]) for row in rows)
     print(f"{'benchmark':<{width}}  {'measured':<40}  {'target':<14}  ok")
