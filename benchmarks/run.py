@@ -592,7 +592,7 @@ def main() -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="within 5 minutes: Gaussian data only, d=10 epochs and packs (K=1, 4, 8), no memory rows, no row 10",
+        help="about 5 minutes: Gaussian data only, d=10 epochs and packs (K=1, 4, 8), no memory rows, no row 10",
     )
     parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-10)")
     args = parser.parse_args()

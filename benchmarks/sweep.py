@@ -117,6 +117,13 @@ def per_hour(measured: dict) -> float:
     return len(measured["tasks"]) / measured["wall"] * 3600
 
 
+def throughput_row(name: str, ours: dict, baseline: dict, target: float) -> tuple[str, str, str, bool]:
+    """A row of runs per hour, ``ours`` against ``baseline``; ``target`` 0: shown, not held to one."""
+    ratio = per_hour(ours) / per_hour(baseline)
+    measured = f"{ratio:.2f}x ({per_hour(ours):.0f} vs {per_hour(baseline):.0f} runs/h)"
+    return name, measured, f">= {target:g}x" if target else "-", ratio >= target
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -166,15 +173,7 @@ def main() -> int:
                                 today_sweep(full, folder, old, 2, *shorter), 2.5))  # fmt: skip
 
     if one is not None:
-        ratio = per_hour(two) / per_hour(one)
-        rows.append(
-            (
-                f"1. runs per hour, {study.name}, 2 workers vs 1",
-                f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(one):.0f} runs/h)",
-                ">= 1.7x",
-                ratio >= 1.7,
-            )
-        )
+        rows.append(throughput_row(f"1. runs per hour, {study.name}, 2 workers vs 1", two, one, 1.7))
     overheads = [two["tasks"][run] - two["epochs"][run] for run in two["tasks"]]
     median = statistics.median(overheads)
     rows.append(
@@ -223,25 +222,10 @@ def main() -> int:
         if before is None:
             rows.append((row, f"not measured: {unavailable}", f">= {target:g}x" if target else "-", False))
             continue
-        ratio = per_hour(packed) / per_hour(before)
-        rows.append(
-            (
-                row,
-                f"{ratio:.2f}x ({per_hour(packed):.0f} vs {per_hour(before):.0f} runs/h)",
-                f">= {target:g}x" if target else "-",
-                ratio >= target,
-            )
-        )
+        rows.append(throughput_row(row, packed, before, target))
     if alone is not None:
-        ratio = per_hour(two) / per_hour(alone)
-        rows.append(
-            (
-                f"7. runs per hour, {study.name}, packed (--pack 8) vs each run alone (--pack 1), 2 workers",
-                f"{ratio:.2f}x ({per_hour(two):.0f} vs {per_hour(alone):.0f} runs/h)",
-                "-",
-                True,
-            )
-        )
+        row = f"7. runs per hour, {study.name}, packed (--pack 8) vs each run alone (--pack 1), 2 workers"
+        rows.append(throughput_row(row, two, alone, 0.0))
 
     width = max(len(row[0]) for row in rows)
     print(f"{'benchmark':<{width}}  {'measured':<40}  {'target':<14}  ok")
