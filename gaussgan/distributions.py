@@ -103,8 +103,15 @@ class Parent:
             if not np.allclose(sigma, sigma.T):
                 raise UserError("covariance is not symmetric")
             try:
-                # Factor once per parent (never per batch): x = mu + z @ L.T has covariance L L^T.
-                factor = np.linalg.cholesky(sigma)
+                # Factor once per parent (never per batch): x = mu + z @ L.T has covariance L L^T. A diagonal
+                # covariance needs none (sample and whiten scale instead), and at d = 1000 factoring it would
+                # cost half a second of gen-samples.py; it is positive definite when its diagonal is positive.
+                if self._diagonal:
+                    factor = None
+                    if np.any(np.diag(sigma) <= 0):
+                        raise np.linalg.LinAlgError
+                else:
+                    factor = np.linalg.cholesky(sigma)
             except np.linalg.LinAlgError:
                 smallest = np.linalg.eigvalsh(sigma)[0]
                 raise UserError(

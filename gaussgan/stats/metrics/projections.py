@@ -87,8 +87,10 @@ class Projections(Metric):
         root = (vectors[:, kept] * np.sqrt(eigenvalues[kept])).T.astype(np.float32)
         values = np.empty(repeats)
         for index in range(repeats):
-            standardised = rng.standard_normal((n, len(root)), dtype=np.float32) @ root
-            values[index] = ks_distance(special.ndtr(standardised)).max()
+            # One row per direction: each KS sort then runs along contiguous memory (a third faster than
+            # down the columns of an (n, 64) array).
+            standardised = root.T @ rng.standard_normal((len(root), n), dtype=np.float32)
+            values[index] = ks_distance(special.ndtr(standardised), axis=1).max()
         return values
 
     def score(self, x, context):
