@@ -163,6 +163,7 @@ def ks_per_component_figure(statistic: np.ndarray, pvalue: np.ndarray, floor: fl
         floor_line = top.axhline(0, color=PARENT_COLOUR, linestyle="--", label="95% of two parent samples (floor)")
         top.set_ylabel("KS statistic D")
         bottom.set_yscale("log")
+        bottom.minorticks_off()  # the decades read the p-values; minor ticks cost a quarter of this figure's drawing
         (accepted,) = bottom.plot([], [], "o", color=PARENT_COLOUR, markersize=size, label="p-value")
         (rejected,) = bottom.plot([], [], "o", color=GENERATED_COLOUR, markersize=size, label="p < 0.05")
         (clipped,) = bottom.plot([], [], "v", color=GENERATED_COLOUR, markersize=size + 3, label="clipped")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from gaussgan.figures.style import pyplot
 from gaussgan.system.files import atomic_path
 
+PNG_COMPRESSION = 3  # the figures redrawn every epoch: zlib's level, 0-9
 _figure_cache: dict[tuple, tuple] = {}
 _frozen_layouts: dict[int, tuple[int, ...]] = {}  # id of a reused figure -> the text lines its layout was made for
 
@@ -41,7 +42,8 @@ def write_reused(figure, path, dpi: int) -> None:
     if _frozen_layouts.get(id(figure), lines) != lines:
         figure.set_layout_engine("constrained")
     with atomic_path(path) as temporary:
-        figure.savefig(temporary, dpi=dpi)
+        # zlib level 3 rather than PIL's 6: a third less encoding time for files of about the same size.
+        figure.savefig(temporary, dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESSION})
     figure.set_layout_engine("none")
     _frozen_layouts[id(figure)] = lines
 
