@@ -197,9 +197,9 @@ def bare_epoch(state, config, data: torch.Tensor) -> None:
             opt_g.step()
 
 
-def bench_training_steps(repeats: int) -> None:
+def bench_training_steps(repeats: int, quick: bool) -> None:
     for rule in ("vanilla", "wgan-gp"):
-        for dim in (10, 100):
+        for dim in (10,) if quick else (10, 100):
             config = TrainConfig(dataset="-", rule=rule, seed=1)
             data = torch.randn(10000, dim)
             ours_state, floor_state = (
@@ -262,8 +262,11 @@ def bench_packing(repeats: int, quick: bool) -> None:
                     with GracefulStop() as stop:
                         train_steps(Pack(states, configs), data, stop, NoProgress())
 
-                # today's seconds per step / ours per run-step: the speed-up, each pass timed beside the other
-                values = [replicas * value for value in ratios(lambda: today.epoch(old, base, data), ours, repeats)]
+                # today's seconds per step / ours per run-step: the speed-up, each pass timed beside the other.
+                # A pass alone takes a fifth of a second, where this shared machine's spells last longer: the
+                # run alone (the target's row) gets three times the pairs, a few seconds more.
+                pairs = 3 * repeats if replicas == 1 else repeats
+                values = [replicas * value for value in ratios(lambda: today.epoch(old, base, data), ours, pairs)]
                 speedup = statistics.median(values)
                 ours_per_step = timed(ours) / (steps * replicas)
                 name = f"9. run-steps/s vs today's step, {rule}, d={dim}, K={replicas}"
@@ -329,7 +332,7 @@ def bench_whole_epoch(folder: Path, repeats: int, quick: bool) -> None:
         data = torch.from_numpy(datasets.load_dataset(path, np.float32)[0])
         floor_epoch = lambda: timed(lambda: bare_epoch(floor_state, config, data))
         values = []
-        for _ in range(repeats):
+        for _ in range(2 if quick else repeats):  # quick: 2 runs of 10 epochs, about a minute
             # train.py's own account of each epoch (seconds_total: steps, diagnostics, waiting for
             # figures, saving), after the start-up transient, against bare epochs timed just before
             # and after, so that a slow spell of this shared machine touches both.
@@ -447,7 +450,7 @@ def bench_gpu(repeats: int) -> None:
 
 
 # --- 7. Calibrated metrics ---------------------------------------------------------------------
-def bench_metrics(folder: Path, repeats: int) -> None:
+def bench_metrics(folder: Path, repeats: int, quick: bool) -> None:
     """What the metrics cost during training: the metric columns of each epoch and the nulls simulated once
     per run, at d = 100."""
     from gaussgan.gan import judging
@@ -463,7 +466,7 @@ def bench_metrics(folder: Path, repeats: int) -> None:
     # the epoch, the costly ones (MMD, classifier) in one epoch of eval_every as by default. Left out: the
     # epochs that simulate nulls (the first, and the first costly one), which (b) measures.
     shares = []
-    for _ in range(repeats):
+    for _ in range(2 if quick else repeats):  # quick: 2 runs of 11 epochs at d = 100, about a minute
         # The end-of-run verdict on 1,000 samples only: it is not what this row measures. Epochs 0 to
         # 2 x eval_every, so that a costly epoch (the second) is past the one that simulates its nulls.
         every = TrainConfig(dataset="-").eval_every
@@ -592,7 +595,8 @@ def main() -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="about 5 minutes: Gaussian data only, d=10 epochs and packs (K=1, 4, 8), no memory rows, no row 10",
+        help="about 6 minutes: Gaussian data only; rows 2, 3 and 9 at d=10 (packs of K=1, 4, 8), rows 3 and 7 on two "
+        "runs each; no memory rows, no row 10",
     )
     parser.add_argument("--only", nargs="*", type=int, help="run only these rows (1-10)")
     args = parser.parse_args()
@@ -603,12 +607,12 @@ def main() -> int:
         folder = Path(temporary)
         steps = [
             (1, lambda: (bench_generation(folder, repeats, args.quick), bench_generation_process(folder, repeats))),
-            (2, lambda: bench_training_steps(repeats)),
+            (2, lambda: bench_training_steps(repeats, args.quick)),
             (3, lambda: bench_whole_epoch(folder, repeats, args.quick)),
             (4, lambda: bench_memory(folder, args.quick)),
             (5, lambda: bench_startup(repeats)),
             (6, lambda: bench_gpu(repeats)),
-            (7, lambda: bench_metrics(folder, repeats)),
+            (7, lambda: bench_metrics(folder, repeats, args.quick)),
             (8, lambda: bench_verdict(folder, repeats, args.quick)),
             (9, lambda: bench_packing(repeats, args.quick)),
             (10, lambda: bench_default_run(folder, repeats)),
