@@ -12,7 +12,8 @@ from gaussgan.system.files import atomic_path
 
 PNG_COMPRESSION = 3  # the figures redrawn every epoch: zlib's level, 0-9
 _figure_cache: dict[tuple, tuple] = {}
-_frozen_layouts: dict[int, tuple[int, ...]] = {}  # id of a reused figure -> the text lines its layout was made for
+# id of a reused figure -> the text lines its layout was made for, and the layout engine it was built with
+_frozen_layouts: dict[int, tuple[tuple[int, ...], object]] = {}
 
 
 def close_reused() -> None:
@@ -39,13 +40,21 @@ def write_reused(figure, path, dpi: int) -> None:
     label gains or loses a line (a frozen layout would let it run into the panels).
     """
     lines = _text_lines(figure)
-    if _frozen_layouts.get(id(figure), lines) != lines:
-        figure.set_layout_engine("constrained")
+    if id(figure) in _frozen_layouts:
+        frozen_lines, engine = _frozen_layouts[id(figure)]
+        if frozen_lines != lines:
+            figure.set_layout_engine(engine)  # the engine it was built with, its settings (spacing) included
+    else:
+        engine = figure.get_layout_engine()
     with atomic_path(path) as temporary:
         # zlib level 3 rather than PIL's 6: a third less encoding time for files of about the same size.
         figure.savefig(temporary, dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESSION})
-    figure.set_layout_engine("none")
-    _frozen_layouts[id(figure)] = lines
+    # No engine at all, not set_layout_engine("none"): that leaves a placeholder engine, and savefig
+    # runs a whole layout pass (text and ticks) before drawing any figure that has one. With these two
+    # settings off, None means no engine.
+    with pyplot().rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        figure.set_layout_engine(None)
+    _frozen_layouts[id(figure)] = (lines, engine)
 
 
 def _text_lines(figure) -> tuple[int, ...]:

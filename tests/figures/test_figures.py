@@ -493,3 +493,19 @@ def test_a_reused_figure_keeps_its_title_clear_of_the_panels_epoch_after_epoch(t
     figure._suptitle.set_text(figure.get_suptitle() + "\none line more\nand another")
     plots._write(figure, tmp_path / "longer.png", dpi=72)
     title_clear_of_panels(figure)
+
+
+def test_a_reused_figure_is_drawn_once_per_save_after_its_first(tmp_path):
+    """A frozen layout keeps no layout engine: even a placeholder one makes savefig run a whole layout
+    pass (every text and tick measured) before the real drawing, a fifth or more of an epoch's figures."""
+    generated, fresh = samples("gauss", 10, seed=0)
+    plots.component_histograms(generated, fresh, 0, tmp_path / "0.png")
+    figure = plots.component_histograms_figure(generated, fresh, 1)
+    draws = []
+    figure.canvas.mpl_connect("draw_event", draws.append)
+    plots._write(figure, tmp_path / "1.png", dpi=72)
+    assert len(draws) == 1
+    figure._suptitle.set_text(figure.get_suptitle() + "\none line more")
+    plots._write(figure, tmp_path / "2.png", dpi=72)
+    assert len(draws) == 3  # a new layout for the new line: one pass for it, one to draw
+    assert figure.get_layout_engine() is None
